@@ -1,0 +1,141 @@
+// The configuration: plain structs filled from TOML by load_config().
+//
+// The core owns the [server], [workers] and [log] tables. Any other table belongs to the
+// application (the built-in HTTP server owns [http]) and is parsed by the application's
+// own function, with the same readers and the same `file:line: key` errors.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <preforkd/result.hpp>
+
+namespace preforkd {
+
+using std::chrono::milliseconds;
+
+inline constexpr const char* default_config_path = "/etc/preforkd/preforkd.toml";
+// Upper bound of workers.max; the scoreboard reserves this many slots (untouched ones cost no memory).
+inline constexpr int max_workers_limit = 4096;
+
+// One `listen` entry: "host:port", "[v6]:port", "*:port" or "unix:/path".
+struct listen_address {
+    enum class family_t { inet4, inet6, unix_path };
+    family_t family = family_t::inet4;
+    std::string host;  // numeric address ("0.0.0.0" for "*"); empty for unix
+    uint16_t port = 0;
+    std::string path;  // unix only
+
+    // Canonical spelling ("127.0.0.1:8080", "[::1]:8080", "unix:/run/x.sock"): two entries
+    // naming the same socket compare equal, which is what reload uses to keep sockets open.
+    std::string to_string() const;
+    friend bool operator==(const listen_address&, const listen_address&) = default;
+};
+
+// Parses one listen entry; the error message says what is wrong with `text` (no file/line).
+result<listen_address> parse_listen_address(std::string_view text);
+
+// "250ms", "5s", "2m", "1h" or a bare integer of seconds (as a string, e.g. "30"); >= 0.
+result<milliseconds> parse_duration(std::string_view text);
+
+struct server_config {
+    std::vector<listen_address> listen{*parse_listen_address("127.0.0.1:8080")};
+    int backlog = 511;
+    std::string user;   // "" = nobody when started as root
+    std::string group;  // "" = the user's primary group
+    std::string pid_file = "/run/preforkd/preforkd.pid";
+};
+
+struct workers_config {
+    int start = 4;            // resolved: "auto" becomes the CPU count
+    bool start_auto = false;  // true when the file said "auto"
+    int min_spare = 1;
+    int max_spare = 8;
+    int max = 64;
+    int max_connections = 512;
+    uint64_t max_requests = 0;  // 0 = never
+    milliseconds graceful_timeout{30'000};
+    milliseconds heartbeat_timeout{30'000};
+};
+
+enum class log_level { debug, info, warn, error, crit };
+
+struct log_config {
+    std::string error = "/var/log/preforkd/error.log";    // a path or "stderr"
+    std::string access = "/var/log/preforkd/access.log";  // a path, "stderr" or "off"
+    log_level level = log_level::info;
+};
+
+class table_reader;
+
+// The application's tables of one file, handed to app_schema::parse.
+class app_tables {
+public:
+    virtual ~app_tables() = default;
+    // One of app_schema::tables (present in the file or not: absent means all defaults).
+    virtual table_reader& table(std::string_view name) = 0;
+};
+
+// How an application adds its own tables. `parse` is called once per (re)load in the
+// supervisor, before anything running changes; its result travels to every worker of
+// that generation (as config::app). An application with no tables leaves both empty.
+struct app_schema {
+    std::vector<std::string> tables;
+    std::function<result<std::shared_ptr<const void>>(app_tables&)> parse;
+};
+
+struct config {
+    std::filesystem::path path;  // the file it came from ("" for built-in defaults)
+    server_config server;
+    workers_config workers;
+    log_config log;
+    std::shared_ptr<const void> app;  // what app_schema::parse returned
+
+    template <class T>
+    const T& app_settings() const {
+        return *static_cast<const T*>(app.get());
+    }
+};
+
+// Reads, validates and fills defaults. Errors are one line: `file:line: key problem`.
+// Unknown tables and keys, wrong types, bad durations and addresses and inconsistent
+// bounds are all errors.
+result<config> load_config(const std::filesystem::path& file, const app_schema& schema = {});
+
+// The same, from a string (tests and fuzzing); `name` stands for the file in messages.
+result<config> parse_config(std::string_view toml_text, const std::string& name,
+                            const app_schema& schema = {});
+
+// Typed access to one TOML table, for the core tables and for applications' tables.
+// Each getter returns the key's value, or `fallback` when the key is absent. The first
+// problem (wrong type, out of range, bad duration, unknown key) is kept, later getters
+// return their fallback, and finish() reports it: parse a whole table, then check once.
+class table_reader {
+public:
+    virtual ~table_reader() = default;
+
+    virtual const std::string& name() const = 0;  // "http"
+    virtual bool present() const = 0;             // the file has this table
+
+    virtual std::string string(std::string_view key, std::string fallback) = 0;
+    virtual int64_t integer(std::string_view key, int64_t fallback, int64_t min, int64_t max) = 0;
+    virtual bool boolean(std::string_view key, bool fallback) = 0;
+    virtual milliseconds duration(std::string_view key, milliseconds fallback) = 0;
+    virtual std::vector<std::string> strings(std::string_view key,
+                                             std::vector<std::string> fallback) = 0;
+    // True when the key holds a string equal to `word` (e.g. workers.start = "auto").
+    virtual bool is_word(std::string_view key, std::string_view word) = 0;
+
+    // Records a problem with `key` (or the table when key is empty) if none is recorded yet:
+    // "file:line: table.key message", with the key's line (the table's line if absent).
+    virtual void fail(std::string_view key, std::string_view message) = 0;
+    // The first problem; also reports keys that no getter asked for as unknown.
+    virtual result<void> finish() = 0;
+};
+
+}  // namespace preforkd

@@ -1,0 +1,87 @@
+// The scoreboard: one shared-memory slot per worker, the only channel between the
+// supervisor and its workers besides signals.
+//
+// Each slot has one writer at a time: the supervisor while the slot is free (it prepares
+// the slot before fork and clears it after reaping), the worker while it lives. Readers
+// (the supervisor's maintenance tick, any worker's status page) see atomics, so a value
+// may be a moment old but is never torn. Writers use relaxed load+store, not fetch_add:
+// with one writer there is no race to lock against, and the hot path stays lock-free.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include <preforkd/result.hpp>
+
+namespace preforkd {
+
+enum class worker_state : uint8_t { empty = 0, starting, idle, busy, retiring };
+
+std::string_view to_string(worker_state s) noexcept;
+
+struct alignas(64) scoreboard_slot {
+    std::atomic<int32_t> pid{0};
+    std::atomic<uint32_t> generation{0};
+    std::atomic<uint8_t> state{0};  // worker_state
+    std::atomic<uint32_t> connections{0};
+    std::atomic<uint64_t> requests{0};
+    std::atomic<uint64_t> bytes{0};
+    std::atomic<uint64_t> accepted{0};
+    std::atomic<int64_t> heartbeat_ms{0};  // monotonic_ms() of the worker's last loop turn
+    std::atomic<int64_t> started_ms{0};    // monotonic_ms() at fork
+
+    worker_state get_state() const noexcept {
+        return static_cast<worker_state>(state.load(std::memory_order_relaxed));
+    }
+    void set_state(worker_state s) noexcept {
+        state.store(static_cast<uint8_t>(s), std::memory_order_relaxed);
+    }
+    // Single-writer increment (see the file comment).
+    static void bump(std::atomic<uint64_t>& counter, uint64_t by) noexcept {
+        counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+    }
+};
+
+struct scoreboard_header {
+    std::atomic<int32_t> supervisor_pid{0};
+    std::atomic<uint32_t> generation{0};
+    std::atomic<int64_t> started_wall_ms{0};  // supervisor start, wall clock
+    std::atomic<uint32_t> high_water{0};      // slots [0, high_water) have ever been used
+    uint32_t capacity = 0;
+};
+
+// Owns the MAP_SHARED anonymous mapping; workers inherit it across fork.
+class scoreboard {
+public:
+    static result<scoreboard> create(uint32_t capacity);
+
+    scoreboard() = default;
+    scoreboard(scoreboard&& o) noexcept;
+    scoreboard& operator=(scoreboard&& o) noexcept;
+    scoreboard(const scoreboard&) = delete;
+    scoreboard& operator=(const scoreboard&) = delete;
+    ~scoreboard();
+
+    scoreboard_header& header() const noexcept { return *header_; }
+    scoreboard_slot& slot(uint32_t i) const noexcept { return slots_[i]; }
+    uint32_t capacity() const noexcept { return header_ ? header_->capacity : 0; }
+    // Slots worth scanning: never-used slots beyond this stay untouched (no memory).
+    uint32_t used() const noexcept { return header_->high_water.load(std::memory_order_acquire); }
+
+    // Supervisor only: prepares free slot `i` for a worker about to be forked.
+    void prepare(uint32_t i, uint32_t generation, int64_t now_ms) noexcept;
+    // Supervisor only: clears the slot of a reaped worker so it can be reused.
+    void release(uint32_t i) noexcept;
+
+private:
+    void* base_ = nullptr;
+    size_t length_ = 0;
+    scoreboard_header* header_ = nullptr;
+    scoreboard_slot* slots_ = nullptr;
+};
+
+}  // namespace preforkd

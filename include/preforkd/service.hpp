@@ -1,0 +1,117 @@
+// The event-driven protocol interface: what a worker's epoll loop calls.
+//
+// A worker accepts connections and hands each one to its `service`, which returns a
+// `session` for it. The loop owns nothing protocol-specific: it waits on epoll, calls the
+// session when its socket is ready (edge-triggered), when its deadline passes, and when
+// the worker starts retiring, and destroys the session (closing the socket) when a call
+// returns false. The built-in HTTP server is one such service.
+#pragma once
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <memory>
+
+#include <preforkd/config.hpp>
+#include <preforkd/log.hpp>
+#include <preforkd/scoreboard.hpp>
+#include <preforkd/unique_fd.hpp>
+
+namespace preforkd {
+
+// One accepted connection, before a session takes it.
+struct accepted_connection {
+    unique_fd fd;  // non-blocking, close-on-exec
+    sockaddr_storage peer{};
+    socklen_t peer_len = 0;
+    uint32_t listener = 0;  // index into config.server.listen
+};
+
+// What the worker offers its service: the clock, the logs, the scoreboard, the counters.
+// Cheap inline accessors: the service calls some of them on every request.
+class worker_context {
+public:
+    worker_context(const config& cfg, logger& log, const scoreboard& board, uint32_t slot,
+                   int access_fd) noexcept
+        : cfg_(&cfg), log_(&log), access_fd_(access_fd), board_(&board), slot_(slot) {}
+
+    // CLOCK_MONOTONIC ms, read once per loop turn.
+    int64_t now_ms() const noexcept { return now_ms_; }
+    const config& cfg() const noexcept { return *cfg_; }
+    logger& log() const noexcept { return *log_; }
+    // The access log's fd (O_APPEND), or -1 when `log.access = "off"`.
+    int access_log_fd() const noexcept { return access_fd_; }
+    const scoreboard& board() const noexcept { return *board_; }
+    uint32_t slot_index() const noexcept { return slot_; }
+    // True once the worker has begun retiring (stop accepting, finish, leave).
+    bool retiring() const noexcept { return retiring_; }
+
+    // One request answered, `bytes` sent for it: counted in this worker's scoreboard slot.
+    void count_request(uint64_t bytes) noexcept {
+        auto& s = board_->slot(slot_);
+        scoreboard_slot::bump(s.requests, 1);
+        scoreboard_slot::bump(s.bytes, bytes);
+        ++requests_;
+    }
+    uint64_t requests() const noexcept { return requests_; }
+
+    // Set by the worker's loop (and by tests driving a session by hand).
+    void set_now_ms(int64_t now) noexcept { now_ms_ = now; }
+    void set_retiring() noexcept { retiring_ = true; }
+    void set_access_log_fd(int fd) noexcept { access_fd_ = fd; }
+
+private:
+    int64_t now_ms_ = 0;
+    const config* cfg_ = nullptr;
+    logger* log_ = nullptr;
+    int access_fd_ = -1;
+    const scoreboard* board_ = nullptr;
+    uint32_t slot_ = 0;
+    bool retiring_ = false;
+    uint64_t requests_ = 0;
+};
+
+// The protocol side of one connection. Every call is noexcept and returns whether the
+// connection stays open; false makes the loop destroy the session, closing its socket.
+class session {
+public:
+    virtual ~session() = default;
+
+    // The socket is ready: `events` holds EPOLLIN/EPOLLOUT/EPOLLRDHUP/EPOLLHUP/EPOLLERR.
+    // Edge-triggered: read and write until EAGAIN, or readiness will not be reported again.
+    virtual bool on_io(uint32_t events) noexcept = 0;
+    // The deadline set with set_deadline() has passed.
+    virtual bool on_deadline() noexcept = 0;
+    // The worker is retiring: finish what is in flight, answer the next request with
+    // `Connection: close` (or the protocol's equivalent), close when idle. Called once.
+    virtual bool on_retire() noexcept = 0;
+
+    // Monotonic ms at which on_deadline() is due; 0 = none.
+    int64_t deadline_ms() const noexcept { return deadline_ms_; }
+    // True while a request is between its first byte and its last response byte; a
+    // worker with only idle sessions counts as idle for the pool.
+    bool busy() const noexcept { return busy_; }
+
+protected:
+    void set_deadline(int64_t at_ms) noexcept { deadline_ms_ = at_ms; }
+    void set_busy(bool b) noexcept { busy_ = b; }
+
+private:
+    int64_t deadline_ms_ = 0;
+    bool busy_ = false;
+};
+
+// One per worker process, made after fork and privilege drop.
+class service {
+public:
+    virtual ~service() = default;
+    // A connection was accepted. Return its session, or nullptr to close it at once.
+    virtual std::unique_ptr<session> open(accepted_connection&& conn) noexcept = 0;
+    // About once a second (caches, housekeeping).
+    virtual void on_tick() noexcept {}
+    // USR1: the worker has reopened its error and access logs.
+    virtual void on_reopen_logs() noexcept {}
+};
+
+}  // namespace preforkd
