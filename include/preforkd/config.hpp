@@ -123,6 +123,9 @@ public:
     virtual bool present() const = 0;             // the file has this table
 
     virtual std::string string(std::string_view key, std::string fallback) = 0;
+    // A string naming a file or folder; a relative one is resolved against the folder of
+    // the config file, so a config and its site can travel together. Empty stays empty.
+    virtual std::string path(std::string_view key, std::string fallback) = 0;
     virtual int64_t integer(std::string_view key, int64_t fallback, int64_t min, int64_t max) = 0;
     virtual bool boolean(std::string_view key, bool fallback) = 0;
     virtual milliseconds duration(std::string_view key, milliseconds fallback) = 0;
