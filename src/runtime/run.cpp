@@ -1,1 +1,120 @@
-// placeholder
+// run(): the program around the supervisor. Command line, -t, -s, the pid-file guard,
+// daemon mode, and the worker entry handed to the supervisor.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include <preforkd/application.hpp>
+
+#include "runtime/command_line.hpp"
+#include "supervisor/supervisor.hpp"
+#include "sys/daemon.hpp"
+#include "sys/pid_file.hpp"
+#include "sys/privileges.hpp"
+#include "sys/signals.hpp"
+#include "worker/worker.hpp"
+
+namespace preforkd {
+namespace {
+
+void say(const std::string& program, const std::string& message) {
+    std::fprintf(stderr, "%s: %s\n", program.c_str(), message.c_str());
+}
+
+int send_signal(const application& app, const config& cfg, const std::string& verb) {
+    int signo = *sys::signal_for_verb(verb);
+    const std::string& file = cfg.server.pid_file;
+    auto pid = sys::read_pid_file(file);
+    if (!pid) {
+        say(app.name, fmt::format("no pid in {}: is {} running?", file, app.name));
+        return 1;
+    }
+    if (!sys::is_live_instance(*pid)) {
+        say(app.name, fmt::format("pid {} from {} is not a running {}", *pid, file, app.name));
+        return 1;
+    }
+    if (::kill(*pid, signo) != 0) {
+        say(app.name, fmt::format("cannot send {} to pid {}: {}", sys::signal_name(signo), *pid,
+                                  std::strerror(errno)));
+        return 1;
+    }
+    return 0;
+}
+
+}  // namespace
+
+int run(int argc, char** argv, const application& app) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    auto cl = parse_command_line(args, app.default_config);
+    if (!cl) {
+        say(app.name, cl.err().message);
+        std::fputs(usage(app.name, app.default_config).c_str(), stderr);
+        return 1;
+    }
+    if (cl->help) {
+        std::fputs(usage(app.name, app.default_config).c_str(), stdout);
+        return 0;
+    }
+    if (cl->version) {
+        std::printf("%s %s\n", app.name.c_str(), app.version.c_str());
+        return 0;
+    }
+
+    auto load = [path = cl->config_path, &app]() { return load_config(path, app.schema); };
+    auto cfg = load();
+    if (!cfg) {
+        say(app.name, cfg.err().message);
+        return 1;
+    }
+    if (!cl->signal.empty()) return send_signal(app, *cfg, cl->signal);
+    if (cl->test) {
+        if (auto creds = sys::resolve_credentials(cfg->server); !creds) {
+            say(app.name, fmt::format("{}: {}", cfg->path.string(), creds.err().message));
+            return 1;
+        }
+        std::printf("%s: configuration file %s test is successful\n", app.name.c_str(),
+                    cfg->path.c_str());
+        return 0;
+    }
+
+    const std::string& pid_file = cfg->server.pid_file;
+    if (auto pid = sys::read_pid_file(pid_file); pid && *pid != ::getpid()) {
+        if (sys::is_live_instance(*pid)) {
+            say(app.name, fmt::format("already running as pid {} (pid file {})", *pid, pid_file));
+            return 1;
+        }
+        ::unlink(pid_file.c_str());  // stale: its process is gone
+    }
+
+    logger log("supervisor", cfg->log.level);
+    if (auto r = log.open(cfg->log.error); !r) {
+        say(app.name, r.err().message);
+        return 1;
+    }
+
+    supervisor_options opts;
+    sys::daemon_handshake handshake;
+    if (!cl->foreground) {
+        auto h = sys::daemonize();
+        if (!h) {
+            say(app.name, h.err().message);
+            return 1;
+        }
+        handshake = std::move(*h);
+        opts.handshake = &handshake;
+        opts.on_ready = [&handshake] { handshake.ready(); };
+        opts.on_start_failed = [&handshake](const std::string& m) { handshake.failed(m); };
+    } else if (log.target() != "stderr") {
+        // The log file has the details; the terminal deserves the reason too.
+        opts.on_start_failed = [&app](const std::string& m) { say(app.name, m); };
+    }
+
+    worker_entry entry = [&app](worker_start& ws) { return run_worker(ws, app); };
+    supervisor sup(std::move(*cfg), load, std::move(entry), log, std::move(opts));
+    return sup.run();
+}
+
+}  // namespace preforkd

@@ -1,1 +1,351 @@
-// placeholder
+// The supervisor's loop: wait for a signal or the next tick, act, repeat. Signals are read
+// from a signalfd, so the "handlers" below are ordinary code.
+#include "supervisor/supervisor.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include <preforkd/clock.hpp>
+
+#include "sys/pid_file.hpp"
+#include "sys/signals.hpp"
+
+namespace preforkd {
+namespace {
+
+constexpr int64_t tick_ms = 1000;
+constexpr int64_t fast_stop_grace_ms = 5000;  // TERM, then KILL after this
+constexpr int64_t startup_patience_ms = 10'000;
+
+std::string describe_listeners(const listener_list& ls) {
+    std::string s;
+    for (const auto& l : ls) {
+        if (!s.empty()) s += ", ";
+        s += l->addr.to_string();
+        if (l->inherited) s += " (inherited)";
+    }
+    return s;
+}
+
+}  // namespace
+
+supervisor::supervisor(config cfg, std::function<result<config>()> load, worker_entry entry,
+                       logger& log, supervisor_options opts)
+    : boot_cfg_(std::move(cfg)),
+      load_(std::move(load)),
+      entry_(std::move(entry)),
+      log_(log),
+      opts_(std::move(opts)) {}
+
+supervisor::~supervisor() = default;
+
+result<void> supervisor::start() {
+    // Every signal the supervisor acts on, plus SIGURG: a worker's "look at the scoreboard
+    // now" (it retires by itself). SIGURG is ignored by default, so a stray one is harmless.
+    auto sigs = sys::open_signalfd(sys::make_sigset({SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT,
+                                                      SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGURG,
+                                                      SIGWINCH}));
+    if (!sigs) return std::move(sigs).err();
+    signals_ = std::move(*sigs);
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    ::sigaction(SIGPIPE, &ign, nullptr);
+
+    auto board = scoreboard::create(max_workers_limit);
+    if (!board) return std::move(board).err();
+    board_ = std::move(*board);
+    slot_taken_.assign(board_.capacity(), false);
+    start_ms_ = monotonic_ms();
+    board_.header().supervisor_pid.store(::getpid());
+    board_.header().started_wall_ms.store(wall_ms());
+
+    auto gen = make_generation(std::move(boot_cfg_), 1);
+    if (!gen) return std::move(gen).err();
+    current_ = std::move(*gen);
+    board_.header().generation.store(current_->id);
+    floor_ = current_->cfg.workers.start;
+
+    const config& c = current_->cfg;
+    std::string who = current_->creds.change
+                          ? fmt::format("{}:{}", current_->creds.user, current_->creds.group)
+                          : "the supervisor's user";
+    log_.info("preforkd {} starting: {} worker(s) on {}, workers run as {}", PREFORKD_VERSION,
+              floor_, describe_listeners(current_->listeners), who);
+    if (current_->creds.change && current_->creds.uid == 0)
+        log_.warn("server.user is root: workers keep every privilege");
+    if (::geteuid() == 0 && !current_->creds.change && c.server.user.empty())
+        log_.warn("workers run as root");
+    spawn_up_to_floor();
+    next_tick_ms_ = monotonic_ms() + tick_ms;
+    return {};
+}
+
+int supervisor::run() {
+    if (auto r = start(); !r) {
+        log_.crit("{}", r.err().message);
+        if (opts_.on_start_failed) opts_.on_start_failed(r.err().message);
+        signal_all(SIGKILL);
+        return 1;
+    }
+    for (;;) {
+        int64_t now = monotonic_ms();
+        wait_for_signals(static_cast<int>(std::clamp<int64_t>(next_wakeup_ms() - now, 0, tick_ms)));
+        now = monotonic_ms();
+        if (stopping_ != stop_mode::none) {
+            reap();
+            if (workers_.empty()) break;
+            if (now >= stop_deadline_ms_) {
+                // Retiring workers had graceful_timeout; TERMed ones 5 s. Whoever is left is stuck.
+                for (auto& w : workers_) {
+                    if (w.killed) continue;
+                    log_.warn("worker {} did not stop in time: killing it", w.pid);
+                    ::kill(w.pid, SIGKILL);
+                    w.killed = true;
+                }
+                stop_deadline_ms_ = now + fast_stop_grace_ms;
+            }
+            continue;
+        }
+        if (now >= next_tick_ms_) tick();
+        if (now >= spawn_after_ms_) spawn_up_to_floor();
+        if (!ready_) check_ready();
+        if (previous_) finish_reload_if_ready();
+    }
+    finish_stop();
+    return exit_status_;
+}
+
+int64_t supervisor::next_wakeup_ms() const {
+    int64_t now = monotonic_ms();
+    if (stopping_ != stop_mode::none) return std::min(stop_deadline_ms_, now + 100);
+    if (!ready_ || previous_) return now + 10;  // watching workers come up: look often
+    int64_t t = next_tick_ms_;
+    if (spawn_after_ms_ > now) t = std::min(t, spawn_after_ms_);
+    return t;
+}
+
+void supervisor::wait_for_signals(int timeout_ms) {
+    pollfd p{signals_.get(), POLLIN, 0};
+    int n = ::poll(&p, 1, timeout_ms);
+    if (n <= 0) return;  // timeout or EINTR: the caller's checks run anyway
+    while (auto info = sys::read_signal(signals_.get()))
+        handle_signal(static_cast<int>(info->ssi_signo), static_cast<pid_t>(info->ssi_pid));
+}
+
+void supervisor::handle_signal(int signo, pid_t sender) {
+    if (signo != SIGCHLD && signo != SIGURG)
+        log_.info("received {} from pid {}", sys::signal_name(signo), sender);
+    switch (signo) {
+        case SIGCHLD:
+            reap();
+            break;
+        case SIGTERM:
+        case SIGINT:
+            begin_stop(stop_mode::fast);
+            break;
+        case SIGQUIT:
+            begin_stop(stop_mode::graceful);
+            break;
+        case SIGHUP:
+            if (stopping_ != stop_mode::none) break;
+            if (previous_) {
+                // The last reload is still bringing its generation up: run this one after it,
+                // not beside it.
+                reload_queued_ = true;
+                log_.info("reload queued: generation {} is still starting", current_->id);
+            } else {
+                reload();
+            }
+            break;
+        case SIGUSR1:
+            reopen_logs();
+            break;
+        case SIGTTIN:
+            adjust_floor(+1);
+            break;
+        case SIGTTOU:
+            adjust_floor(-1);
+            break;
+        case SIGURG:
+            if (stopping_ == stop_mode::none) tick();
+            break;
+        case SIGUSR2:
+            log_.warn("USR2 (binary upgrade) is not supported by this build");
+            break;
+        default:
+            break;
+    }
+}
+
+void supervisor::tick() {
+    int64_t now = monotonic_ms();
+    next_tick_ms_ = now + tick_ms;
+    for (auto& w : workers_) {
+        scoreboard_slot& s = board_.slot(w.slot);
+        if (!w.retiring && s.get_state() == worker_state::retiring) {
+            // It decided to retire (max_requests, lost parent): replace it now, before it leaves.
+            w.retiring = true;
+            w.kill_at_ms = now + w.gen->cfg.workers.graceful_timeout.count() + tick_ms;
+            log_.info("worker {} (slot {}) retires after {} requests", w.pid, w.slot,
+                      s.requests.load(std::memory_order_relaxed));
+        }
+        if (!w.healthy && now - w.started_ms >= 1000) {
+            w.healthy = true;
+            if (crashes_ > 0) log_.info("worker {} is up: crash back-off cleared", w.pid);
+            crashes_ = 0;
+            backoff_logged_for_ = -1;
+        }
+        if (w.retiring && !w.killed && w.kill_at_ms != 0 && now >= w.kill_at_ms) {
+            log_.warn("worker {} still running {} ms after graceful_timeout: killing it", w.pid,
+                      now - w.kill_at_ms + tick_ms);
+            ::kill(w.pid, SIGKILL);
+            w.killed = true;
+        }
+    }
+    watchdog();
+    if (ready_ && !previous_) scale();
+    spawn_up_to_floor();
+}
+
+void supervisor::check_ready() {
+    int up = 0;
+    for (const auto& w : workers_) {
+        if (w.gen != current_) continue;
+        auto st = board_.slot(w.slot).get_state();
+        if (st == worker_state::idle || st == worker_state::busy) ++up;
+    }
+    int64_t waited = monotonic_ms() - start_ms_;
+    if (up < floor_ && !(up > 0 && waited >= 5000)) {
+        if (up == 0 && waited >= startup_patience_ms) {
+            std::string msg = fmt::format(
+                "no worker came up within {} s (see the error log {})", startup_patience_ms / 1000,
+                log_.target());
+            log_.crit("{}", msg);
+            if (opts_.on_start_failed) opts_.on_start_failed(msg);
+            exit_status_ = 1;
+            begin_stop(stop_mode::fast);
+        }
+        return;
+    }
+    ready_ = true;
+    const std::string& pid_file = current_->cfg.server.pid_file;
+    if (!pid_file.empty()) {
+        std::error_code ec;
+        std::filesystem::create_directories(std::filesystem::path(pid_file).parent_path(), ec);
+        if (auto r = sys::write_pid_file(pid_file, ::getpid()); !r) {
+            log_.crit("{}", r.err().message);
+            if (opts_.on_start_failed) opts_.on_start_failed(r.err().message);
+            exit_status_ = 1;
+            begin_stop(stop_mode::fast);
+            return;
+        }
+        pid_file_written_ = true;
+    }
+    log_.info("ready: {} worker(s) of generation {} serving", up, current_->id);
+    if (opts_.on_ready) opts_.on_ready();
+}
+
+void supervisor::begin_stop(stop_mode mode) {
+    int64_t now = monotonic_ms();
+    if (stopping_ == stop_mode::fast) return;
+    if (mode == stop_mode::graceful && stopping_ == stop_mode::graceful) return;
+    stopping_ = mode;
+    // Our copies of the listening sockets go now. With the workers closing theirs, the
+    // kernel refuses new connections rather than queueing them for nobody.
+    if (current_) current_->listeners.clear();
+    if (previous_) previous_->listeners.clear();
+    for (auto& w : workers_) w.gen->listeners.clear();
+    if (mode == stop_mode::fast) {
+        log_.info("fast stop: terminating {} worker(s)", workers_.size());
+        signal_all(SIGTERM);
+        stop_deadline_ms_ = now + fast_stop_grace_ms;
+    } else {
+        int64_t grace = 0;
+        for (auto& w : workers_) {
+            grace = std::max<int64_t>(grace, w.gen->cfg.workers.graceful_timeout.count());
+            w.retiring = true;
+        }
+        log_.info("graceful stop: {} worker(s) finish their requests (up to {} ms)",
+                  workers_.size(), grace);
+        signal_all(SIGQUIT);
+        stop_deadline_ms_ = now + grace + tick_ms;
+    }
+}
+
+void supervisor::finish_stop() {
+    if (pid_file_written_ && current_) {
+        const std::string& f = current_->cfg.server.pid_file;
+        // Only our own: a newer instance may have written its pid there since.
+        if (sys::read_pid_file(f) == ::getpid()) ::unlink(f.c_str());
+    }
+    if (current_) {
+        for (const auto& a : current_->cfg.server.listen)
+            if (a.family == listen_address::family_t::unix_path) ::unlink(a.path.c_str());
+    }
+    log_.info("stopped");
+}
+
+void supervisor::reopen_logs() {
+    if (log_.target() != "stderr") {
+        if (auto r = log_.open(log_.target()); !r) log_.error("USR1: {}", r.err().message);
+    }
+    const auto& creds = current_->creds;
+    // Workers reopen the files by name after us, as their own user: the files must be theirs.
+    if (creds.change && log_.target() != "stderr") {
+        if (::fchown(log_.fd(), creds.uid, static_cast<gid_t>(-1)) != 0)
+            log_.warn("chown {}: {}", log_.target(), std::strerror(errno));
+    }
+    const std::string& access = current_->cfg.log.access;
+    if (current_->access_log) {
+        auto fd = open_log_file(access);
+        if (fd) {
+            if (creds.change) {
+                if (::fchown(fd->get(), creds.uid, static_cast<gid_t>(-1)) != 0)
+                    log_.warn("chown {}: {}", access, std::strerror(errno));
+            }
+            current_->access_log = std::move(*fd);
+        } else {
+            log_.error("USR1: {}", fd.err().message);
+        }
+    }
+    signal_all(SIGUSR1);
+    log_.info("logs reopened");
+}
+
+void supervisor::adjust_floor(int delta) {
+    int max = current_->cfg.workers.max;
+    int wanted = std::clamp(floor_ + delta, 1, max);
+    if (wanted == floor_) {
+        log_.info("{}: the pool floor stays at {} (bounds 1..{})", delta > 0 ? "TTIN" : "TTOU",
+                  floor_, max);
+    } else {
+        log_.info("{}: pool floor {} -> {}", delta > 0 ? "TTIN" : "TTOU", floor_, wanted);
+        floor_ = wanted;
+    }
+    if (delta > 0) {
+        if (serving_count() < max) {
+            if (auto r = spawn(current_); !r) log_.error("TTIN: {}", r.err().message);
+        }
+        return;
+    }
+    if (serving_count() <= floor_) return;
+    // Retire one at once, the spare bounds notwithstanding: an idle one if any.
+    worker_record* pick = nullptr;
+    for (auto& w : workers_) {
+        if (w.gen != current_ || w.retiring) continue;
+        bool idle = board_.slot(w.slot).get_state() == worker_state::idle;
+        bool pick_idle = pick && board_.slot(pick->slot).get_state() == worker_state::idle;
+        if (!pick || (idle && !pick_idle) || (idle == pick_idle && w.started_ms > pick->started_ms))
+            pick = &w;
+    }
+    if (pick) retire(*pick, "TTOU");
+}
+
+}  // namespace preforkd

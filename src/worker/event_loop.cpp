@@ -1,1 +1,338 @@
-// placeholder
+#include "worker/event_loop.hpp"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include <preforkd/clock.hpp>
+#include <preforkd/exit_code.hpp>
+
+#include "sys/signals.hpp"
+#include "worker/max_requests.hpp"
+
+namespace preforkd::detail {
+namespace {
+
+// Connections taken per wake-up of one listener: enough to drain a burst cheaply, few
+// enough that one worker does not swallow a whole backlog while its peers sleep.
+constexpr int accept_batch = 16;
+constexpr int max_events = 256;
+constexpr int64_t heartbeat_interval_ms = 1000;
+constexpr int64_t accept_pause_ms = 250;  // after EMFILE and friends
+constexpr uint32_t connection_events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+
+}  // namespace
+
+event_loop::event_loop(worker_start& ws, worker_context& ctx, logger& log, service& svc) noexcept
+    : ws_(ws),
+      ctx_(ctx),
+      log_(log),
+      svc_(svc),
+      slot_(ws.board->slot(ws.slot)),
+      max_connections_(static_cast<size_t>(std::max(1, ws.cfg->workers.max_connections))),
+      max_requests_(jittered_max_requests(ws.cfg->workers.max_requests,
+                                          static_cast<uint64_t>(::getpid()))) {}
+
+event_loop::~event_loop() {
+    for (connection* c : live_) delete c;
+    for (connection* c : free_) delete c;
+}
+
+bool event_loop::setup() noexcept {
+    epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+    if (!epoll_) {
+        log_.crit("epoll_create1: {}", std::strerror(errno));
+        return false;
+    }
+    // INT too: Ctrl-C reaches the whole foreground group, and the supervisor stops anyway.
+    auto sigs = sys::open_signalfd(sys::make_sigset({SIGTERM, SIGINT, SIGQUIT, SIGUSR1}));
+    if (!sigs) {
+        log_.crit("{}", sigs.err().message);
+        return false;
+    }
+    signals_fd_ = std::move(*sigs);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = &signals_watch_;
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signals_fd_.get(), &ev) != 0) {
+        log_.crit("epoll_ctl(signalfd): {}", std::strerror(errno));
+        return false;
+    }
+    for (size_t i = 0; i < ws_.listeners.size(); ++i) {
+        auto l = std::make_unique<listener_watch>();
+        l->k = kind::listener;
+        l->fd.reset(ws_.listeners[i]);  // the worker's inherited copy is now ours to close
+        l->index = static_cast<uint32_t>(i);
+        listeners_.push_back(std::move(l));
+    }
+    ws_.listeners.clear();
+    // The inherited access log is ours from now on (fd 2 means stderr: not ours to close).
+    if (ws_.access_log_fd > 2) access_log_.reset(ws_.access_log_fd);
+    arm_listeners(true);
+    return listening_ || listeners_.empty();
+}
+
+void event_loop::arm_listeners(bool on) noexcept {
+    if (on == listening_ || (on && retiring_)) return;
+    for (auto& l : listeners_) {
+        if (on) {
+            epoll_event ev{};
+            // EPOLLEXCLUSIVE: a new connection wakes one waiting worker, not the whole
+            // pool (no thundering herd). It cannot be changed with EPOLL_CTL_MOD, hence
+            // pausing by DEL and resuming by ADD.
+            ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+            ev.data.ptr = l.get();
+            if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, l->fd.get(), &ev) != 0)
+                log_.error("epoll_ctl(ADD listener {}): {}", l->index, std::strerror(errno));
+        } else {
+            ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l->fd.get(), nullptr);
+        }
+    }
+    listening_ = on;
+}
+
+int event_loop::run() noexcept {
+    if (!setup()) return static_cast<int>(exit_code::fatal);
+    ctx_.set_now_ms(monotonic_ms());
+    heartbeat();
+    slot_.set_state(worker_state::idle);
+
+    epoll_event events[max_events];
+    while (!stop_) {
+        int timeout = static_cast<int>(wait_timeout_ms());
+        int n = ::epoll_wait(epoll_.get(), events, max_events, timeout);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            log_.crit("epoll_wait: {}", std::strerror(errno));
+            return static_cast<int>(exit_code::failure);
+        }
+        int64_t now = monotonic_ms();
+        ctx_.set_now_ms(now);
+        for (int i = 0; i < n; ++i) {
+            auto* w = static_cast<watch*>(events[i].data.ptr);
+            switch (w->k) {
+                case kind::connection:
+                    on_connection(*static_cast<connection*>(w), events[i].events);
+                    break;
+                case kind::listener:
+                    on_listener(*static_cast<listener_watch*>(w));
+                    break;
+                case kind::signals:
+                    on_signals();
+                    break;
+            }
+        }
+        if (now >= next_scan_) scan_deadlines();
+        if (now >= next_beat_) heartbeat();
+        if (accept_resume_ != 0 && now >= accept_resume_) {
+            accept_resume_ = 0;
+            if (live_.size() < max_connections_) arm_listeners(true);
+        }
+        if (!retiring_ && max_requests_ != 0 && ctx_.requests() >= max_requests_)
+            begin_retire("reached workers.max_requests");
+        if (retiring_) {
+            if (live_.empty()) break;
+            if (now >= graceful_deadline_) {
+                log_.warn("graceful timeout: closing {} connection(s) still open", live_.size());
+                break;
+            }
+        }
+    }
+    return exit_status_;
+}
+
+int64_t event_loop::wait_timeout_ms() const noexcept {
+    int64_t now = ctx_.now_ms();
+    int64_t until = std::min({next_beat_, next_scan_, graceful_deadline_});
+    if (accept_resume_ != 0) until = std::min(until, accept_resume_);
+    return std::clamp<int64_t>(until - now, 0, heartbeat_interval_ms);
+}
+
+void event_loop::on_listener(listener_watch& l) noexcept {
+    for (int i = 0; i < accept_batch; ++i) {
+        if (live_.size() >= max_connections_) {
+            // Full: leave the rest of the backlog to workers with room.
+            arm_listeners(false);
+            return;
+        }
+        accepted_connection ac;
+        ac.peer_len = sizeof(ac.peer);
+        int fd = ::accept4(l.fd.get(), reinterpret_cast<sockaddr*>(&ac.peer), &ac.peer_len,
+                           SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int err = errno;
+            switch (err) {
+                case EAGAIN:
+                    return;  // another worker won the race, or the queue is empty: normal
+                case EINTR:
+                case ECONNABORTED:
+                case EPROTO:
+                case EPERM:  // a firewall rule refused it
+                    continue;
+                case EMFILE:
+                case ENFILE:
+                case ENOBUFS:
+                case ENOMEM:
+                    // Out of descriptors or memory: accepting again at once would spin.
+                    // Step back, let connections close, and say so once a minute at most.
+                    if (ctx_.now_ms() - last_accept_error_log_ >= 60'000 ||
+                        last_accept_error_log_ == 0) {
+                        log_.error("accept: {} ({} connections open); pausing accept",
+                                   std::strerror(err), live_.size());
+                        last_accept_error_log_ = ctx_.now_ms();
+                    }
+                    arm_listeners(false);
+                    accept_resume_ = ctx_.now_ms() + accept_pause_ms;
+                    return;
+                default:
+                    log_.error("accept: {}", std::strerror(err));
+                    return;
+            }
+        }
+        ac.fd.reset(fd);
+        ac.listener = l.index;
+        scoreboard_slot::bump(slot_.accepted, 1);
+        std::unique_ptr<session> s = svc_.open(std::move(ac));
+        if (!s) continue;
+
+        connection* c;
+        if (free_.empty()) {
+            c = new (std::nothrow) connection();
+            if (!c) continue;  // s (and the socket) go away
+        } else {
+            c = free_.back();
+            free_.pop_back();
+        }
+        c->k = kind::connection;
+        c->s = std::move(s);
+        c->counted_busy = false;
+        epoll_event ev{};
+        ev.events = connection_events;
+        ev.data.ptr = c;
+        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+            log_.error("epoll_ctl(ADD connection): {}", std::strerror(errno));
+            c->s.reset();
+            free_.push_back(c);
+            continue;
+        }
+        c->pos = static_cast<uint32_t>(live_.size());
+        live_.push_back(c);
+        publish_counts();
+        if (retiring_) settle(*c, c->s->on_retire());
+        else settle(*c, true);
+    }
+}
+
+void event_loop::on_connection(connection& c, uint32_t events) noexcept {
+    settle(c, c.s->on_io(events));
+}
+
+void event_loop::settle(connection& c, bool keep) noexcept {
+    if (!keep) {
+        close_connection(c);
+        return;
+    }
+    int64_t d = c.s->deadline_ms();
+    if (d != 0 && d < next_scan_) next_scan_ = d;
+}
+
+void event_loop::close_connection(connection& c) noexcept {
+    c.s.reset();  // closes the socket, which also removes it from the epoll set
+    connection* last = live_.back();
+    live_[c.pos] = last;
+    last->pos = c.pos;
+    live_.pop_back();
+    free_.push_back(&c);
+    publish_counts();
+    if (!listening_ && !retiring_ && accept_resume_ == 0 && live_.size() < max_connections_)
+        arm_listeners(true);
+}
+
+void event_loop::publish_counts() noexcept {
+    slot_.connections.store(static_cast<uint32_t>(live_.size()), std::memory_order_relaxed);
+    if (!retiring_) slot_.set_state(live_.empty() ? worker_state::idle : worker_state::busy);
+}
+
+void event_loop::scan_deadlines() noexcept {
+    int64_t now = ctx_.now_ms();
+    next_scan_ = INT64_MAX;
+    // Walk by index from the end: closing swaps the last record into the hole, which the
+    // walk has already visited.
+    for (size_t i = live_.size(); i-- > 0;) {
+        connection& c = *live_[i];
+        int64_t d = c.s->deadline_ms();
+        if (d != 0 && d <= now) settle(c, c.s->on_deadline());
+        else if (d != 0 && d < next_scan_) next_scan_ = d;
+    }
+}
+
+void event_loop::heartbeat() noexcept {
+    int64_t now = ctx_.now_ms();
+    slot_.heartbeat_ms.store(now, std::memory_order_relaxed);
+    next_beat_ = now + heartbeat_interval_ms;
+    if (!retiring_ && ::getppid() != ws_.supervisor) begin_retire("the supervisor is gone");
+    svc_.on_tick();
+}
+
+void event_loop::on_signals() noexcept {
+    while (auto info = sys::read_signal(signals_fd_.get())) {
+        switch (info->ssi_signo) {
+            case SIGTERM:
+            case SIGINT:
+                stop_ = true;
+                break;
+            case SIGQUIT:
+                begin_retire("told to retire");
+                break;
+            case SIGUSR1:
+                reopen_logs();
+                break;
+            default:
+                break;
+        }
+    }
+}
+
+void event_loop::begin_retire(const char* why) noexcept {
+    if (retiring_) return;
+    log_.debug("retiring: {} ({} connection(s) open)", why, live_.size());
+    arm_listeners(false);
+    retiring_ = true;
+    ctx_.set_retiring();
+    slot_.set_state(worker_state::retiring);
+    // Close our copies of the listening sockets at once: when the last process holding a
+    // socket lets go (graceful stop), the kernel refuses new connections instead of
+    // queueing them for nobody. On reload the supervisor and the new generation still
+    // hold them, so nothing is refused.
+    listeners_.clear();
+    graceful_deadline_ = ctx_.now_ms() + ws_.cfg->workers.graceful_timeout.count();
+    for (size_t i = live_.size(); i-- > 0;) {
+        connection& c = *live_[i];
+        settle(c, c.s->on_retire());
+    }
+}
+
+void event_loop::reopen_logs() noexcept {
+    if (ws_.error_log_target != "stderr") {
+        if (auto r = log_.open(ws_.error_log_target); !r) log_.error("USR1: {}", r.err().message);
+    }
+    if (!ws_.access_log_target.empty() && ws_.access_log_target != "stderr" &&
+        ws_.access_log_target != "off") {
+        auto fd = open_log_file(ws_.access_log_target);
+        if (fd) {
+            access_log_ = std::move(*fd);
+            ctx_.set_access_log_fd(access_log_.get());
+        } else {
+            log_.error("USR1: {}", fd.err().message);
+        }
+    }
+    svc_.on_reopen_logs();
+    log_.debug("reopened the logs");
+}
+
+}  // namespace preforkd::detail

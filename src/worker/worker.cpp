@@ -1,1 +1,65 @@
-// placeholder
+#include "worker/worker.hpp"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <exception>
+
+#include <preforkd/exit_code.hpp>
+
+#include "sys/signals.hpp"
+#include "worker/event_loop.hpp"
+
+namespace preforkd {
+namespace {
+
+void ignore(int signo) noexcept {
+    struct sigaction sa {};
+    sa.sa_handler = SIG_IGN;
+    ::sigaction(signo, &sa, nullptr);
+}
+
+}  // namespace
+
+int run_worker(worker_start& ws, const application& app) noexcept {
+    for (int fd : ws.close_fds) ::close(fd);
+    sys::reset_signal_state();
+    // A peer that hangs up makes writes fail with EPIPE, which sessions handle; the default
+    // SIGPIPE would kill the worker and every connection it holds.
+    ignore(SIGPIPE);
+    // Job-control and supervisor-only signals reaching the whole process group (a shell's
+    // `kill -TTIN -PGID`, a terminal hang-up) are the supervisor's business.
+    for (int s : {SIGHUP, SIGTTIN, SIGTTOU, SIGUSR2, SIGWINCH}) ignore(s);
+    // If the supervisor dies, finish what is in flight and go, rather than linger serving
+    // with nobody to respawn or reload.
+    ::prctl(PR_SET_PDEATHSIG, SIGQUIT);
+
+    const config& cfg = *ws.cfg;
+    logger log("worker", cfg.log.level);
+    if (ws.error_log_fd > 2) log.adopt(unique_fd(ws.error_log_fd), ws.error_log_target);
+
+    if (auto r = sys::drop_privileges(ws.creds); !r) {
+        log.crit("cannot run as {}:{}: {}", ws.creds.user, ws.creds.group, r.err().message);
+        return static_cast<int>(exit_code::fatal);
+    }
+
+    worker_context ctx(cfg, log, *ws.board, ws.slot,
+                       cfg.log.access == "off" ? -1 : ws.access_log_fd);
+    std::unique_ptr<service> svc;
+    try {
+        svc = app.make_service(ctx);
+    } catch (const std::exception& e) {
+        log.crit("cannot start the service: {}", e.what());
+        return static_cast<int>(exit_code::fatal);
+    }
+    if (!svc) {
+        log.crit("cannot start the service");
+        return static_cast<int>(exit_code::fatal);
+    }
+    detail::event_loop loop(ws, ctx, log, *svc);
+    int status = loop.run();
+    return status;
+}
+
+}  // namespace preforkd

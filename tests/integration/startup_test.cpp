@@ -1,1 +1,127 @@
-// placeholder
+// Command line and start-up: -t, -V, bad arguments, bad configs, daemon mode, pid file.
+#include <signal.h>
+#include <unistd.h>
+
+#include "integration/fixture.hpp"
+
+namespace preforkd::test {
+namespace {
+
+using startup = server_test;
+
+TEST(command_line, version_prints_name_and_version) {
+    auto r = run_binary({"-V"});
+    EXPECT_EQ(r.status, 0);
+    EXPECT_EQ(r.output.rfind("preforkd ", 0), 0u) << r.output;
+}
+
+TEST(command_line, help_prints_usage) {
+    auto r = run_binary({"-h"});
+    EXPECT_EQ(r.status, 0);
+    EXPECT_NE(r.output.find("usage: preforkd"), std::string::npos) << r.output;
+}
+
+TEST(command_line, unknown_argument_is_an_error_with_usage) {
+    auto r = run_binary({"--bogus"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("unknown argument --bogus"), std::string::npos) << r.output;
+}
+
+TEST(command_line, test_flag_accepts_the_bundled_demo_config) {
+    auto r = run_binary({"-t", "-c", std::string(PREFORKD_SOURCE_DIR) + "/etc/demo.toml"});
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("test is successful"), std::string::npos) << r.output;
+}
+
+TEST_F(startup, test_flag_rejects_a_broken_config_naming_file_line_and_key) {
+    write_file(dir_.path() / "bad.toml", "[workers]\nstart = 4\nmax = 2\n");
+    auto file = (dir_.path() / "bad.toml").string();
+    auto r = run_binary({"-t", "-c", file});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find(file + ":3: workers.max"), std::string::npos) << r.output;
+}
+
+TEST_F(startup, missing_config_file_is_an_error) {
+    auto r = run_binary({"-t", "-c", (dir_.path() / "nope.toml").string()});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("nope.toml"), std::string::npos) << r.output;
+}
+
+TEST_F(startup, start_with_a_broken_config_exits_1_with_the_reason) {
+    cfg_.set("workers", "start", "\"lots\"");
+    server s(dir_.path(), port_);
+    s.write_config(cfg_.render());
+    EXPECT_FALSE(s.start());
+    EXPECT_EQ(s.wait_exit(5s), 1);
+    EXPECT_NE(s.output().find("workers.start"), std::string::npos) << s.output();
+}
+
+TEST_F(startup, port_already_in_use_fails_the_start_with_the_reason) {
+    start();
+    server second(dir_.path() / "second", port_);
+    config_builder c2(dir_.path() / "second", port_);
+    second.write_config(c2.render());
+    EXPECT_FALSE(second.start());
+    EXPECT_EQ(second.wait_exit(5s), 1);
+    EXPECT_NE(second.output().find("cannot bind 127.0.0.1:" + std::to_string(port_)),
+              std::string::npos)
+        << second.output();
+}
+
+TEST_F(startup, daemon_mode_returns_once_ready_and_stops_with_signal_stop) {
+    cfg_.set("log", "level", "\"info\"");
+    srv_ = std::make_unique<server>(dir_.path(), port_);
+    srv_->write_config(cfg_.render());
+    write_file(srv_->root() / "index.html", "daemon\n");
+    auto r = run_binary({"-c", srv_->config_path().string()});
+    ASSERT_EQ(r.status, 0) << r.output;
+    // Ready means ready: the pid file exists and requests are served right away.
+    pid_t pid = std::atoi(read_file(srv_->pid_file()).c_str());
+    ASSERT_GT(pid, 0);
+    EXPECT_NE(pid, ::getpid());
+    auto resp = http_get(port_, "/index.html");
+    ASSERT_TRUE(resp);
+    EXPECT_EQ(resp->body, "daemon\n");
+    // A daemon has no controlling terminal and is not our child.
+    auto info = read_proc(pid);
+    ASSERT_TRUE(info);
+    EXPECT_NE(info->ppid, ::getpid());
+
+    auto stop = run_binary({"-c", srv_->config_path().string(), "-s", "stop"});
+    EXPECT_EQ(stop.status, 0) << stop.output;
+    EXPECT_TRUE(wait_until([&] { return ::kill(pid, 0) != 0; }, 7s));
+    EXPECT_FALSE(fs::exists(srv_->pid_file()));
+}
+
+TEST_F(startup, signal_without_a_running_server_is_a_clear_error) {
+    srv_ = std::make_unique<server>(dir_.path(), port_);
+    srv_->write_config(cfg_.render());
+    auto r = run_binary({"-c", srv_->config_path().string(), "-s", "reload"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("is preforkd running?"), std::string::npos) << r.output;
+}
+
+TEST_F(startup, a_stale_pid_file_does_not_prevent_the_start) {
+    srv_ = std::make_unique<server>(dir_.path(), port_);
+    // A pid that is certainly not a running preforkd: our own test process.
+    write_file(srv_->pid_file(), std::to_string(::getpid()) + "\n");
+    start();
+    EXPECT_EQ(std::atoi(read_file(srv_->pid_file()).c_str()), srv_->pid());
+}
+
+TEST_F(startup, a_second_instance_with_the_same_pid_file_refuses_to_start) {
+    start();
+    temp_dir other;
+    config_builder c2(other.path(), free_port());
+    c2.set("server", "pid_file", "\"" + srv_->pid_file().string() + "\"");
+    server second(other.path(), 0);
+    second.write_config(c2.render());
+    auto r = run_binary({"-F", "-c", second.config_path().string()});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("already running as pid " + std::to_string(srv_->pid())),
+              std::string::npos)
+        << r.output;
+}
+
+}  // namespace
+}  // namespace preforkd::test

@@ -1,0 +1,26 @@
+// The command line: preforkd [-c FILE] [-F] [-t] [-s reload|stop|quit|reopen] [-V] [-h]
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <preforkd/result.hpp>
+
+namespace preforkd {
+
+struct command_line {
+    std::string config_path;
+    bool foreground = false;
+    bool test = false;
+    std::string signal;  // -s VERB; empty when absent
+    bool version = false;
+    bool help = false;
+};
+
+// `args` excludes argv[0]. Errors name the offending argument.
+result<command_line> parse_command_line(const std::vector<std::string>& args,
+                                        const std::string& default_config);
+
+std::string usage(const std::string& program, const std::string& default_config);
+
+}  // namespace preforkd

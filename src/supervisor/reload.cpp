@@ -1,0 +1,117 @@
+// Reload (HUP): a new generation from the re-read file, started beside the old one, which
+// retires gracefully once the new one serves. An invalid file changes nothing.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <preforkd/clock.hpp>
+
+#include "supervisor/supervisor.hpp"
+#include "sys/pid_file.hpp"
+
+namespace preforkd {
+namespace {
+
+// The new generation gets this long to come up before the old one retires anyway.
+constexpr int64_t reload_patience_ms = 5000;
+
+}  // namespace
+
+result<std::shared_ptr<generation>> supervisor::make_generation(config cfg, uint32_t id) {
+    auto gen = std::make_shared<generation>();
+    gen->id = id;
+    auto creds = sys::resolve_credentials(cfg.server);
+    if (!creds) return error(fmt::format("{}: {}", cfg.path.string(), creds.err().message));
+    gen->creds = std::move(*creds);
+    static const listener_list none;
+    auto ls = open_listeners(cfg.server.listen, cfg.server.backlog,
+                             current_ ? current_->listeners : none, opts_.inherited);
+    if (!ls) return std::move(ls).err();
+    gen->listeners = std::move(*ls);
+    const std::string& access = cfg.log.access;
+    if (access != "off" && access != "stderr") {
+        auto fd = open_log_file(access);
+        if (!fd) return std::move(fd).err();
+        // Workers reopen it by name on USR1, as their own user.
+        if (gen->creds.change &&
+            ::fchown(fd->get(), gen->creds.uid, static_cast<gid_t>(-1)) != 0)
+            log_.warn("chown {}: {}", access, std::strerror(errno));
+        gen->access_log = std::move(*fd);
+    }
+    gen->cfg = std::move(cfg);
+    return gen;
+}
+
+void supervisor::reload() {
+    auto cfg = load_();
+    if (!cfg) {
+        log_.error("reload failed, the running configuration stays: {}", cfg.err().message);
+        return;
+    }
+    if (cfg->log.error != log_.target()) {
+        // Opened before anything changes, so a bad path leaves everything as it was.
+        logger probe("supervisor", cfg->log.level);
+        if (auto r = probe.open(cfg->log.error); !r) {
+            log_.error("reload failed, the running configuration stays: {}", r.err().message);
+            return;
+        }
+    }
+    auto gen = make_generation(std::move(*cfg), current_->id + 1);
+    if (!gen) {
+        log_.error("reload failed, the running configuration stays: {}", gen.err().message);
+        return;
+    }
+    const config& c = (*gen)->cfg;
+    if (c.log.error != log_.target()) {
+        if (auto r = log_.open(c.log.error); !r) log_.error("{}", r.err().message);
+    }
+    log_.set_level(c.log.level);
+    if (c.server.pid_file != current_->cfg.server.pid_file && pid_file_written_) {
+        // Move the pid file along with the setting.
+        if (auto r = sys::write_pid_file(c.server.pid_file, ::getpid()); r)
+            ::unlink(current_->cfg.server.pid_file.c_str());
+    }
+    previous_ = current_;
+    current_ = std::move(*gen);
+    board_.header().generation.store(current_->id);
+    floor_ = c.workers.start;
+    spawn_rate_ = 1;
+    crashes_ = 0;
+    spawn_after_ms_ = 0;
+    reload_started_ms_ = monotonic_ms();
+    log_.info("reloading: generation {} starts {} worker(s); generation {} retires when it is up",
+              current_->id, floor_, previous_->id);
+    spawn_up_to_floor();
+}
+
+void supervisor::finish_reload_if_ready() {
+    int up = 0;
+    for (const auto& w : workers_) {
+        if (w.gen != current_ || w.retiring) continue;
+        auto st = board_.slot(w.slot).get_state();
+        if (st == worker_state::idle || st == worker_state::busy) ++up;
+    }
+    int64_t waited = monotonic_ms() - reload_started_ms_;
+    if (up < floor_ && !(up > 0 && waited >= reload_patience_ms)) {
+        if (up == 0 && waited >= reload_patience_ms && waited - 10 < reload_patience_ms)
+            log_.crit("generation {} has no worker up after {} ms; generation {} keeps serving",
+                      current_->id, waited, previous_->id);
+        return;
+    }
+    int retired = 0;
+    for (auto& w : workers_) {
+        if (w.gen == current_ || w.retiring) continue;
+        retire(w, "replaced by a new generation");
+        ++retired;
+    }
+    log_.info("generation {} serves ({} worker(s) up); {} worker(s) of older generations retire",
+              current_->id, up, retired);
+    previous_.reset();
+    if (reload_queued_) {
+        reload_queued_ = false;
+        reload();
+    }
+}
+
+}  // namespace preforkd

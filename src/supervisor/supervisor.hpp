@@ -1,0 +1,125 @@
+// The supervisor: binds the listeners, forks and watches the workers, and reacts to
+// signals and a one-second maintenance tick. It never parses HTTP and never accepts.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <preforkd/config.hpp>
+#include <preforkd/log.hpp>
+#include <preforkd/scoreboard.hpp>
+#include <preforkd/unique_fd.hpp>
+
+#include "core/worker_start.hpp"
+#include "supervisor/listeners.hpp"
+#include "sys/daemon.hpp"
+#include "sys/privileges.hpp"
+
+namespace preforkd {
+
+// Everything a generation's workers are started with. Shared by the workers' records, so
+// an old generation's sockets and settings live until its last worker is reaped.
+struct generation {
+    uint32_t id = 0;
+    config cfg;
+    listener_list listeners;
+    sys::credentials creds;
+    unique_fd access_log;  // empty when off or stderr
+};
+
+struct supervisor_options {
+    sys::daemon_handshake* handshake = nullptr;  // daemon mode: closed in every worker
+    inherited_sockets inherited;                 // adopted instead of bound (upgrade, systemd)
+    // Start-up outcome, for whoever started us (the daemon's parent, a foreground terminal).
+    std::function<void()> on_ready;
+    std::function<void(const std::string&)> on_start_failed;
+};
+
+class supervisor {
+public:
+    // `load` re-reads the configuration on HUP (the file and the application's schema).
+    supervisor(config cfg, std::function<result<config>()> load, worker_entry entry,
+               logger& log, supervisor_options opts);
+    ~supervisor();
+    supervisor(const supervisor&) = delete;
+    supervisor& operator=(const supervisor&) = delete;
+
+    // Runs until stopped; returns the exit status (0 clean stop, 1 start-up failure).
+    int run();
+
+private:
+    struct worker_record {
+        pid_t pid = 0;
+        uint32_t slot = 0;
+        std::shared_ptr<generation> gen;
+        int64_t started_ms = 0;
+        bool retiring = false;   // told (or decided) to retire: no longer counts as serving
+        int64_t kill_at_ms = 0;  // retiring or stopping: SIGKILL if still alive then
+        bool killed = false;     // SIGKILL sent
+        bool healthy = false;    // lived past the crash window
+    };
+    enum class stop_mode { none, graceful, fast };
+
+    // supervisor.cpp: the loop and the signals
+    result<void> start();
+    void wait_for_signals(int timeout_ms);
+    void handle_signal(int signo, pid_t sender);
+    void tick();
+    void check_ready();
+    void begin_stop(stop_mode mode);
+    void finish_stop();
+    void reopen_logs();
+    void adjust_floor(int delta);
+    int64_t next_wakeup_ms() const;
+
+    // pool.cpp: workers
+    result<pid_t> spawn(const std::shared_ptr<generation>& gen);
+    void spawn_up_to_floor();
+    void reap();
+    void retire(worker_record& w, const char* why);
+    void signal_all(int signo);
+    void watchdog();
+    void scale();
+    int serving_count() const;
+    std::vector<int> fds_to_close_in_child(const generation& gen) const;
+
+    // reload.cpp
+    void reload();
+    void finish_reload_if_ready();
+    result<std::shared_ptr<generation>> make_generation(config cfg, uint32_t id);
+
+    config boot_cfg_;  // until start() moves it into the first generation
+    std::function<result<config>()> load_;
+    worker_entry entry_;
+    logger& log_;
+    supervisor_options opts_;
+
+    unique_fd signals_;
+    scoreboard board_;
+    std::shared_ptr<generation> current_;
+    std::shared_ptr<generation> previous_;  // the generation being replaced by a reload
+    std::vector<worker_record> workers_;
+    std::vector<bool> slot_taken_;
+    int floor_ = 0;               // workers.start, moved by TTIN/TTOU
+    int spawn_rate_ = 1;          // spare scaling ramp (1, 2, 4 … 32)
+    int crashes_ = 0;             // consecutive crash-at-start exits
+    int64_t spawn_after_ms_ = 0;  // crash back-off: no fork before this
+    int64_t backoff_logged_for_ = -1;
+    int64_t next_tick_ms_ = 0;
+    int64_t reload_started_ms_ = 0;
+    bool reload_queued_ = false;
+    bool ready_ = false;
+    int64_t start_ms_ = 0;
+    stop_mode stopping_ = stop_mode::none;
+    int64_t stop_deadline_ms_ = 0;
+    bool stop_escalated_ = false;
+    int exit_status_ = 0;
+    bool pid_file_written_ = false;
+};
+
+}  // namespace preforkd

@@ -1,0 +1,97 @@
+#include "sys/privileges.hpp"
+
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace preforkd::sys {
+namespace {
+
+result<passwd> lookup_user(const std::string& name, std::vector<char>& buf) {
+    passwd pw{};
+    passwd* found = nullptr;
+    buf.resize(16384);
+    int rc = ::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found);
+    if (rc != 0) return error::from_errno(rc, fmt::format("server.user {}", name));
+    if (!found) return error(fmt::format("server.user {}: no such user", name));
+    return pw;
+}
+
+result<gid_t> lookup_group(const std::string& name) {
+    group gr{};
+    group* found = nullptr;
+    std::vector<char> buf(16384);
+    int rc = ::getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found);
+    if (rc != 0) return error::from_errno(rc, fmt::format("server.group {}", name));
+    if (!found) return error(fmt::format("server.group {}: no such group", name));
+    return found->gr_gid;
+}
+
+std::string group_name(gid_t gid) {
+    group gr{};
+    group* found = nullptr;
+    std::vector<char> buf(16384);
+    if (::getgrgid_r(gid, &gr, buf.data(), buf.size(), &found) == 0 && found) return found->gr_name;
+    return std::to_string(gid);
+}
+
+}  // namespace
+
+result<credentials> resolve_credentials(const server_config& server) {
+    credentials c;
+    if (::geteuid() != 0) {
+        // An ordinary user cannot become anyone else; saying otherwise is a mistake to report.
+        std::vector<char> buf;
+        uid_t me = ::geteuid();
+        if (!server.user.empty()) {
+            auto pw = lookup_user(server.user, buf);
+            if (!pw) return std::move(pw).err();
+            if (pw->pw_uid != me)
+                return error(fmt::format(
+                    "server.user {}: only root can run workers as another user", server.user));
+        }
+        if (!server.group.empty()) {
+            auto gid = lookup_group(server.group);
+            if (!gid) return std::move(gid).err();
+            if (*gid != ::getegid())
+                return error(fmt::format(
+                    "server.group {}: only root can run workers in another group", server.group));
+        }
+        return c;
+    }
+    std::string user = server.user.empty() ? "nobody" : server.user;
+    std::vector<char> buf;
+    auto pw = lookup_user(user, buf);
+    if (!pw) return std::move(pw).err();
+    c.user = user;
+    c.uid = pw->pw_uid;
+    if (server.group.empty()) {
+        c.gid = pw->pw_gid;  // nobody's primary group is nogroup on Debian
+    } else {
+        auto gid = lookup_group(server.group);
+        if (!gid) return std::move(gid).err();
+        c.gid = *gid;
+    }
+    c.group = group_name(c.gid);
+    c.change = c.uid != 0 || c.gid != 0;
+    return c;
+}
+
+result<void> drop_privileges(const credentials& creds) noexcept {
+    if (!creds.change) return {};
+    // Supplementary groups first (root's would survive setgid), then the gid, then the uid:
+    // after setuid there is no right left to change the others.
+    if (::setgroups(1, &creds.gid) != 0) return error::from_errno(errno, "setgroups");
+    if (::setgid(creds.gid) != 0) return error::from_errno(errno, "setgid");
+    if (::setuid(creds.uid) != 0) return error::from_errno(errno, "setuid");
+    if (creds.uid != 0 && (::setuid(0) == 0 || ::seteuid(0) == 0))
+        return error("privileges could be regained after setuid");
+    return {};
+}
+
+}  // namespace preforkd::sys

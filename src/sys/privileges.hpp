@@ -1,0 +1,29 @@
+// Who the workers run as. Resolved in the supervisor (at start and reload), applied by
+// each worker right after fork, before it touches a request.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include <preforkd/config.hpp>
+#include <preforkd/result.hpp>
+
+namespace preforkd::sys {
+
+struct credentials {
+    bool change = false;  // false: workers keep the supervisor's identity
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::string user;   // names, for the logs
+    std::string group;
+};
+
+// Started as root: server.user ("" = nobody) and server.group ("" = the user's primary
+// group). Started as anyone else: the workers stay that user; asking for another is an error.
+result<credentials> resolve_credentials(const server_config& server);
+
+// setgroups + setgid + setuid, then proves root cannot come back.
+result<void> drop_privileges(const credentials& creds) noexcept;
+
+}  // namespace preforkd::sys

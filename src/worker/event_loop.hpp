@@ -1,0 +1,83 @@
+// The worker's epoll loop: shared listeners (EPOLLEXCLUSIVE: one connection wakes one
+// worker), its own connections (edge-triggered), its signals (signalfd) and a heartbeat.
+// It knows nothing of any protocol: sessions do the talking.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <preforkd/log.hpp>
+#include <preforkd/service.hpp>
+#include <preforkd/unique_fd.hpp>
+
+#include "core/worker_start.hpp"
+
+namespace preforkd::detail {
+
+class event_loop {
+public:
+    event_loop(worker_start& ws, worker_context& ctx, logger& log, service& svc) noexcept;
+    ~event_loop();
+    event_loop(const event_loop&) = delete;
+    event_loop& operator=(const event_loop&) = delete;
+
+    // Runs until told to stop, or until retired with no connection left. Returns the exit status.
+    int run() noexcept;
+
+private:
+    enum class kind : uint8_t { listener, signals, connection };
+    struct watch {
+        kind k;
+    };
+    struct listener_watch : watch {
+        unique_fd fd;
+        uint32_t index = 0;
+    };
+    struct connection : watch {
+        std::unique_ptr<session> s;
+        uint32_t pos = 0;  // index in live_
+        bool counted_busy = false;
+    };
+
+    bool setup() noexcept;
+    int64_t wait_timeout_ms() const noexcept;
+    void on_listener(listener_watch& l) noexcept;
+    void on_connection(connection& c, uint32_t events) noexcept;
+    void on_signals() noexcept;
+    void settle(connection& c, bool keep) noexcept;  // after any session call
+    void close_connection(connection& c) noexcept;
+    void scan_deadlines() noexcept;
+    void heartbeat() noexcept;
+    void arm_listeners(bool on) noexcept;
+    void begin_retire(const char* why) noexcept;
+    void reopen_logs() noexcept;
+    void publish_counts() noexcept;
+
+    worker_start& ws_;
+    worker_context& ctx_;
+    logger& log_;
+    service& svc_;
+    scoreboard_slot& slot_;
+    unique_fd epoll_;
+    unique_fd signals_fd_;
+    watch signals_watch_{kind::signals};
+    std::vector<std::unique_ptr<listener_watch>> listeners_;
+    std::vector<connection*> live_;
+    std::vector<connection*> free_;  // recycled records: no allocation per connection
+    unique_fd access_log_;           // reopened copy after USR1 (else the inherited fd)
+
+    size_t max_connections_;
+    uint64_t max_requests_;          // with this worker's jitter; 0 = never
+    bool listening_ = false;         // listeners are in the epoll set
+    bool retiring_ = false;
+    bool stop_ = false;
+    int exit_status_ = 0;
+    int64_t next_scan_ = INT64_MAX;  // earliest session deadline (a lower bound)
+    int64_t next_beat_ = 0;
+    int64_t accept_resume_ = 0;      // after EMFILE: accept again at this time
+    int64_t graceful_deadline_ = INT64_MAX;
+    int64_t last_accept_error_log_ = 0;
+};
+
+}  // namespace preforkd::detail

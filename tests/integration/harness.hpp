@@ -1,0 +1,149 @@
+// Test harness: runs the real preforkd binary on a loopback port with a temporary config
+// and docroot, and talks to it with plain sockets. Every wait is bounded.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace preforkd::test {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+// A loopback port nobody listens on right now.
+uint16_t free_port();
+
+std::string read_file(const fs::path& p);
+void write_file(const fs::path& p, const std::string& content);
+
+// Polls `pred` every 10 ms until it holds or `timeout` passes.
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+
+// A folder under /tmp, removed with everything in it.
+class temp_dir {
+public:
+    temp_dir();
+    ~temp_dir();
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+    const fs::path& path() const { return path_; }
+
+private:
+    fs::path path_;
+};
+
+// TOML for a test server: tables of raw TOML values, rendered in order.
+class config_builder {
+public:
+    // Defaults: listen 127.0.0.1:port, pid/error/access files and docroot `www` in `dir`,
+    // 2 workers, quick timeouts.
+    config_builder(const fs::path& dir, uint16_t port);
+    // `value` is TOML as written: "4", "\"5s\"", "[\"a\", \"b\"]". Empty value removes the key.
+    config_builder& set(const std::string& table, const std::string& key, const std::string& value);
+    std::string render() const;
+
+private:
+    std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> tables_;
+};
+
+struct proc_info {
+    pid_t pid = 0;
+    pid_t ppid = 0;
+    char state = '?';
+    uint64_t cpu_ticks = 0;  // utime + stime
+};
+std::optional<proc_info> read_proc(pid_t pid);
+std::vector<pid_t> children_of(pid_t parent);  // live (non-zombie) children
+std::vector<pid_t> zombie_children_of(pid_t parent);
+int count_fds(pid_t pid);
+
+// The preforkd binary under test, started in the foreground (-F) by default.
+class server {
+public:
+    explicit server(const fs::path& dir, uint16_t port) : dir_(dir), port_(port) {}
+    ~server();  // SIGKILLs the supervisor and its workers if still running
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+
+    fs::path config_path() const { return dir_ / "preforkd.toml"; }
+    fs::path pid_file() const { return dir_ / "preforkd.pid"; }
+    fs::path error_log_path() const { return dir_ / "error.log"; }
+    fs::path access_log_path() const { return dir_ / "access.log"; }
+    fs::path root() const { return dir_ / "www"; }
+    fs::path output_path() const { return dir_ / "output.txt"; }  // stdout + stderr
+    uint16_t port() const { return port_; }
+    pid_t pid() const { return pid_; }
+
+    void write_config(const std::string& toml) const;
+    // Starts the binary; true once the pid file names it (that is: ready), within 10 s.
+    bool start(const std::vector<std::string>& extra_args = {"-F"});
+    // Sends `sig` and waits up to `timeout` for the exit; the exit status, or nullopt.
+    std::optional<int> stop(int sig = 15, std::chrono::milliseconds timeout = 10s);
+    // Waits for the process to exit by itself.
+    std::optional<int> wait_exit(std::chrono::milliseconds timeout);
+    void signal(int sig) const;
+
+    std::vector<pid_t> workers() const { return children_of(pid_); }
+    bool wait_workers(size_t n, std::chrono::milliseconds timeout = 5s) const;
+    std::string error_log() const { return read_file(error_log_path()); }
+    std::string output() const { return read_file(output_path()); }
+
+private:
+    fs::path dir_;
+    uint16_t port_;
+    pid_t pid_ = -1;
+    bool reaped_ = false;
+};
+
+// Runs the binary to completion (for -t, -V, -s): exit status and combined output.
+struct run_result {
+    int status = -1;
+    std::string output;
+};
+run_result run_binary(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 10s);
+
+struct http_response {
+    int status = 0;
+    std::string reason;
+    std::map<std::string, std::string> headers;  // names lower-cased
+    std::string body;
+    std::string header(const std::string& name) const;
+};
+
+// A client connection. Reads are bounded by `timeout` each.
+class http_client {
+public:
+    explicit http_client(uint16_t port, std::chrono::milliseconds timeout = 5s);
+    ~http_client();
+    http_client(const http_client&) = delete;
+    http_client& operator=(const http_client&) = delete;
+
+    bool connected() const { return fd_ >= 0; }
+    int fd() const { return fd_; }
+    bool send(const std::string& bytes);
+    // One response; `head` = the request was HEAD (no body follows). nullopt on close/timeout.
+    std::optional<http_response> read_response(bool head = false);
+    // True if the server closed the connection (EOF) within `timeout`.
+    bool closed_by_peer(std::chrono::milliseconds timeout = 2s);
+    std::string read_all();  // until EOF or timeout
+
+private:
+    bool fill();
+    int fd_ = -1;
+    std::chrono::milliseconds timeout_;
+    std::string buf_;
+};
+
+// One request on a fresh connection.
+std::optional<http_response> http_get(uint16_t port, const std::string& target,
+                                      const std::string& extra_headers = "",
+                                      const std::string& method = "GET");
+
+}  // namespace preforkd::test
