@@ -7,10 +7,9 @@
 #include <cstdlib>
 #include <limits>
 #include <memory>
+#include <preforkd/config.hpp>
 #include <string>
 #include <string_view>
-
-#include <preforkd/config.hpp>
 
 namespace {
 
