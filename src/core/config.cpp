@@ -1,1 +1,309 @@
-// placeholder
+// load_config: TOML text -> config, every key checked, every error one `file:line: key` line.
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <limits>
+#include <map>
+#include <memory>
+#include <preforkd/config.hpp>
+#include <preforkd/unique_fd.hpp>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include "core/config_reader.hpp"
+
+namespace preforkd {
+
+namespace {
+
+using detail::toml_table_reader;
+
+constexpr std::array<std::string_view, 3> core_tables = {"server", "workers", "log"};
+// A config file is a few kilobytes; anything this big is the wrong file.
+constexpr off_t max_config_bytes = 16 << 20;
+// Far above any useful per-worker count, low enough that worker arrays stay sane.
+constexpr int64_t max_connections_limit = 1 << 20;
+
+// What "auto" means: the CPUs this process may run on (a cpuset or taskset can be smaller
+// than the machine), falling back to the online count.
+int cpu_count() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? static_cast<int>(std::min<long>(n, max_workers_limit)) : 1;
+}
+
+// lo <= hi, or an error on the key the user most likely got wrong: the upper bound when the
+// file sets it, else the lower one.
+void check_order(toml_table_reader& r, std::string_view lo_key, int64_t lo, std::string_view hi_key,
+                 int64_t hi) {
+    if (lo <= hi) return;
+    const std::string& t = r.name();
+    if (r.has(hi_key)) {
+        r.fail(hi_key, '(' + std::to_string(hi) + ") must be >= " + t + '.' + std::string(lo_key) +
+                           " (" + std::to_string(lo) + ')');
+    } else {
+        r.fail(lo_key, '(' + std::to_string(lo) + ") must be <= " + t + '.' + std::string(hi_key) +
+                           " (" + std::to_string(hi) + ')');
+    }
+}
+
+std::string no_nul(toml_table_reader& r, std::string_view key, std::string value) {
+    // getpwnam("root\0x") would look up "root": never let a NUL shorten a name.
+    if (value.find('\0') != std::string::npos) r.fail(key, "contains a NUL byte");
+    return value;
+}
+
+void read_server(toml_table_reader& r, server_config& s) {
+    if (r.has("listen")) {
+        std::vector<std::string> entries = r.strings("listen", {});
+        if (!r.failed() && entries.empty()) r.fail("listen", "must list at least one address");
+        std::vector<listen_address> out;
+        for (const std::string& e : entries) {
+            auto a = parse_listen_address(e);
+            if (!a) {
+                r.fail("listen", a.err().message);
+                break;
+            }
+            // Two sockets on one address cannot both bind; say which entry repeats.
+            if (std::find(out.begin(), out.end(), *a) != out.end()) {
+                r.fail("listen", "lists " + a->to_string() + " twice");
+                break;
+            }
+            out.push_back(std::move(*a));
+        }
+        if (!r.failed()) s.listen = std::move(out);
+    }
+    s.backlog = static_cast<int>(r.integer("backlog", s.backlog, 1, 65535));
+    s.user = no_nul(r, "user", r.string("user", s.user));
+    s.group = no_nul(r, "group", r.string("group", s.group));
+    if (r.has("pid_file")) {
+        std::string pid = r.path("pid_file", s.pid_file);
+        if (!r.failed() && pid.empty()) r.fail("pid_file", "must not be empty");
+        s.pid_file = std::move(pid);
+    }
+}
+
+void read_workers(toml_table_reader& r, workers_config& w) {
+    const toml::node* start = r.peek("start");
+    if (r.is_word("start", "auto")) {
+        w.start_auto = true;
+    } else if (start && start->is_string()) {
+        r.fail("start", R"(must be an integer or "auto", not ")" +
+                            detail::printable(start->as_string()->get()) + '"');
+    } else {
+        w.start = static_cast<int>(r.integer("start", w.start, 1, max_workers_limit));
+    }
+    w.min_spare = static_cast<int>(r.integer("min_spare", w.min_spare, 0, max_workers_limit));
+    w.max_spare = static_cast<int>(r.integer("max_spare", w.max_spare, 1, max_workers_limit));
+    w.max = static_cast<int>(r.integer("max", w.max, 1, max_workers_limit));
+    w.max_connections =
+        static_cast<int>(r.integer("max_connections", w.max_connections, 1, max_connections_limit));
+    w.max_requests =
+        static_cast<uint64_t>(r.integer("max_requests", static_cast<int64_t>(w.max_requests), 0,
+                                        std::numeric_limits<int64_t>::max()));
+    w.graceful_timeout = r.duration("graceful_timeout", w.graceful_timeout);
+    w.heartbeat_timeout = r.duration("heartbeat_timeout", w.heartbeat_timeout);
+    if (r.failed()) return;
+
+    // "auto" adapts to the machine, so a small max caps it instead of making the same file
+    // valid on one host and invalid on a bigger one.
+    if (w.start_auto) w.start = std::min(cpu_count(), w.max);
+    check_order(r, "start", w.start, "max", w.max);
+    check_order(r, "min_spare", w.min_spare, "max_spare", w.max_spare);
+    if (w.graceful_timeout.count() <= 0) {
+        r.fail("graceful_timeout",
+               '(' + detail::format_duration(w.graceful_timeout) + ") must be > 0");
+    }
+    if (w.heartbeat_timeout < std::chrono::seconds(1)) {
+        r.fail("heartbeat_timeout", '(' + detail::format_duration(w.heartbeat_timeout) +
+                                        ") must be at least 1s (workers beat once a second)");
+    }
+}
+
+void read_log(toml_table_reader& r, log_config& l) {
+    if (r.is_word("error", "off")) {
+        r.fail("error", R"(cannot be "off": errors must go somewhere (a path or "stderr"))");
+    } else if (r.is_word("error", "stderr")) {
+        l.error = "stderr";
+    } else if (r.has("error")) {
+        l.error = r.path("error", l.error);
+        if (!r.failed() && l.error.empty()) r.fail("error", R"(must be a path or "stderr")");
+    }
+
+    if (r.is_word("access", "off") || r.is_word("access", "stderr")) {
+        l.access = r.string("access", l.access);
+    } else if (r.has("access")) {
+        l.access = r.path("access", l.access);
+        if (!r.failed() && l.access.empty()) {
+            r.fail("access", R"(must be a path, "stderr" or "off")");
+        }
+    }
+
+    if (r.has("level")) {
+        static constexpr std::pair<std::string_view, log_level> levels[] = {
+            {"debug", log_level::debug},
+            {"info", log_level::info},
+            {"warn", log_level::warn},
+            {"error", log_level::error},
+            {"crit", log_level::crit}};
+        std::string word = r.string("level", "info");
+        if (r.failed()) return;
+        auto it = std::find_if(std::begin(levels), std::end(levels),
+                               [&](const auto& p) { return p.first == word; });
+        if (it == std::end(levels)) {
+            r.fail("level", '"' + detail::printable(word) +
+                                R"(" is not one of debug, info, warn, error, crit)");
+        } else {
+            l.level = it->second;
+        }
+    }
+}
+
+class app_tables_impl final : public app_tables {
+  public:
+    app_tables_impl(const toml::table& root, const std::string& file,
+                    const std::filesystem::path& base_dir)
+        : root_(root), file_(file), base_dir_(base_dir) {}
+
+    table_reader& table(std::string_view name) override {
+        auto it = readers_.find(name);
+        if (it == readers_.end()) {
+            const toml::node* node = root_.get(name);
+            std::string n(name);
+            auto reader = std::make_unique<toml_table_reader>(n, node ? node->as_table() : nullptr,
+                                                              file_, base_dir_);
+            it = readers_.emplace(std::move(n), std::move(reader)).first;
+        }
+        return *it->second;
+    }
+
+  private:
+    const toml::table& root_;
+    const std::string& file_;
+    const std::filesystem::path& base_dir_;
+    std::map<std::string, std::unique_ptr<toml_table_reader>, std::less<>> readers_;
+};
+
+// Every top-level entry must be a table we know: catch "[servr]" and keys written above
+// the first header before anything else.
+result<void> check_top_level(const toml::table& root, const std::string& name,
+                             const app_schema& schema) {
+    std::string problem;
+    uint32_t problem_line = 0;
+    for (const auto& [key, node] : root) {
+        std::string_view k = key.str();
+        bool known =
+            std::find(core_tables.begin(), core_tables.end(), k) != core_tables.end() ||
+            std::find(schema.tables.begin(), schema.tables.end(), k) != schema.tables.end();
+        std::string msg;
+        if (known && !node.is_table()) {
+            msg = detail::printable(k) + " must be a table, not " +
+                  std::string(detail::type_name(node));
+        } else if (!known && node.is_table()) {
+            msg = "unknown table " + detail::printable(k);
+        } else if (!known) {
+            msg = "unknown key " + detail::printable(k) + " outside any table";
+        } else {
+            continue;
+        }
+        // The table is a map sorted by name: report the problem nearest the top of the file.
+        uint32_t line = detail::line_of(node, 1);
+        if (problem.empty() || line < problem_line) {
+            problem = std::move(msg);
+            problem_line = line;
+        }
+    }
+    if (problem.empty()) return {};
+    return error(name + ':' + std::to_string(problem_line) + ": " + problem);
+}
+
+}  // namespace
+
+result<config> parse_config(std::string_view toml_text, const std::string& name,
+                            const app_schema& schema) {
+    config cfg;
+    std::error_code ec;
+    std::filesystem::path abs = name.empty()
+                                    ? std::filesystem::path()
+                                    : std::filesystem::absolute(name, ec).lexically_normal();
+    if (ec) return error(ec, "cannot resolve " + name + ": " + ec.message());
+    cfg.path = abs;
+    std::filesystem::path base_dir = abs.empty() ? std::filesystem::path("/") : abs.parent_path();
+
+    toml::table root;
+    try {
+        root = toml::parse(toml_text, name);
+    } catch (const toml::parse_error& e) {
+        uint32_t line = e.source().begin.line > 0 ? e.source().begin.line : 1;
+        return error(name + ':' + std::to_string(line) + ": " + detail::printable(e.description()));
+    }
+
+    if (auto top = check_top_level(root, name, schema); !top) return std::move(top).err();
+
+    auto reader = [&](std::string_view t) {
+        return toml_table_reader(std::string(t), root[t].as_table(), name, base_dir);
+    };
+    toml_table_reader server = reader("server");
+    read_server(server, cfg.server);
+    if (auto r = server.finish(); !r) return std::move(r).err();
+    toml_table_reader workers = reader("workers");
+    read_workers(workers, cfg.workers);
+    if (auto r = workers.finish(); !r) return std::move(r).err();
+    toml_table_reader log = reader("log");
+    read_log(log, cfg.log);
+    if (auto r = log.finish(); !r) return std::move(r).err();
+
+    app_tables_impl apps(root, name, base_dir);
+    if (schema.parse) {
+        auto app = schema.parse(apps);
+        if (!app) return std::move(app).err();
+        cfg.app = std::move(*app);
+    }
+    // A key the application never asked for is unknown even if its parse forgot finish().
+    for (const std::string& t : schema.tables) {
+        if (auto r = apps.table(t).finish(); !r) return std::move(r).err();
+    }
+    return cfg;
+}
+
+result<config> load_config(const std::filesystem::path& file, const app_schema& schema) {
+    const std::string name = file.string();
+    unique_fd fd(::open(name.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return error::from_errno(errno, "cannot read " + name);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return error::from_errno(errno, "cannot read " + name);
+    if (S_ISDIR(st.st_mode)) return error::from_errno(EISDIR, "cannot read " + name);
+    if (st.st_size > max_config_bytes) {
+        return error(std::make_error_code(std::errc::file_too_large),
+                     "cannot read " + name + ": larger than 16 MiB, not a config file");
+    }
+    std::string text;
+    char buf[16384];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return error::from_errno(errno, "cannot read " + name);
+        }
+        if (n == 0) break;
+        text.append(buf, static_cast<size_t>(n));
+        if (text.size() > static_cast<size_t>(max_config_bytes)) {
+            return error(std::make_error_code(std::errc::file_too_large),
+                         "cannot read " + name + ": larger than 16 MiB, not a config file");
+        }
+    }
+    return parse_config(text, name, schema);
+}
+
+}  // namespace preforkd

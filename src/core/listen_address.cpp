@@ -1,1 +1,189 @@
-// placeholder
+// Listen entries and durations: the two value syntaxes of the config that are not plain TOML.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <preforkd/config.hpp>
+#include <string>
+#include <string_view>
+
+#include "core/config_reader.hpp"
+
+namespace preforkd {
+
+namespace {
+
+// sun_path holds the path and its terminating NUL.
+constexpr size_t max_unix_path = sizeof(sockaddr_un::sun_path) - 1;
+
+std::string quoted(std::string_view text) { return '"' + detail::printable(text) + '"'; }
+
+bool all_digits(std::string_view s) {
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+result<uint16_t> parse_port(std::string_view text, std::string_view port) {
+    if (port.empty()) return error(quoted(text) + " has no port (write host:port)");
+    if (!all_digits(port)) {
+        return error(quoted(text) + " has a bad port \"" + detail::printable(port) +
+                     "\" (digits 1..65535)");
+    }
+    uint32_t value = 0;
+    for (char c : port) {
+        value = value * 10 + static_cast<uint32_t>(c - '0');
+        // Bail out early so a hundred digits cannot wrap around into a valid port.
+        if (value > 65535) break;
+    }
+    if (value < 1 || value > 65535) {
+        return error(quoted(text) + " has port " + detail::printable(port) +
+                     ", out of range 1..65535");
+    }
+    return static_cast<uint16_t>(value);
+}
+
+}  // namespace
+
+std::string listen_address::to_string() const {
+    switch (family) {
+        case family_t::inet4:
+            return host + ':' + std::to_string(port);
+        case family_t::inet6:
+            return '[' + host + "]:" + std::to_string(port);
+        case family_t::unix_path:
+            return "unix:" + path;
+    }
+    return {};
+}
+
+result<listen_address> parse_listen_address(std::string_view text) {
+    listen_address out;
+    if (text.empty()) return error("\"\" is not a listen address (use host:port or unix:/path)");
+
+    constexpr std::string_view unix_prefix = "unix:";
+    if (text.substr(0, unix_prefix.size()) == unix_prefix) {
+        std::string_view p = text.substr(unix_prefix.size());
+        if (p.empty() || p.front() != '/') {
+            return error(quoted(text) + " must name an absolute path (unix:/run/x.sock)");
+        }
+        if (p.find('\0') != std::string_view::npos) {
+            return error(quoted(text) + " contains a NUL byte");
+        }
+        if (p.size() > max_unix_path) {
+            return error(quoted(text) + " is too long for a unix socket (at most " +
+                         std::to_string(max_unix_path) + " bytes of path)");
+        }
+        out.family = listen_address::family_t::unix_path;
+        out.path = std::string(p);
+        return out;
+    }
+
+    std::string_view host;
+    std::string_view port;
+    if (text.front() == '[') {
+        size_t close = text.find(']');
+        if (close == std::string_view::npos) return error(quoted(text) + " has no closing ']'");
+        host = text.substr(1, close - 1);
+        std::string_view rest = text.substr(close + 1);
+        if (rest.empty() || rest.front() != ':') {
+            return error(quoted(text) + " has no port (write [address]:port)");
+        }
+        port = rest.substr(1);
+        in6_addr addr{};
+        // std::string: inet_pton wants a NUL-terminated string, and an embedded NUL must
+        // not let "::1\0junk" pass.
+        std::string h(host);
+        if (h.find('\0') != std::string::npos || ::inet_pton(AF_INET6, h.c_str(), &addr) != 1) {
+            return error(quoted(text) + " has a bad IPv6 address \"" + detail::printable(host) +
+                         '"');
+        }
+        auto p = parse_port(text, port);
+        if (!p) return std::move(p).err();
+        char buf[INET6_ADDRSTRLEN];
+        ::inet_ntop(AF_INET6, &addr, buf, sizeof buf);
+        out.family = listen_address::family_t::inet6;
+        out.host = buf;
+        out.port = *p;
+        return out;
+    }
+
+    size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+        return error(quoted(text) + " has no port (write host:port, e.g. 127.0.0.1:8080)");
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+        return error(quoted(text) + " looks like an IPv6 address: put it in brackets ([::1]:8080)");
+    }
+    if (host.empty()) {
+        return error(quoted(text) + " has no host (use *:port for every address)");
+    }
+    auto p = parse_port(text, port);
+    if (!p) return std::move(p).err();
+
+    out.family = listen_address::family_t::inet4;
+    out.port = *p;
+    if (host == "*") {
+        out.host = "0.0.0.0";
+        return out;
+    }
+    if (host == "localhost") {
+        // The one name we know without asking DNS; it means IPv4 loopback as in /etc/hosts.
+        out.host = "127.0.0.1";
+        return out;
+    }
+    bool numeric = std::all_of(host.begin(), host.end(),
+                               [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
+    in_addr addr{};
+    std::string h(host);
+    if (!numeric) {
+        // Resolving at start would make start-up depend on DNS, and a name can have many
+        // addresses: say which address to bind.
+        return error(quoted(text) + " names a host; use a numeric address, localhost or * " +
+                     "(names are not resolved)");
+    }
+    if (::inet_pton(AF_INET, h.c_str(), &addr) != 1) {
+        return error(quoted(text) + " has a bad IPv4 address \"" + detail::printable(host) + '"');
+    }
+    char buf[INET_ADDRSTRLEN];
+    ::inet_ntop(AF_INET, &addr, buf, sizeof buf);
+    out.host = buf;
+    return out;
+}
+
+result<milliseconds> parse_duration(std::string_view text) {
+    auto bad = [&] {
+        return error(quoted(text) +
+                     R"( is not a duration (e.g. "250ms", "5s", "2m", "1h" or "30"))");
+    };
+    size_t digits = 0;
+    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+    if (digits == 0) return bad();
+    std::string_view unit = text.substr(digits);
+    int64_t scale_ms = 0;
+    if (unit.empty() || unit == "s") {
+        scale_ms = 1000;
+    } else if (unit == "ms") {
+        scale_ms = 1;
+    } else if (unit == "m") {
+        scale_ms = 60'000;
+    } else if (unit == "h") {
+        scale_ms = 3'600'000;
+    } else {
+        return bad();
+    }
+    int64_t n = 0;
+    for (size_t i = 0; i < digits; ++i) {
+        int64_t d = text[i] - '0';
+        if (n > (detail::max_duration_ms - d) / 10) return detail::duration_too_large(quoted(text));
+        n = n * 10 + d;
+    }
+    if (n > detail::max_duration_ms / scale_ms) return detail::duration_too_large(quoted(text));
+    return milliseconds(n * scale_ms);
+}
+
+}  // namespace preforkd

@@ -1,1 +1,696 @@
-// placeholder
+// load_config / parse_config: defaults, every key, every class of error with its file:line.
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <preforkd/config.hpp>
+#include <string>
+
+namespace preforkd {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+result<config> parse(std::string_view text, const app_schema& schema = {}) {
+    return parse_config(text, "/srv/site/x.toml", schema);
+}
+
+// The one-line error of an invalid config ("" and a test failure if it loaded).
+std::string error_of(std::string_view text, const app_schema& schema = {}) {
+    auto r = parse(text, schema);
+    EXPECT_FALSE(r.ok()) << "loaded:\n" << text;
+    return r ? std::string() : r.err().message;
+}
+
+config ok(std::string_view text, const app_schema& schema = {}) {
+    auto r = parse(text, schema);
+    EXPECT_TRUE(r.ok()) << r.err().message;
+    return r ? std::move(r).value() : config{};
+}
+
+// What the built-in HTTP application reads from [http], enough to load the shipped files.
+struct http_settings {
+    std::string root;
+    std::vector<std::string> index;
+    milliseconds keepalive_timeout{};
+    int64_t max_header_bytes = 0;
+    bool serve_hidden = false;
+    std::vector<std::string> status_allow;
+};
+
+app_schema http_schema() {
+    app_schema s;
+    s.tables = {"http"};
+    s.parse = [](app_tables& tables) -> result<std::shared_ptr<const void>> {
+        table_reader& r = tables.table("http");
+        auto h = std::make_shared<http_settings>();
+        h->root = r.path("root", "/var/www/html");
+        h->index = r.strings("index", {"index.html"});
+        h->keepalive_timeout = r.duration("keepalive_timeout", 5s);
+        r.duration("header_timeout", 10s);
+        h->max_header_bytes = r.integer("max_header_bytes", 8192, 1024, 1 << 20);
+        r.integer("max_keepalive_requests", 1000, 0, std::numeric_limits<int64_t>::max());
+        h->serve_hidden = r.boolean("serve_hidden", false);
+        r.string("status_path", "/server-status");
+        h->status_allow = r.strings("status_allow", {"127.0.0.1/32", "::1/128"});
+        if (auto f = r.finish(); !f) return std::move(f).err();
+        return std::shared_ptr<const void>(std::move(h));
+    };
+    return s;
+}
+
+// An app schema whose parse runs `body` on the [http] reader and returns its finish().
+app_schema app_with(std::function<void(table_reader&)> body, bool call_finish = true) {
+    app_schema s;
+    s.tables = {"http"};
+    s.parse = [body = std::move(body),
+               call_finish](app_tables& tables) -> result<std::shared_ptr<const void>> {
+        table_reader& r = tables.table("http");
+        body(r);
+        if (call_finish) {
+            if (auto f = r.finish(); !f) return std::move(f).err();
+        }
+        return std::shared_ptr<const void>();
+    };
+    return s;
+}
+
+int usable_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    EXPECT_EQ(::sched_getaffinity(0, sizeof set, &set), 0);
+    return CPU_COUNT(&set);
+}
+
+// ---- defaults and values ------------------------------------------------------------------
+
+TEST(config, empty_file_gives_every_default) {
+    config c = ok("");
+    EXPECT_EQ(c.path, fs::path("/srv/site/x.toml"));
+    ASSERT_EQ(c.server.listen.size(), 1u);
+    EXPECT_EQ(c.server.listen[0].to_string(), "127.0.0.1:8080");
+    EXPECT_EQ(c.server.backlog, 511);
+    EXPECT_EQ(c.server.user, "");
+    EXPECT_EQ(c.server.group, "");
+    EXPECT_EQ(c.server.pid_file, "/run/preforkd/preforkd.pid");
+    EXPECT_EQ(c.workers.start, 4);
+    EXPECT_FALSE(c.workers.start_auto);
+    EXPECT_EQ(c.workers.min_spare, 1);
+    EXPECT_EQ(c.workers.max_spare, 8);
+    EXPECT_EQ(c.workers.max, 64);
+    EXPECT_EQ(c.workers.max_connections, 512);
+    EXPECT_EQ(c.workers.max_requests, 0u);
+    EXPECT_EQ(c.workers.graceful_timeout, 30s);
+    EXPECT_EQ(c.workers.heartbeat_timeout, 30s);
+    EXPECT_EQ(c.log.error, "/var/log/preforkd/error.log");
+    EXPECT_EQ(c.log.access, "/var/log/preforkd/access.log");
+    EXPECT_EQ(c.log.level, log_level::info);
+    EXPECT_EQ(c.app, nullptr);
+}
+
+TEST(config, empty_tables_give_every_default) {
+    config c = ok("[server]\n[workers]\n[log]\n");
+    EXPECT_EQ(c.server.listen[0].to_string(), "127.0.0.1:8080");
+    EXPECT_EQ(c.workers.max, 64);
+    EXPECT_EQ(c.log.level, log_level::info);
+}
+
+TEST(config, every_core_key_is_read) {
+    config c = ok(R"(
+[server]
+listen = ["*:80", "[::]:80", "unix:/run/p.sock"]
+backlog = 1024
+user = "www-data"
+group = "www"
+pid_file = "/run/p.pid"
+
+[workers]
+start = 3
+min_spare = 2
+max_spare = 5
+max = 10
+max_connections = 1
+max_requests = 10000
+graceful_timeout = "2m"
+heartbeat_timeout = 7
+
+[log]
+error = "/var/log/p/e.log"
+access = "off"
+level = "debug"
+)");
+    ASSERT_EQ(c.server.listen.size(), 3u);
+    EXPECT_EQ(c.server.listen[0].to_string(), "0.0.0.0:80");
+    EXPECT_EQ(c.server.listen[1].to_string(), "[::]:80");
+    EXPECT_EQ(c.server.listen[2].to_string(), "unix:/run/p.sock");
+    EXPECT_EQ(c.server.backlog, 1024);
+    EXPECT_EQ(c.server.user, "www-data");
+    EXPECT_EQ(c.server.group, "www");
+    EXPECT_EQ(c.server.pid_file, "/run/p.pid");
+    EXPECT_EQ(c.workers.start, 3);
+    EXPECT_FALSE(c.workers.start_auto);
+    EXPECT_EQ(c.workers.min_spare, 2);
+    EXPECT_EQ(c.workers.max_spare, 5);
+    EXPECT_EQ(c.workers.max, 10);
+    EXPECT_EQ(c.workers.max_connections, 1);
+    EXPECT_EQ(c.workers.max_requests, 10000u);
+    EXPECT_EQ(c.workers.graceful_timeout, 2min);
+    EXPECT_EQ(c.workers.heartbeat_timeout, 7s);
+    EXPECT_EQ(c.log.error, "/var/log/p/e.log");
+    EXPECT_EQ(c.log.access, "off");
+    EXPECT_EQ(c.log.level, log_level::debug);
+}
+
+TEST(config, every_log_level_is_known) {
+    EXPECT_EQ(ok("[log]\nlevel = \"info\"").log.level, log_level::info);
+    EXPECT_EQ(ok("[log]\nlevel = \"warn\"").log.level, log_level::warn);
+    EXPECT_EQ(ok("[log]\nlevel = \"error\"").log.level, log_level::error);
+    EXPECT_EQ(ok("[log]\nlevel = \"crit\"").log.level, log_level::crit);
+}
+
+TEST(config, logs_can_go_to_stderr) {
+    config c = ok("[log]\nerror = \"stderr\"\naccess = \"stderr\"\n");
+    EXPECT_EQ(c.log.error, "stderr");
+    EXPECT_EQ(c.log.access, "stderr");
+}
+
+TEST(config, durations_accept_seconds_and_units) {
+    config c = ok("[workers]\ngraceful_timeout = 10\nheartbeat_timeout = \"1500ms\"");
+    EXPECT_EQ(c.workers.graceful_timeout, 10s);
+    EXPECT_EQ(c.workers.heartbeat_timeout, 1500ms);
+    EXPECT_EQ(ok("[workers]\ngraceful_timeout = \"1h\"").workers.graceful_timeout, 1h);
+}
+
+TEST(config, inline_tables_work_like_headers) {
+    config c = ok("workers = { max = 3, start = 2, max_spare = 2 }\n");
+    EXPECT_EQ(c.workers.max, 3);
+}
+
+// ---- "auto" --------------------------------------------------------------------------------
+
+TEST(config, auto_start_is_one_worker_per_usable_cpu) {
+    config c = ok("[workers]\nstart = \"auto\"\nmax = 4096\n");
+    EXPECT_TRUE(c.workers.start_auto);
+    EXPECT_EQ(c.workers.start, usable_cpus());
+}
+
+TEST(config, auto_start_is_capped_by_max) {
+    config c = ok("[workers]\nstart = \"auto\"\nmax = 1\n");
+    EXPECT_TRUE(c.workers.start_auto);
+    EXPECT_EQ(c.workers.start, 1);
+}
+
+TEST(config, start_rejects_other_words) {
+    EXPECT_EQ(error_of("[workers]\nstart = \"many\"\n"),
+              R"(/srv/site/x.toml:2: workers.start must be an integer or "auto", not "many")");
+}
+
+// ---- relative paths ------------------------------------------------------------------------
+
+TEST(config, relative_paths_resolve_against_the_config_folder) {
+    config c = ok(R"(
+[server]
+pid_file = "run/p.pid"
+[log]
+error = "../logs/./e.log"
+access = "a.log"
+)");
+    EXPECT_EQ(c.server.pid_file, "/srv/site/run/p.pid");
+    EXPECT_EQ(c.log.error, "/srv/logs/e.log");
+    EXPECT_EQ(c.log.access, "/srv/site/a.log");
+}
+
+TEST(config, relative_file_name_gives_absolute_path_and_folder) {
+    auto r = parse_config("[server]\npid_file = \"p.pid\"\n", "conf/x.toml");
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    EXPECT_EQ(r->path, fs::current_path() / "conf/x.toml");
+    EXPECT_EQ(r->server.pid_file, (fs::current_path() / "conf/p.pid").string());
+}
+
+TEST(config, app_path_resolves_relative_and_keeps_fallback) {
+    std::string root, fallback, empty;
+    auto schema = app_with([&](table_reader& r) {
+        root = r.path("root", "x");
+        fallback = r.path("absent", "relative/fallback");
+        empty = r.path("empty", "y");
+    });
+    ok("[http]\nroot = \"www\"\nempty = \"\"\n", schema);
+    EXPECT_EQ(root, "/srv/site/www");
+    EXPECT_EQ(fallback, "relative/fallback");
+    EXPECT_EQ(empty, "");
+}
+
+// ---- structure errors ----------------------------------------------------------------------
+
+TEST(config, unknown_key_names_table_key_and_line) {
+    EXPECT_EQ(error_of("[workers]\nstart = 2\nmaxx = 3\n"),
+              "/srv/site/x.toml:3: unknown key workers.maxx");
+}
+
+TEST(config, unknown_key_nearest_the_top_is_reported) {
+    // "aaa" sorts first but "zzz" comes first in the file.
+    EXPECT_EQ(error_of("[server]\nzzz = 1\nbacklog = 5\naaa = 2\n"),
+              "/srv/site/x.toml:2: unknown key server.zzz");
+}
+
+TEST(config, unknown_subtable_of_a_core_table_is_an_unknown_key) {
+    EXPECT_EQ(error_of("[server]\nbacklog = 5\n\n[server.tls]\ncert = \"x\"\n"),
+              "/srv/site/x.toml:4: unknown key server.tls");
+}
+
+TEST(config, unknown_table) {
+    EXPECT_EQ(error_of("[server]\n\n[servr]\nbacklog = 5\n"),
+              "/srv/site/x.toml:3: unknown table servr");
+}
+
+TEST(config, application_table_without_application_is_unknown) {
+    EXPECT_EQ(error_of("[http]\nroot = \"/x\"\n"), "/srv/site/x.toml:1: unknown table http");
+}
+
+TEST(config, top_level_key_is_an_error) {
+    EXPECT_EQ(error_of("listen = [\"*:80\"]\n[server]\n"),
+              "/srv/site/x.toml:1: unknown key listen outside any table");
+}
+
+TEST(config, core_table_must_be_a_table) {
+    EXPECT_EQ(error_of("\nworkers = 3\n"),
+              "/srv/site/x.toml:2: workers must be a table, not an integer");
+    EXPECT_EQ(error_of("[[server]]\nbacklog = 1\n"),
+              "/srv/site/x.toml:1: server must be a table, not an array");
+}
+
+TEST(config, parse_error_gives_its_line) {
+    std::string e = error_of("[server]\nbacklog = 5\nuser = \n");
+    EXPECT_EQ(e.rfind("/srv/site/x.toml:3: ", 0), 0u) << e;
+    EXPECT_GT(e.size(), std::string("/srv/site/x.toml:3: ").size());
+    EXPECT_EQ(e.find('\n'), std::string::npos);
+}
+
+TEST(config, duplicate_key_is_a_parse_error) {
+    std::string e = error_of("[workers]\nmax = 2\nmax = 3\n");
+    EXPECT_EQ(e.rfind("/srv/site/x.toml:3: ", 0), 0u) << e;
+}
+
+// ---- type errors ---------------------------------------------------------------------------
+
+TEST(config, wrong_type_names_both_types) {
+    EXPECT_EQ(error_of("[workers]\n\n\nmax = \"8\"\n"),
+              "/srv/site/x.toml:4: workers.max must be an integer, not a string");
+    EXPECT_EQ(error_of("[server]\nuser = 0\n"),
+              "/srv/site/x.toml:2: server.user must be a string, not an integer");
+    EXPECT_EQ(error_of("[server]\nbacklog = 1.5\n"),
+              "/srv/site/x.toml:2: server.backlog must be an integer, not a float");
+    EXPECT_EQ(error_of("[log]\nerror = true\n"),
+              "/srv/site/x.toml:2: log.error must be a string, not a boolean");
+}
+
+TEST(config, listen_must_be_an_array_of_strings) {
+    EXPECT_EQ(error_of("[server]\nlisten = \"*:80\"\n"),
+              "/srv/site/x.toml:2: server.listen must be an array of strings, not a string");
+    EXPECT_EQ(
+        error_of("[server]\nlisten = [\"*:80\", 81]\n"),
+        "/srv/site/x.toml:2: server.listen must be an array of strings (item 2 is an integer)");
+}
+
+TEST(config, first_problem_wins) {
+    EXPECT_EQ(error_of("[server]\nbacklog = \"x\"\nuser = 5\nbogus = 1\n"),
+              "/srv/site/x.toml:2: server.backlog must be an integer, not a string");
+}
+
+// ---- durations -----------------------------------------------------------------------------
+
+TEST(config, bad_duration) {
+    EXPECT_EQ(error_of("[workers]\ngraceful_timeout = \"5x\"\n"),
+              R"(/srv/site/x.toml:2: workers.graceful_timeout "5x" is not a duration )"
+              R"((e.g. "250ms", "5s", "2m", "1h" or "30"))");
+    EXPECT_EQ(error_of("[workers]\ngraceful_timeout = -1\n"),
+              "/srv/site/x.toml:2: workers.graceful_timeout (-1) must be >= 0");
+    EXPECT_EQ(error_of("[workers]\ngraceful_timeout = 31536001\n"),
+              "/srv/site/x.toml:2: workers.graceful_timeout (31536001) is too large "
+              "(at most 8760h, one year)");
+    EXPECT_EQ(error_of("[workers]\ngraceful_timeout = 1.5\n"),
+              "/srv/site/x.toml:2: workers.graceful_timeout must be a duration (seconds, or a "
+              R"(string like "250ms", "5s", "2m"), not a float)");
+}
+
+TEST(config, graceful_timeout_must_be_positive) {
+    EXPECT_EQ(error_of("[workers]\ngraceful_timeout = \"0ms\"\n"),
+              "/srv/site/x.toml:2: workers.graceful_timeout (0s) must be > 0");
+}
+
+TEST(config, heartbeat_timeout_is_at_least_a_second) {
+    EXPECT_EQ(error_of("[workers]\nheartbeat_timeout = \"999ms\"\n"),
+              "/srv/site/x.toml:2: workers.heartbeat_timeout (999ms) must be at least 1s "
+              "(workers beat once a second)");
+    EXPECT_EQ(ok("[workers]\nheartbeat_timeout = \"1s\"\n").workers.heartbeat_timeout, 1s);
+}
+
+// ---- listen --------------------------------------------------------------------------------
+
+TEST(config, bad_listen_address) {
+    EXPECT_EQ(error_of("[server]\nlisten = [\"127.0.0.1:8080\",\n  \"example.com:80\"]\n"),
+              R"(/srv/site/x.toml:2: server.listen "example.com:80" names a host; use a numeric )"
+              "address, localhost or * (names are not resolved)");
+}
+
+TEST(config, listen_must_not_be_empty) {
+    EXPECT_EQ(error_of("[server]\nlisten = []\n"),
+              "/srv/site/x.toml:2: server.listen must list at least one address");
+}
+
+TEST(config, duplicate_listen_after_canonicalisation) {
+    EXPECT_EQ(error_of("[server]\nlisten = [\"[::1]:80\", \"[0:0::1]:80\"]\n"),
+              "/srv/site/x.toml:2: server.listen lists [::1]:80 twice");
+    EXPECT_EQ(error_of("[server]\nlisten = [\"localhost:80\", \"127.0.0.1:80\"]\n"),
+              "/srv/site/x.toml:2: server.listen lists 127.0.0.1:80 twice");
+}
+
+// ---- ranges and bounds ---------------------------------------------------------------------
+
+TEST(config, out_of_range_gives_the_range) {
+    EXPECT_EQ(error_of("[workers]\nmax = 5000\n"),
+              "/srv/site/x.toml:2: workers.max (5000) must be between 1 and 4096");
+    EXPECT_EQ(error_of("[workers]\nmax = 0\n"),
+              "/srv/site/x.toml:2: workers.max (0) must be between 1 and 4096");
+    EXPECT_EQ(error_of("[workers]\nstart = 0\n"),
+              "/srv/site/x.toml:2: workers.start (0) must be between 1 and 4096");
+    EXPECT_EQ(error_of("[server]\nbacklog = 0\n"),
+              "/srv/site/x.toml:2: server.backlog (0) must be between 1 and 65535");
+    EXPECT_EQ(error_of("[server]\nbacklog = 65536\n"),
+              "/srv/site/x.toml:2: server.backlog (65536) must be between 1 and 65535");
+    EXPECT_EQ(error_of("[workers]\nmax_connections = 0\n"),
+              "/srv/site/x.toml:2: workers.max_connections (0) must be between 1 and 1048576");
+    EXPECT_EQ(error_of("[workers]\nmin_spare = -1\n"),
+              "/srv/site/x.toml:2: workers.min_spare (-1) must be between 0 and 4096");
+    EXPECT_EQ(error_of("[workers]\nmax_spare = 0\n"),
+              "/srv/site/x.toml:2: workers.max_spare (0) must be between 1 and 4096");
+    EXPECT_EQ(error_of("[workers]\nmax_requests = -1\n"),
+              "/srv/site/x.toml:2: workers.max_requests (-1) must be >= 0");
+}
+
+TEST(config, max_below_start_blames_max) {
+    EXPECT_EQ(error_of("[workers]\nstart = 4\n\nmax = 2\n"),
+              "/srv/site/x.toml:4: workers.max (2) must be >= workers.start (4)");
+}
+
+TEST(config, start_above_default_max_blames_start) {
+    EXPECT_EQ(error_of("[workers]\nstart = 65\n"),
+              "/srv/site/x.toml:2: workers.start (65) must be <= workers.max (64)");
+}
+
+TEST(config, min_spare_above_max_spare) {
+    EXPECT_EQ(error_of("[workers]\nmin_spare = 6\nmax_spare = 5\n"),
+              "/srv/site/x.toml:3: workers.max_spare (5) must be >= workers.min_spare (6)");
+    EXPECT_EQ(error_of("[workers]\nmin_spare = 9\n"),
+              "/srv/site/x.toml:2: workers.min_spare (9) must be <= workers.max_spare (8)");
+    EXPECT_EQ(ok("[workers]\nmin_spare = 0\nmax_spare = 1\n").workers.min_spare, 0);
+}
+
+// ---- log and server values -----------------------------------------------------------------
+
+TEST(config, unknown_log_level) {
+    EXPECT_EQ(
+        error_of("[log]\nlevel = \"verbose\"\n"),
+        R"(/srv/site/x.toml:2: log.level "verbose" is not one of debug, info, warn, error, crit)");
+}
+
+TEST(config, error_log_cannot_be_off) {
+    EXPECT_EQ(error_of("[log]\nerror = \"off\"\n"),
+              R"(/srv/site/x.toml:2: log.error cannot be "off": errors must go somewhere )"
+              R"((a path or "stderr"))");
+}
+
+TEST(config, empty_log_and_pid_paths_are_rejected) {
+    EXPECT_EQ(error_of("[log]\nerror = \"\"\n"),
+              R"(/srv/site/x.toml:2: log.error must be a path or "stderr")");
+    EXPECT_EQ(error_of("[log]\naccess = \"\"\n"),
+              R"(/srv/site/x.toml:2: log.access must be a path, "stderr" or "off")");
+    EXPECT_EQ(error_of("[server]\npid_file = \"\"\n"),
+              "/srv/site/x.toml:2: server.pid_file must not be empty");
+}
+
+TEST(config, nul_bytes_cannot_shorten_names) {
+    EXPECT_EQ(error_of("[server]\nuser = \"root\\u0000x\"\n"),
+              "/srv/site/x.toml:2: server.user contains a NUL byte");
+    EXPECT_EQ(error_of("[server]\npid_file = \"/run/a\\u0000b\"\n"),
+              "/srv/site/x.toml:2: server.pid_file contains a NUL byte");
+}
+
+TEST(config, control_characters_in_keys_stay_on_one_line) {
+    std::string e = error_of("[server]\n\"a\\nb\" = 1\n");
+    EXPECT_EQ(e, "/srv/site/x.toml:2: unknown key server.a\\x0ab");
+}
+
+// ---- application tables --------------------------------------------------------------------
+
+TEST(config, app_tables_reach_schema_parse) {
+    config c = ok(R"(
+[http]
+root = "/var/www"
+index = ["a.html", "b.html"]
+keepalive_timeout = "250ms"
+max_header_bytes = 4096
+serve_hidden = true
+)",
+                  http_schema());
+    ASSERT_NE(c.app, nullptr);
+    const auto& h = c.app_settings<http_settings>();
+    EXPECT_EQ(h.root, "/var/www");
+    EXPECT_EQ(h.index, (std::vector<std::string>{"a.html", "b.html"}));
+    EXPECT_EQ(h.keepalive_timeout, 250ms);
+    EXPECT_EQ(h.max_header_bytes, 4096);
+    EXPECT_TRUE(h.serve_hidden);
+    EXPECT_EQ(h.status_allow, (std::vector<std::string>{"127.0.0.1/32", "::1/128"}));
+}
+
+TEST(config, absent_app_table_gives_a_reader_with_defaults) {
+    bool present = true;
+    std::string name;
+    auto schema = app_with([&](table_reader& r) {
+        present = r.present();
+        name = r.name();
+    });
+    ok("[server]\n", schema);
+    EXPECT_FALSE(present);
+    EXPECT_EQ(name, "http");
+    config c = ok("", http_schema());
+    EXPECT_EQ(c.app_settings<http_settings>().root, "/var/www/html");
+}
+
+TEST(config, app_error_is_returned_as_is) {
+    app_schema s;
+    s.tables = {"http"};
+    s.parse = [](app_tables&) -> result<std::shared_ptr<const void>> {
+        return error("the application says no");
+    };
+    EXPECT_EQ(error_of("[http]\n", s), "the application says no");
+}
+
+TEST(config, app_getter_errors_have_file_line_and_key) {
+    EXPECT_EQ(error_of("[http]\nroot = \"/x\"\nmax_header_bytes = \"big\"\n", http_schema()),
+              "/srv/site/x.toml:3: http.max_header_bytes must be an integer, not a string");
+    EXPECT_EQ(
+        error_of("[http]\nserve_hidden = \"yes\"\n", http_schema()),
+        "/srv/site/x.toml:2: http.serve_hidden must be a boolean (true or false), not a string");
+    EXPECT_EQ(error_of("[http]\nmax_header_bytes = 10\n", http_schema()),
+              "/srv/site/x.toml:2: http.max_header_bytes (10) must be between 1024 and 1048576");
+    EXPECT_EQ(error_of("[http]\n\nrooot = \"/x\"\n", http_schema()),
+              "/srv/site/x.toml:3: unknown key http.rooot");
+}
+
+TEST(config, app_unknown_keys_are_caught_even_without_finish) {
+    auto schema = app_with([](table_reader& r) { r.string("root", ""); }, /*call_finish=*/false);
+    EXPECT_EQ(error_of("[http]\nroot = \"/x\"\nextra = 1\n", schema),
+              "/srv/site/x.toml:3: unknown key http.extra");
+}
+
+TEST(config, core_errors_come_before_app_parse) {
+    bool called = false;
+    auto schema = app_with([&](table_reader&) { called = true; });
+    error_of("[workers]\nmax = 0\n[http]\n", schema);
+    EXPECT_FALSE(called);
+}
+
+TEST(config, fail_uses_key_line_then_table_line_then_line_one) {
+    auto failing = [](std::string key) {
+        return app_with([key](table_reader& r) { r.fail(key, "is wrong"); });
+    };
+    EXPECT_EQ(error_of("\n[http]\n\nroot = \"/x\"\n", failing("root")),
+              "/srv/site/x.toml:4: http.root is wrong");
+    EXPECT_EQ(error_of("\n[http]\nroot = \"/x\"\n", failing("index")),
+              "/srv/site/x.toml:2: http.index is wrong");
+    EXPECT_EQ(error_of("\n[server]\n", failing("index")),
+              "/srv/site/x.toml:1: http.index is wrong");
+    EXPECT_EQ(error_of("\n\n[http]\n", failing("")), "/srv/site/x.toml:3: http is wrong");
+}
+
+TEST(config, only_the_first_failure_is_kept_and_later_getters_fall_back) {
+    int64_t after = 0;
+    auto schema = app_with([&](table_reader& r) {
+        r.fail("a", "first");
+        r.fail("b", "second");
+        after = r.integer("n", 7, 0, 100);
+    });
+    EXPECT_EQ(error_of("[http]\na = 1\nb = 2\nn = 50\n", schema),
+              "/srv/site/x.toml:2: http.a first");
+    EXPECT_EQ(after, 7);
+}
+
+TEST(config, integer_range_messages_name_open_bounds) {
+    auto reading = [](int64_t min, int64_t max) {
+        return app_with([=](table_reader& r) { r.integer("n", 0, min, max); });
+    };
+    EXPECT_EQ(error_of("[http]\nn = 5\n", reading(0, 3)),
+              "/srv/site/x.toml:2: http.n (5) must be between 0 and 3");
+    EXPECT_EQ(error_of("[http]\nn = 5\n", reading(std::numeric_limits<int64_t>::min(), 3)),
+              "/srv/site/x.toml:2: http.n (5) must be <= 3");
+    EXPECT_EQ(error_of("[http]\nn = -5\n", reading(0, std::numeric_limits<int64_t>::max())),
+              "/srv/site/x.toml:2: http.n (-5) must be >= 0");
+}
+
+TEST(config, is_word_matches_only_that_string) {
+    bool auto_word = false, other = true, number = true, absent = true;
+    auto schema = app_with([&](table_reader& r) {
+        auto_word = r.is_word("a", "auto");
+        other = r.is_word("b", "auto");
+        number = r.is_word("c", "auto");
+        absent = r.is_word("d", "auto");
+    });
+    ok("[http]\na = \"auto\"\nb = \"Auto\"\nc = 1\n", schema);
+    EXPECT_TRUE(auto_word);
+    EXPECT_FALSE(other);
+    EXPECT_FALSE(number);
+    EXPECT_FALSE(absent);
+}
+
+TEST(config, strings_rejects_non_string_items) {
+    auto schema = app_with([](table_reader& r) { r.strings("index", {}); });
+    EXPECT_EQ(error_of("[http]\nindex = [\"a\", [\"b\"]]\n", schema),
+              "/srv/site/x.toml:2: http.index must be an array of strings (item 2 is an array)");
+}
+
+// ---- files ---------------------------------------------------------------------------------
+
+class config_file : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        std::string tmpl = (fs::temp_directory_path() / "preforkd-config-XXXXXX").string();
+        ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+        dir_ = tmpl;
+    }
+    void TearDown() override {
+        std::error_code ec;
+        fs::remove_all(dir_, ec);
+    }
+    fs::path write(const std::string& name, const std::string& text) {
+        fs::path p = dir_ / name;
+        std::ofstream(p) << text;
+        return p;
+    }
+    fs::path dir_;
+};
+
+TEST_F(config_file, loads_and_resolves_against_its_folder) {
+    fs::path p = write("p.toml", "[server]\npid_file = \"p.pid\"\n");
+    auto r = load_config(p);
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    EXPECT_EQ(r->path, p);
+    EXPECT_EQ(r->server.pid_file, (dir_ / "p.pid").string());
+}
+
+TEST_F(config_file, errors_name_the_file) {
+    fs::path p = write("bad.toml", "[workers]\nmax = 0\n");
+    auto r = load_config(p);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().message, p.string() + ":2: workers.max (0) must be between 1 and 4096");
+}
+
+TEST_F(config_file, missing_file_cannot_be_read) {
+    fs::path p = dir_ / "absent.toml";
+    auto r = load_config(p);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().message, "cannot read " + p.string() + ": No such file or directory");
+    EXPECT_EQ(r.err().code, std::error_code(ENOENT, std::system_category()));
+}
+
+TEST_F(config_file, folder_cannot_be_read) {
+    auto r = load_config(dir_);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().message, "cannot read " + dir_.string() + ": Is a directory");
+}
+
+TEST(shipped_config, package_config_loads) {
+    auto r = load_config(fs::path(PREFORKD_SOURCE_DIR) / "etc/preforkd.toml", http_schema());
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    EXPECT_EQ(r->server.user, "preforkd");
+    EXPECT_EQ(r->server.group, "preforkd");
+    EXPECT_EQ(r->server.listen[0].to_string(), "127.0.0.1:8080");
+    EXPECT_EQ(r->server.pid_file, "/run/preforkd/preforkd.pid");
+    EXPECT_EQ(r->workers.start, 4);
+    EXPECT_EQ(r->log.error, "/var/log/preforkd/error.log");
+    EXPECT_EQ(r->app_settings<http_settings>().root, "/var/www/preforkd");
+}
+
+TEST(shipped_config, package_config_defaults_match_the_code) {
+    // Uncommenting every "# key = value" line must give the defaults again.
+    std::ifstream in(fs::path(PREFORKD_SOURCE_DIR) / "etc/preforkd.toml");
+    std::string line, text;
+    int uncommented = 0;
+    while (std::getline(in, line)) {
+        if (line.rfind("# ", 0) == 0 && line.find(" = ") != std::string::npos &&
+            line.find(' ', 2) == line.find(" = ")) {
+            line = line.substr(2);
+            ++uncommented;
+        }
+        text += line + '\n';
+    }
+    EXPECT_EQ(uncommented, 22);  // every key but user, group and http.root
+    auto r = parse_config(text, "/etc/preforkd/preforkd.toml", http_schema());
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    auto d = parse_config(
+        "[server]\nuser = \"preforkd\"\ngroup = \"preforkd\"\n"
+        "[http]\nroot = \"/var/www/preforkd\"\n",
+        "/etc/preforkd/preforkd.toml", http_schema());
+    ASSERT_TRUE(d.ok()) << d.err().message;
+    EXPECT_EQ(r->server.listen, d->server.listen);
+    EXPECT_EQ(r->server.backlog, d->server.backlog);
+    EXPECT_EQ(r->server.pid_file, d->server.pid_file);
+    EXPECT_EQ(r->workers.start, d->workers.start);
+    EXPECT_EQ(r->workers.min_spare, d->workers.min_spare);
+    EXPECT_EQ(r->workers.max_spare, d->workers.max_spare);
+    EXPECT_EQ(r->workers.max, d->workers.max);
+    EXPECT_EQ(r->workers.max_connections, d->workers.max_connections);
+    EXPECT_EQ(r->workers.max_requests, d->workers.max_requests);
+    EXPECT_EQ(r->workers.graceful_timeout, d->workers.graceful_timeout);
+    EXPECT_EQ(r->workers.heartbeat_timeout, d->workers.heartbeat_timeout);
+    EXPECT_EQ(r->log.error, d->log.error);
+    EXPECT_EQ(r->log.access, d->log.access);
+    EXPECT_EQ(r->log.level, d->log.level);
+    const auto& h = r->app_settings<http_settings>();
+    EXPECT_EQ(h.index, std::vector<std::string>{"index.html"});
+    EXPECT_EQ(h.keepalive_timeout, 5s);
+    EXPECT_EQ(h.max_header_bytes, 8192);
+    EXPECT_FALSE(h.serve_hidden);
+    EXPECT_EQ(h.status_allow, (std::vector<std::string>{"127.0.0.1/32", "::1/128"}));
+}
+
+TEST(shipped_config, demo_config_loads) {
+    fs::path etc = fs::path(PREFORKD_SOURCE_DIR) / "etc";
+    auto r = load_config(etc / "demo.toml", http_schema());
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    EXPECT_EQ(r->server.listen[0].to_string(), "127.0.0.1:8080");
+    EXPECT_EQ(r->server.pid_file, "/tmp/preforkd-demo.pid");
+    EXPECT_EQ(r->workers.start, 2);
+    EXPECT_EQ(r->log.error, "stderr");
+    EXPECT_EQ(r->log.access, "stderr");
+    EXPECT_EQ(r->app_settings<http_settings>().root, (etc / "www").lexically_normal().string());
+}
+
+}  // namespace
+}  // namespace preforkd
