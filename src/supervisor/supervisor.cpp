@@ -85,16 +85,13 @@ result<void> supervisor::start() {
     board_.header().generation.store(current_->id);
     floor_ = current_->cfg.workers.start;
 
-    const config& c = current_->cfg;
-    std::string who = current_->creds.change
+    std::string who = ::geteuid() == 0
                           ? fmt::format("{}:{}", current_->creds.user, current_->creds.group)
                           : "the supervisor's user";
     log_.info("preforkd {} starting: {} worker(s) on {}, workers run as {}", PREFORKD_VERSION,
               floor_, describe_listeners(current_->listeners), who);
-    if (current_->creds.change && current_->creds.uid == 0)
-        log_.warn("server.user is root: workers keep every privilege");
-    if (::geteuid() == 0 && !current_->creds.change && c.server.user.empty())
-        log_.warn("workers run as root");
+    if (::geteuid() == 0 && current_->creds.uid == 0)
+        log_.warn("server.user is root: workers keep every privilege of root");
     spawn_up_to_floor();
     next_tick_ms_ = monotonic_ms() + tick_ms;
     return {};

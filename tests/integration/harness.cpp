@@ -284,6 +284,7 @@ bool server::start(const std::vector<std::string>& extra_args, const spawn_optio
             int status = 0;
             if (::waitpid(pid_, &status, WNOHANG) == pid_) {
                 reaped_ = true;
+                exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
                 return true;
             }
             return false;
@@ -299,6 +300,7 @@ std::optional<int> server::stop(int sig, std::chrono::milliseconds timeout) {
 }
 
 std::optional<int> server::wait_exit(std::chrono::milliseconds timeout) {
+    if (reaped_) return exit_status_;
     auto r = wait_pid(pid_, timeout);
     if (r) reaped_ = true;
     return r;

@@ -107,6 +107,7 @@ private:
     uint16_t port_;
     pid_t pid_ = -1;
     bool reaped_ = false;
+    int exit_status_ = -1;  // once reaped
 };
 
 // Runs the binary to completion (for -t, -V, -s): exit status and combined output.

@@ -56,6 +56,8 @@ TEST_F(zero_downtime, connection_per_request_load_survives_20_reloads) {
 
 TEST_F(zero_downtime, keep_alive_clients_control_run_without_signals) {
     write_file(dir_.path() / "www/index.html", page);
+    // Reconnects then come from retiring workers only, never from the per-connection limit.
+    cfg_.set("http", "max_keepalive_requests", "100000000");
     start();
     load_generator load({.port = port_, .expected_body = page, .threads = 8, .keep_alive = true,
                          .duration = 2000ms});
@@ -69,6 +71,7 @@ TEST_F(zero_downtime, keep_alive_clients_control_run_without_signals) {
 
 TEST_F(zero_downtime, keep_alive_clients_that_never_retry_survive_20_reloads) {
     write_file(dir_.path() / "www/index.html", page);
+    cfg_.set("http", "max_keepalive_requests", "100000000");
     start();
     load_generator load({.port = port_, .expected_body = page, .threads = 8, .keep_alive = true,
                          .duration = 6000ms});
