@@ -65,7 +65,13 @@ int run(int argc, char** argv, const application& app) {
         return 0;
     }
 
-    auto load = [path = cl->config_path, &app]() { return load_config(path, app.schema); };
+    // In the foreground, errors go to the terminal unless the file says where they go; the
+    // same rule at every reload.
+    auto load = [path = cl->config_path, &app, fg = cl->foreground]() {
+        auto c = load_config(path, app.schema);
+        if (c && fg && !c->log.error_configured) c->log.error = "stderr";
+        return c;
+    };
     auto cfg = load();
     if (!cfg) {
         say(app.name, cfg.err().message);
