@@ -37,6 +37,22 @@ bool query_has(std::string_view query, std::string_view word) noexcept {
     return false;
 }
 
+// Percent-encodes a decoded path for a Location header: RFC 3986 pchar and '/' stay.
+void append_encoded_path(std::string& out, std::string_view path) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    for (char ch : path) {
+        unsigned char c = static_cast<unsigned char>(ch);
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     std::string_view("-._~!$&'()*+,;=:@/").find(ch) != std::string_view::npos;
+        if (plain) {
+            out.push_back(ch);
+        } else {
+            char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+            out.append(esc, 3);
+        }
+    }
+}
+
 }  // namespace
 
 class http_session final : public session {
@@ -471,11 +487,12 @@ void http_session::handle() {
             serve_file(e, h, keep);
             return;
         case lookup_kind::redirect: {
-            // The path as the client spelled it, plus '/', plus its query.
+            // Built from the normalised path, never from the raw one: "//host" collapsed to
+            // "host" must not come back as a scheme-relative "//host/" (an open redirect).
             std::string location;
-            location.reserve(parts.path.size() + parts.query.size() + 16);
-            location.append("Location: ");
-            location.append(parts.path);
+            location.reserve(path_.size() * 3 + parts.query.size() + 16);
+            location.append("Location: /");
+            append_encoded_path(location, path_);
             location.push_back('/');
             if (!parts.query.empty()) {
                 location.push_back('?');

@@ -181,6 +181,17 @@ TEST_F(http_session_test, redirects_a_folder_named_without_its_slash) {
     EXPECT_TRUE(open());
 }
 
+TEST_F(http_session_test, redirects_to_the_normalised_path_never_to_another_host) {
+    connect();
+    auto r = get("//docs");
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].status, 301);
+    EXPECT_EQ(r[0]["location"], "/docs/");
+    EXPECT_EQ(get("/empty/../docs")[0]["location"], "/docs/");
+    std::filesystem::create_directories(root_ / "my docs");
+    EXPECT_EQ(get("/my%20docs")[0]["location"], "/my%20docs/");
+}
+
 TEST_F(http_session_test, answers_403_for_a_folder_without_an_index) {
     connect();
     auto r = get("/empty/");
