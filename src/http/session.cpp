@@ -134,7 +134,10 @@ http_service::http_service(worker_context& ctx, const http_settings& settings)
       settings_(settings),
       cache_(settings),
       dates_(std::string("preforkd/") + PREFORKD_VERSION) {
-    input_capacity_ = size_t{settings.max_header_bytes} + 4096;
+    // Room for the largest head plus some of what follows it; a connection starts with a
+    // smaller buffer and grows to this only when a head needs it (see read_some).
+    max_input_capacity_ = size_t{settings.max_header_bytes} + 4096;
+    input_capacity_ = std::min<size_t>(max_input_capacity_, 16 * 1024);
     if (!settings.status_path.empty() &&
         normalize_path(settings.status_path, true, status_key_) == path_result::ok)
         status_enabled_ = true;
@@ -194,7 +197,9 @@ http_session::http_session(http_service& svc, accepted_connection&& conn)
     set_deadline(idle_since_ + cfg_.header_timeout.count());
 }
 
-http_session::~http_session() { svc_.give_buffer(std::move(in_)); }
+http_session::~http_session() {
+    if (in_cap_ == svc_.input_capacity()) svc_.give_buffer(std::move(in_));
+}
 
 bool http_session::on_io(uint32_t events) noexcept {
     if (events & EPOLLERR) return false;
@@ -313,8 +318,19 @@ bool http_session::read_some() noexcept {
         in_end_ -= in_start_;
         in_start_ = 0;
     }
+    if (in_end_ == in_cap_) {
+        // A head longer than the usual buffer: grow up to what max_header_bytes needs.
+        // (The parser refuses a head longer than that before the buffer fills.)
+        if (in_cap_ >= svc_.max_input_capacity()) return false;
+        const size_t cap = std::min(in_cap_ * 2, svc_.max_input_capacity());
+        auto bigger = std::unique_ptr<char[]>(new (std::nothrow) char[cap]);
+        if (!bigger) return false;
+        std::memcpy(bigger.get(), in_.get(), in_end_);
+        if (in_cap_ == svc_.input_capacity()) svc_.give_buffer(std::move(in_));
+        in_ = std::move(bigger);
+        in_cap_ = cap;
+    }
     const size_t space = in_cap_ - in_end_;
-    if (space == 0) return false;  // cannot happen: the parser refuses a head this long
     for (;;) {
         ssize_t n = ::recv(fd_.get(), in_.get() + in_end_, space, 0);
         if (n > 0) {

@@ -37,6 +37,7 @@ public:
     std::string& line_buffer() noexcept { return line_; }
     const std::string& status_key() const noexcept { return status_key_; }
     size_t input_capacity() const noexcept { return input_capacity_; }
+    size_t max_input_capacity() const noexcept { return max_input_capacity_; }
 
     // Input buffers are recycled between connections, so that a worker serving short
     // connections does not call malloc for each.
@@ -52,6 +53,7 @@ private:
     std::string status_key_;  // status_path normalised like a request path
     bool status_enabled_ = false;
     size_t input_capacity_ = 0;
+    size_t max_input_capacity_ = 0;
     std::vector<std::unique_ptr<char[]>> spare_buffers_;
 
     friend class http_session;

@@ -294,6 +294,18 @@ INSTANTIATE_TEST_SUITE_P(
                             "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n", 413}),
     [](const auto& p) { return std::string(p.param.name); });
 
+TEST_F(http_session_test, grows_its_buffer_for_a_head_up_to_max_header_bytes) {
+    settings_->max_header_bytes = 60'000;
+    make_service();
+    connect();
+    auto ok = get("/a.txt", "X-Big: " + std::string(40'000, 'b') + "\r\n");
+    ASSERT_EQ(ok.size(), 1u);
+    EXPECT_EQ(ok[0].status, 200);
+    auto big = get("/a.txt", "X-Big: " + std::string(70'000, 'b') + "\r\n");
+    ASSERT_EQ(big.size(), 1u);
+    EXPECT_EQ(big[0].status, 431);
+}
+
 TEST_F(http_session_test, drains_a_small_body_sent_with_get) {
     connect();
     std::string raw = exchange(
