@@ -147,8 +147,7 @@ parse_status request_parser::parse(std::string_view data) noexcept {
     const size_t n = data.size();
 
     for (;;) {
-        if (!method_checked_ &&
-            (state_ == state::request_line || state_ == state::leading_lines)) {
+        if (!method_checked_ && (state_ == state::request_line || state_ == state::leading_lines)) {
             // Refuse a malformed method at once instead of waiting for a line ending that a
             // stray TLS handshake or binary probe may never send.
             // Bytes past the limit are judged by the limit alone, so that the answer does

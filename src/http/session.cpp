@@ -1,5 +1,6 @@
 #include "http/session.hpp"
 
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/sendfile.h>
@@ -10,9 +11,6 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-
-#include <fmt/format.h>
-
 #include <preforkd/clock.hpp>
 
 #include "http/access_log.hpp"
@@ -56,7 +54,7 @@ void append_encoded_path(std::string& out, std::string_view path) {
 }  // namespace
 
 class http_session final : public session {
-public:
+  public:
     http_session(http_service& svc, accepted_connection&& conn);
     ~http_session() override;
 
@@ -64,7 +62,7 @@ public:
     bool on_deadline() noexcept override;
     bool on_retire() noexcept override;
 
-private:
+  private:
     enum class flush_result : uint8_t { done, blocked, yield, failed };
 
     bool run() noexcept;
@@ -257,7 +255,7 @@ bool http_session::run() noexcept {
         }
         if (close_after_) return begin_close();
         if (lingering_) return linger();
-        if (!wants_input) continue;  // stopped to flush; more requests may be buffered
+        if (!wants_input) continue;   // stopped to flush; more requests may be buffered
         if (peer_eof_) return false;  // all answered, and nothing more will come
         if (!read_ready_) return wait_for_input();
         if (!read_some()) return false;
@@ -446,8 +444,8 @@ void http_session::update_busy() noexcept {
 // ---- session: requests ---------------------------------------------------------------
 
 bool http_session::keep_alive_for(const request_head& h) const noexcept {
-    bool wanted = h.version_minor >= 1 ? !h.connection_close
-                                       : h.connection_keep_alive && !h.connection_close;
+    bool wanted =
+        h.version_minor >= 1 ? !h.connection_close : h.connection_keep_alive && !h.connection_close;
     if (!wanted || retiring_ || ctx_.retiring() || cfg_.keepalive_timeout.count() <= 0)
         return false;
     return cfg_.max_keepalive_requests == 0 || served_ + 1 < cfg_.max_keepalive_requests;
@@ -618,7 +616,8 @@ void http_session::serve_status(const request_head& h, std::string_view query, b
     const size_t head_start = out_.size();
     head_writer w(out_);
     w.status(200, svc_.dates());
-    w.raw(json ? "Content-Type: application/json\r\n" : "Content-Type: text/plain; charset=utf-8\r\n");
+    w.raw(json ? "Content-Type: application/json\r\n"
+               : "Content-Type: text/plain; charset=utf-8\r\n");
     w.raw("Cache-Control: no-store\r\n");
     w.header("Content-Length", body.size());
     w.end(keep, h.version_minor);
@@ -646,9 +645,8 @@ void http_session::respond_page(int status, bool keep, int minor, bool head_only
     finish_response(status, head_bytes, body_bytes, keep, request_line, h);
 }
 
-void http_session::finish_response(int status, uint64_t head_bytes, uint64_t body_bytes,
-                                   bool keep, std::string_view request_line,
-                                   const request_head* h) noexcept {
+void http_session::finish_response(int status, uint64_t head_bytes, uint64_t body_bytes, bool keep,
+                                   std::string_view request_line, const request_head* h) noexcept {
     ++served_;
     if (!keep) close_after_ = true;
     ctx_.count_request(head_bytes + body_bytes);

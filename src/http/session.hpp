@@ -4,10 +4,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <preforkd/service.hpp>
 #include <string>
 #include <vector>
-
-#include <preforkd/service.hpp>
 
 #include "http/http_config.hpp"
 #include "http/response.hpp"
@@ -16,15 +15,15 @@
 namespace preforkd::http {
 
 // Limits with no configuration key (see the report / DESIGN.md).
-inline constexpr int64_t send_timeout_ms = 60'000;    // no write progress for this long: close
-inline constexpr int64_t linger_timeout_ms = 2'000;   // discard input this long before closing
+inline constexpr int64_t send_timeout_ms = 60'000;   // no write progress for this long: close
+inline constexpr int64_t linger_timeout_ms = 2'000;  // discard input this long before closing
 inline constexpr uint64_t max_linger_bytes = 1 << 20;
 inline constexpr uint64_t max_drained_body = 64 * 1024;  // larger GET/HEAD bodies: 413
 inline constexpr size_t coalesce_limit = 64 * 1024;      // queued output before a flush
 inline constexpr uint64_t write_budget = 8u << 20;       // bytes per call before yielding
 
 class http_service final : public service {
-public:
+  public:
     http_service(worker_context& ctx, const http_settings& settings);
     ~http_service() override;
 
@@ -44,7 +43,7 @@ public:
     std::unique_ptr<char[]> take_buffer();
     void give_buffer(std::unique_ptr<char[]> b) noexcept;
 
-private:
+  private:
     worker_context& ctx_;
     const http_settings& settings_;
     file_cache cache_;

@@ -83,8 +83,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(s1 == s2);
     if (s1 == parse_status::error) {
         check(one.error_status() == frag.error_status());
-        check(one.error_status() == 400 || one.error_status() == 414 ||
-              one.error_status() == 431 || one.error_status() == 505);
+        check(one.error_status() == 400 || one.error_status() == 414 || one.error_status() == 431 ||
+              one.error_status() == 505);
     }
     if (s1 == parse_status::done) {
         check(one.head_length() == frag.head_length());

@@ -23,7 +23,7 @@ using namespace preforkd::http;
 using namespace preforkd::http::testing;
 
 class allocation_test : public session_fixture {
-protected:
+  protected:
     // Allocations made by the session alone while it answers `request` (sent beforehand).
     std::size_t allocations_for(const std::string& request) {
         send(request);
@@ -58,8 +58,8 @@ TEST_F(allocation_test, pipelined_and_large_file_requests_allocate_nothing_when_
 }
 
 TEST_F(allocation_test, access_logging_allocates_nothing_when_warm) {
-    unique_fd log_fd(::open((base_ / "access.log").c_str(),
-                            O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    unique_fd log_fd(
+        ::open((base_ / "access.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
     ctx_->set_access_log_fd(log_fd.get());
     connect();
     const std::string req = "GET /a.txt HTTP/1.1\r\nHost: test\r\nReferer: http://x/\r\n\r\n";

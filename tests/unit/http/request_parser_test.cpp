@@ -260,7 +260,9 @@ TEST(request_parser, refuses_whitespace_before_the_first_header) {
 
 TEST(request_parser, refuses_nul_and_control_characters_in_values) {
     EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n"s), 400);
-    EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: a\r\nX: a\x01" "b\r\n\r\n"), 400);
+    EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: a\r\nX: a\x01"
+                       "b\r\n\r\n"),
+              400);
     EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: a\r\nX: a\x7f\r\n\r\n"), 400);
 }
 
@@ -284,8 +286,7 @@ TEST(request_parser, refuses_a_repeated_host) {
 TEST(request_parser, refuses_a_malformed_host) {
     EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), 400);
     EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"), 400);
-    EXPECT_EQ(parse_whole("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n").status,
-              parse_status::done);
+    EXPECT_EQ(parse_whole("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n").status, parse_status::done);
 }
 
 TEST(request_parser, reads_a_content_length_of_digits) {
@@ -298,8 +299,8 @@ TEST(request_parser, reads_a_content_length_of_digits) {
 
 TEST(request_parser, refuses_a_content_length_with_a_sign_or_non_digits) {
     for (const char* v : {"+5", "-1", "5 5", "5,5", "0x10", "", "1e3", "5;"}) {
-        std::string r = std::string("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: ") + v +
-                        "\r\n\r\n";
+        std::string r =
+            std::string("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: ") + v + "\r\n\r\n";
         EXPECT_EQ(error_of(r), 400) << v;
     }
 }

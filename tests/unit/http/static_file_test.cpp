@@ -1,10 +1,9 @@
 #include "http/static_file.hpp"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
@@ -14,7 +13,7 @@ using namespace preforkd::http;
 namespace fs = std::filesystem;
 
 class file_cache_test : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         base_ = fs::temp_directory_path() /
                 ("preforkd-cache-" + std::to_string(::getpid()) + "-" +
