@@ -2,13 +2,12 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace preforkd::http {
 
@@ -34,8 +33,7 @@ result<cidr> parse_cidr(std::string_view text) {
     if (!prefix.empty() || text.find('/') != std::string_view::npos) {
         unsigned n = 0;
         auto [p, ec] = std::from_chars(prefix.data(), prefix.data() + prefix.size(), n);
-        if (prefix.empty() || ec != std::errc{} || p != prefix.data() + prefix.size() ||
-            n > c.bits)
+        if (prefix.empty() || ec != std::errc{} || p != prefix.data() + prefix.size() || n > c.bits)
             return error(fmt::format("\"{}\": the prefix length must be 0 to {}", text, c.bits));
         c.bits = n;
     }
@@ -78,11 +76,11 @@ result<std::shared_ptr<const http_settings>> parse_http_settings(table_reader& r
     s->index = r.strings("index", s->index);
     s->keepalive_timeout = r.duration("keepalive_timeout", s->keepalive_timeout);
     s->header_timeout = r.duration("header_timeout", s->header_timeout);
-    s->max_header_bytes = static_cast<uint32_t>(
-        r.integer("max_header_bytes", s->max_header_bytes, 1024, 1 << 20));
-    s->max_keepalive_requests = static_cast<uint64_t>(r.integer(
-        "max_keepalive_requests", static_cast<int64_t>(s->max_keepalive_requests), 0,
-        int64_t{1} << 40));
+    s->max_header_bytes =
+        static_cast<uint32_t>(r.integer("max_header_bytes", s->max_header_bytes, 1024, 1 << 20));
+    s->max_keepalive_requests = static_cast<uint64_t>(
+        r.integer("max_keepalive_requests", static_cast<int64_t>(s->max_keepalive_requests), 0,
+                  int64_t{1} << 40));
     s->serve_hidden = r.boolean("serve_hidden", s->serve_hidden);
     s->status_path = r.string("status_path", s->status_path);
     std::vector<std::string> allow =

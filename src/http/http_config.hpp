@@ -8,13 +8,12 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <string>
-#include <string_view>
-#include <vector>
-
 #include <preforkd/config.hpp>
 #include <preforkd/result.hpp>
 #include <preforkd/unique_fd.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "http/mime.hpp"
 

@@ -5,7 +5,6 @@
 
 #include <array>
 #include <cctype>
-
 #include <preforkd/unique_fd.hpp>
 
 namespace preforkd::http {
@@ -28,32 +27,19 @@ void mime_table::add(std::string_view type, std::string_view ext) {
 
 mime_table mime_table::builtin() {
     static constexpr std::array<std::pair<std::string_view, std::string_view>, 26> types{{
-        {"html", "text/html"},
-        {"htm", "text/html"},
-        {"css", "text/css"},
-        {"js", "text/javascript"},
-        {"mjs", "text/javascript"},
-        {"json", "application/json"},
-        {"txt", "text/plain"},
-        {"xml", "application/xml"},
-        {"png", "image/png"},
-        {"jpg", "image/jpeg"},
-        {"jpeg", "image/jpeg"},
-        {"gif", "image/gif"},
-        {"webp", "image/webp"},
-        {"avif", "image/avif"},
-        {"svg", "image/svg+xml"},
-        {"ico", "image/vnd.microsoft.icon"},
-        {"pdf", "application/pdf"},
-        {"wasm", "application/wasm"},
-        {"woff", "font/woff"},
-        {"woff2", "font/woff2"},
-        {"ttf", "font/ttf"},
-        {"otf", "font/otf"},
-        {"mp4", "video/mp4"},
-        {"webm", "video/webm"},
-        {"mp3", "audio/mpeg"},
-        {"zip", "application/zip"},
+        {"html", "text/html"},      {"htm", "text/html"},
+        {"css", "text/css"},        {"js", "text/javascript"},
+        {"mjs", "text/javascript"}, {"json", "application/json"},
+        {"txt", "text/plain"},      {"xml", "application/xml"},
+        {"png", "image/png"},       {"jpg", "image/jpeg"},
+        {"jpeg", "image/jpeg"},     {"gif", "image/gif"},
+        {"webp", "image/webp"},     {"avif", "image/avif"},
+        {"svg", "image/svg+xml"},   {"ico", "image/vnd.microsoft.icon"},
+        {"pdf", "application/pdf"}, {"wasm", "application/wasm"},
+        {"woff", "font/woff"},      {"woff2", "font/woff2"},
+        {"ttf", "font/ttf"},        {"otf", "font/otf"},
+        {"mp4", "video/mp4"},       {"webm", "video/webm"},
+        {"mp3", "audio/mpeg"},      {"zip", "application/zip"},
     }};
     mime_table t;
     for (auto [ext, type] : types) t.add(type, ext);
@@ -66,7 +52,8 @@ mime_table mime_table::parse(std::string_view text) {
         size_t nl = text.find('\n');
         std::string_view line = text.substr(0, nl);
         text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-        if (size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+        if (size_t hash = line.find('#'); hash != std::string_view::npos)
+            line = line.substr(0, hash);
 
         std::string_view type;
         while (!line.empty()) {

@@ -10,7 +10,7 @@ namespace preforkd::http {
 inline constexpr std::string_view default_mime_type = "application/octet-stream";
 
 class mime_table {
-public:
+  public:
     // A small table of the types a web site needs, for systems without /etc/mime.types.
     static mime_table builtin();
     // The mime.types format: "type/subtype ext ext ...", '#' comments. The first type
@@ -23,7 +23,7 @@ public:
     std::string_view lookup(std::string_view file_name) const noexcept;
     size_t size() const noexcept { return by_ext_.size(); }
 
-private:
+  private:
     void add(std::string_view type, std::string_view ext);
     std::unordered_map<std::string, std::string> by_ext_;
 };

@@ -71,7 +71,7 @@ path_result normalize_path(std::string_view raw, bool serve_hidden, std::string&
         } else if (seg == "..") {
             out.resize(seg_start);
             if (out.empty()) return path_result::bad_request;  // above the root
-            out.pop_back();                                     // the '/' after the parent
+            out.pop_back();                                    // the '/' after the parent
             size_t parent = out.rfind('/');
             out.resize(parent == std::string::npos ? 0 : parent + 1);
             dir_form = true;
@@ -126,8 +126,8 @@ int open_beneath_walk(int root_fd, const std::string& rel, int flags) noexcept {
     size_t start = 0;
     for (;;) {
         size_t slash = rel.find('/', start);
-        std::string comp = rel.substr(start, slash == std::string::npos ? std::string::npos
-                                                                          : slash - start);
+        std::string comp =
+            rel.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
         if (comp.empty() || comp == "." || comp == "..") {
             if (slash == std::string::npos) return -ENOENT;
             if (comp == "..") return -EXDEV;

@@ -2,10 +2,9 @@
 // and open without ever leaving the root.
 #pragma once
 
+#include <preforkd/unique_fd.hpp>
 #include <string>
 #include <string_view>
-
-#include <preforkd/unique_fd.hpp>
 
 #include "http/request_parser.hpp"
 

@@ -147,12 +147,14 @@ parse_status request_parser::parse(std::string_view data) noexcept {
     const size_t n = data.size();
 
     for (;;) {
-        if (!method_checked_ &&
-            (state_ == state::request_line || state_ == state::leading_lines)) {
+        if (!method_checked_ && (state_ == state::request_line || state_ == state::leading_lines)) {
             // Refuse a malformed method at once instead of waiting for a line ending that a
             // stray TLS handshake or binary probe may never send.
+            // Bytes past the limit are judged by the limit alone, so that the answer does
+            // not depend on how the bytes were split.
+            const size_t stop = n < max_ ? n : max_;
             size_t i = method_scan_ > line_start_ ? method_scan_ : line_start_;
-            for (; i < n; ++i) {
+            for (; i < stop; ++i) {
                 unsigned char c = static_cast<unsigned char>(p[i]);
                 if (c == ' ') {
                     method_checked_ = true;

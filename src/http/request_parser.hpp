@@ -13,7 +13,18 @@
 
 namespace preforkd::http {
 
-enum class method_t : uint8_t { get, head, post, put, delete_, connect, options, trace, patch, other };
+enum class method_t : uint8_t {
+    get,
+    head,
+    post,
+    put,
+    delete_,
+    connect,
+    options,
+    trace,
+    patch,
+    other
+};
 
 // RFC 9112 section 3.2: the four forms of request-target.
 enum class target_form : uint8_t { origin, absolute, authority, asterisk };
@@ -51,7 +62,7 @@ struct request_head {
 enum class parse_status : uint8_t { need_more, done, error };
 
 class request_parser {
-public:
+  public:
     // `max_head_bytes`: the largest head accepted, request line and final empty line included.
     explicit request_parser(uint32_t max_head_bytes) noexcept : max_(max_head_bytes) {}
 
@@ -74,7 +85,7 @@ public:
     // as a view into `data`; empty before that.
     std::string_view request_line(std::string_view data) const noexcept;
 
-private:
+  private:
     struct span {
         uint32_t off = 0;
         uint32_t len = 0;

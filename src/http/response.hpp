@@ -22,7 +22,7 @@ bool parse_http_date(std::string_view text, time_t& out) noexcept;
 // The Date and Server header lines and the access log's time, formatted at most once a
 // second: "Server: preforkd/x.y.z\r\nDate: ...\r\n" and "25/Nov/2026:12:00:00 +0000".
 class date_cache {
-public:
+  public:
     explicit date_cache(std::string_view server);
     // Cheap when the second has not changed: one comparison.
     void update(time_t now) noexcept;
@@ -30,7 +30,7 @@ public:
     std::string_view log_time() const noexcept { return {log_.data(), log_len_}; }
     time_t now() const noexcept { return now_; }
 
-private:
+  private:
     time_t now_ = -1;
     std::array<char, 128> lines_{};
     size_t lines_len_ = 0;
@@ -62,7 +62,7 @@ byte_range evaluate_range(std::string_view header, uint64_t size) noexcept;
 
 // Appends a response head to a reused string.
 class head_writer {
-public:
+  public:
     explicit head_writer(std::string& out) noexcept : out_(out) {}
     // "HTTP/1.1 <status> <reason>\r\n" then the cached Server and Date lines.
     void status(int code, const date_cache& dates);
@@ -72,7 +72,7 @@ public:
     // Connection header as needed for `keep_alive` in HTTP/1.`minor`, and the empty line.
     void end(bool keep_alive, int minor);
 
-private:
+  private:
     std::string& out_;
 };
 

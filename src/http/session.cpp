@@ -1,5 +1,6 @@
 #include "http/session.hpp"
 
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/sendfile.h>
@@ -10,9 +11,6 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-
-#include <fmt/format.h>
-
 #include <preforkd/clock.hpp>
 
 #include "http/access_log.hpp"
@@ -37,10 +35,26 @@ bool query_has(std::string_view query, std::string_view word) noexcept {
     return false;
 }
 
+// Percent-encodes a decoded path for a Location header: RFC 3986 pchar and '/' stay.
+void append_encoded_path(std::string& out, std::string_view path) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    for (char ch : path) {
+        unsigned char c = static_cast<unsigned char>(ch);
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     std::string_view("-._~!$&'()*+,;=:@/").find(ch) != std::string_view::npos;
+        if (plain) {
+            out.push_back(ch);
+        } else {
+            char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+            out.append(esc, 3);
+        }
+    }
+}
+
 }  // namespace
 
 class http_session final : public session {
-public:
+  public:
     http_session(http_service& svc, accepted_connection&& conn);
     ~http_session() override;
 
@@ -48,7 +62,7 @@ public:
     bool on_deadline() noexcept override;
     bool on_retire() noexcept override;
 
-private:
+  private:
     enum class flush_result : uint8_t { done, blocked, yield, failed };
 
     bool run() noexcept;
@@ -118,7 +132,10 @@ http_service::http_service(worker_context& ctx, const http_settings& settings)
       settings_(settings),
       cache_(settings),
       dates_(std::string("preforkd/") + PREFORKD_VERSION) {
-    input_capacity_ = size_t{settings.max_header_bytes} + 4096;
+    // Room for the largest head plus some of what follows it; a connection starts with a
+    // smaller buffer and grows to this only when a head needs it (see read_some).
+    max_input_capacity_ = size_t{settings.max_header_bytes} + 4096;
+    input_capacity_ = std::min<size_t>(max_input_capacity_, 16 * 1024);
     if (!settings.status_path.empty() &&
         normalize_path(settings.status_path, true, status_key_) == path_result::ok)
         status_enabled_ = true;
@@ -178,7 +195,9 @@ http_session::http_session(http_service& svc, accepted_connection&& conn)
     set_deadline(idle_since_ + cfg_.header_timeout.count());
 }
 
-http_session::~http_session() { svc_.give_buffer(std::move(in_)); }
+http_session::~http_session() {
+    if (in_cap_ == svc_.input_capacity()) svc_.give_buffer(std::move(in_));
+}
 
 bool http_session::on_io(uint32_t events) noexcept {
     if (events & EPOLLERR) return false;
@@ -236,7 +255,7 @@ bool http_session::run() noexcept {
         }
         if (close_after_) return begin_close();
         if (lingering_) return linger();
-        if (!wants_input) continue;  // stopped to flush; more requests may be buffered
+        if (!wants_input) continue;   // stopped to flush; more requests may be buffered
         if (peer_eof_) return false;  // all answered, and nothing more will come
         if (!read_ready_) return wait_for_input();
         if (!read_some()) return false;
@@ -297,8 +316,19 @@ bool http_session::read_some() noexcept {
         in_end_ -= in_start_;
         in_start_ = 0;
     }
+    if (in_end_ == in_cap_) {
+        // A head longer than the usual buffer: grow up to what max_header_bytes needs.
+        // (The parser refuses a head longer than that before the buffer fills.)
+        if (in_cap_ >= svc_.max_input_capacity()) return false;
+        const size_t cap = std::min(in_cap_ * 2, svc_.max_input_capacity());
+        auto bigger = std::unique_ptr<char[]>(new (std::nothrow) char[cap]);
+        if (!bigger) return false;
+        std::memcpy(bigger.get(), in_.get(), in_end_);
+        if (in_cap_ == svc_.input_capacity()) svc_.give_buffer(std::move(in_));
+        in_ = std::move(bigger);
+        in_cap_ = cap;
+    }
     const size_t space = in_cap_ - in_end_;
-    if (space == 0) return false;  // cannot happen: the parser refuses a head this long
     for (;;) {
         ssize_t n = ::recv(fd_.get(), in_.get() + in_end_, space, 0);
         if (n > 0) {
@@ -414,8 +444,8 @@ void http_session::update_busy() noexcept {
 // ---- session: requests ---------------------------------------------------------------
 
 bool http_session::keep_alive_for(const request_head& h) const noexcept {
-    bool wanted = h.version_minor >= 1 ? !h.connection_close
-                                       : h.connection_keep_alive && !h.connection_close;
+    bool wanted =
+        h.version_minor >= 1 ? !h.connection_close : h.connection_keep_alive && !h.connection_close;
     if (!wanted || retiring_ || ctx_.retiring() || cfg_.keepalive_timeout.count() <= 0)
         return false;
     return cfg_.max_keepalive_requests == 0 || served_ + 1 < cfg_.max_keepalive_requests;
@@ -471,11 +501,12 @@ void http_session::handle() {
             serve_file(e, h, keep);
             return;
         case lookup_kind::redirect: {
-            // The path as the client spelled it, plus '/', plus its query.
+            // Built from the normalised path, never from the raw one: "//host" collapsed to
+            // "host" must not come back as a scheme-relative "//host/" (an open redirect).
             std::string location;
-            location.reserve(parts.path.size() + parts.query.size() + 16);
-            location.append("Location: ");
-            location.append(parts.path);
+            location.reserve(path_.size() * 3 + parts.query.size() + 16);
+            location.append("Location: /");
+            append_encoded_path(location, path_);
             location.push_back('/');
             if (!parts.query.empty()) {
                 location.push_back('?');
@@ -585,7 +616,8 @@ void http_session::serve_status(const request_head& h, std::string_view query, b
     const size_t head_start = out_.size();
     head_writer w(out_);
     w.status(200, svc_.dates());
-    w.raw(json ? "Content-Type: application/json\r\n" : "Content-Type: text/plain; charset=utf-8\r\n");
+    w.raw(json ? "Content-Type: application/json\r\n"
+               : "Content-Type: text/plain; charset=utf-8\r\n");
     w.raw("Cache-Control: no-store\r\n");
     w.header("Content-Length", body.size());
     w.end(keep, h.version_minor);
@@ -613,9 +645,8 @@ void http_session::respond_page(int status, bool keep, int minor, bool head_only
     finish_response(status, head_bytes, body_bytes, keep, request_line, h);
 }
 
-void http_session::finish_response(int status, uint64_t head_bytes, uint64_t body_bytes,
-                                   bool keep, std::string_view request_line,
-                                   const request_head* h) noexcept {
+void http_session::finish_response(int status, uint64_t head_bytes, uint64_t body_bytes, bool keep,
+                                   std::string_view request_line, const request_head* h) noexcept {
     ++served_;
     if (!keep) close_after_ = true;
     ctx_.count_request(head_bytes + body_bytes);

@@ -1,12 +1,11 @@
 #include "http/static_file.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-
-#include <fmt/format.h>
 
 #include "http/path.hpp"
 #include "http/response.hpp"
@@ -165,8 +164,8 @@ void file_cache::fill_file(file_entry& e, unique_fd fd, const struct stat& st) n
             e.body.resize(e.size);
             size_t got = 0;
             while (got < e.size) {
-                ssize_t n = ::pread(fd.get(), e.body.data() + got, e.size - got,
-                                    static_cast<off_t>(got));
+                ssize_t n =
+                    ::pread(fd.get(), e.body.data() + got, e.size - got, static_cast<off_t>(got));
                 if (n < 0 && errno == EINTR) continue;
                 if (n <= 0) break;
                 got += static_cast<size_t>(n);
@@ -183,7 +182,8 @@ void file_cache::fill_file(file_entry& e, unique_fd fd, const struct stat& st) n
         char date[http_date_length + 1];
         format_http_date(static_cast<time_t>(e.mtime_s), date);
         e.last_modified.assign(date, http_date_length);
-        e.validator_lines = fmt::format("Last-Modified: {}\r\nETag: {}\r\n", e.last_modified, e.etag);
+        e.validator_lines =
+            fmt::format("Last-Modified: {}\r\nETag: {}\r\n", e.last_modified, e.etag);
         e.type_lines = fmt::format("Content-Type: {}\r\n{}Accept-Ranges: bytes\r\n",
                                    settings_.mime.lookup(e.open_path), e.validator_lines);
         e.length_line = fmt::format("Content-Length: {}\r\n", e.size);

@@ -11,11 +11,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <preforkd/unique_fd.hpp>
 #include <string>
 #include <string_view>
 #include <unordered_map>
-
-#include <preforkd/unique_fd.hpp>
 
 #include "http/http_config.hpp"
 
@@ -39,10 +38,11 @@ struct file_entry {
     dev_t dev = 0;
     ino_t ino = 0;
     bool in_memory = false;
-    std::string body;           // the whole file when in_memory
-    std::string etag;           // "\"...\""
-    std::string last_modified;  // IMF-fixdate
-    std::string type_lines;     // "Content-Type: ...\r\nLast-Modified: ...\r\nETag: ...\r\nAccept-Ranges: bytes\r\n"
+    std::string body;             // the whole file when in_memory
+    std::string etag;             // "\"...\""
+    std::string last_modified;    // IMF-fixdate
+    std::string type_lines;       // "Content-Type: ...\r\nLast-Modified: ...\r\nETag:
+                                  // ...\r\nAccept-Ranges: bytes\r\n"
     std::string validator_lines;  // "Last-Modified: ...\r\nETag: ...\r\n", for 304
     std::string length_line;      // "Content-Length: <size>\r\n"
     int64_t checked_s = 0;        // monotonic second of the last validation
@@ -51,11 +51,13 @@ struct file_entry {
 
 struct string_hash {
     using is_transparent = void;
-    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    size_t operator()(std::string_view s) const noexcept {
+        return std::hash<std::string_view>{}(s);
+    }
 };
 
 class file_cache {
-public:
+  public:
     // Files up to `memory_limit` bytes are read into memory and answered with one write;
     // larger ones keep their fd and go out with sendfile.
     static constexpr uint64_t memory_limit = 32 * 1024;
@@ -71,14 +73,13 @@ public:
     size_t size() const noexcept { return map_.size(); }
     bool uses_openat2() const noexcept { return use_openat2_; }
 
-private:
+  private:
     std::shared_ptr<file_entry> resolve(std::string_view key) noexcept;
     bool still_valid(const file_entry& e) const noexcept;
     void fill_file(file_entry& e, unique_fd fd, const struct stat& st) noexcept;
 
     const http_settings& settings_;
-    std::unordered_map<std::string, std::shared_ptr<file_entry>, string_hash, std::equal_to<>>
-        map_;
+    std::unordered_map<std::string, std::shared_ptr<file_entry>, string_hash, std::equal_to<>> map_;
     size_t memory_ = 0;
     bool use_openat2_ = true;
     std::shared_ptr<file_entry> scratch_;  // for answers that are not cached

@@ -1,8 +1,8 @@
 #include "http/status_page.hpp"
 
-#include <iterator>
-
 #include <fmt/format.h>
+
+#include <iterator>
 
 namespace preforkd::http {
 
@@ -27,11 +27,16 @@ totals sum(const status_snapshot& s) noexcept {
 // One character per live worker, like Apache's scoreboard line.
 char state_char(worker_state s) noexcept {
     switch (s) {
-        case worker_state::starting: return 'S';
-        case worker_state::idle: return '_';
-        case worker_state::busy: return 'W';
-        case worker_state::retiring: return 'G';
-        default: return '.';
+        case worker_state::starting:
+            return 'S';
+        case worker_state::idle:
+            return '_';
+        case worker_state::busy:
+            return 'W';
+        case worker_state::retiring:
+            return 'G';
+        default:
+            return '.';
     }
 }
 
@@ -80,16 +85,16 @@ void render_status_text(const status_snapshot& s, std::string_view version, std:
                    "BusyWorkers: {}\n"
                    "IdleWorkers: {}\n"
                    "Scoreboard: ",
-                   version, s.supervisor_pid, s.generation, s.uptime_s, t.requests,
-                   t.bytes / 1024, t.bytes, t.workers, t.busy, t.idle);
+                   version, s.supervisor_pid, s.generation, s.uptime_s, t.requests, t.bytes / 1024,
+                   t.bytes, t.workers, t.busy, t.idle);
     for (const worker_snapshot& w : s.workers) out.push_back(state_char(w.state));
     out.push_back('\n');
     for (const worker_snapshot& w : s.workers) {
         fmt::format_to(o,
                        "Worker: slot={} pid={} generation={} state={} connections={} "
                        "requests={} bytes={} accepted={} heartbeat_age_ms={}\n",
-                       w.slot, w.pid, w.generation, to_string(w.state), w.connections,
-                       w.requests, w.bytes, w.accepted, w.heartbeat_age_ms);
+                       w.slot, w.pid, w.generation, to_string(w.state), w.connections, w.requests,
+                       w.bytes, w.accepted, w.heartbeat_age_ms);
     }
 }
 
@@ -108,8 +113,8 @@ void render_status_json(const status_snapshot& s, std::string& out) {
                        "{{\"slot\": {}, \"pid\": {}, \"generation\": {}, \"state\": \"{}\", "
                        "\"connections\": {}, \"requests\": {}, \"bytes\": {}, "
                        "\"accepted\": {}, \"heartbeat_age_ms\": {}}}",
-                       w.slot, w.pid, w.generation, to_string(w.state), w.connections,
-                       w.requests, w.bytes, w.accepted, w.heartbeat_age_ms);
+                       w.slot, w.pid, w.generation, to_string(w.state), w.connections, w.requests,
+                       w.bytes, w.accepted, w.heartbeat_age_ms);
     }
     out.append("],\n");
     fmt::format_to(o,

@@ -3,10 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <preforkd/scoreboard.hpp>
 #include <string>
 #include <vector>
-
-#include <preforkd/scoreboard.hpp>
 
 namespace preforkd::http {
 

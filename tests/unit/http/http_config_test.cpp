@@ -1,10 +1,9 @@
 #include "http/http_config.hpp"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <map>
@@ -23,7 +22,7 @@ namespace {
 // A table_reader over a map: enough of the contract (getters, fail, finish) to test the
 // [http] table without the TOML loader.
 class fake_reader : public table_reader {
-public:
+  public:
     using value = std::variant<std::string, int64_t, bool, std::vector<std::string>>;
     std::map<std::string, value, std::less<>> values;
     std::optional<std::string> problem;
@@ -51,7 +50,8 @@ public:
     }
     bool is_word(std::string_view, std::string_view) override { return false; }
     void fail(std::string_view key, std::string_view message) override {
-        if (!problem) problem = "test.toml:1: http." + std::string(key) + " " + std::string(message);
+        if (!problem)
+            problem = "test.toml:1: http." + std::string(key) + " " + std::string(message);
     }
     result<void> finish() override {
         for (auto& [k, v] : values)
@@ -60,7 +60,7 @@ public:
         return {};
     }
 
-private:
+  private:
     template <class T>
     T get(std::string_view key, T fallback) {
         asked_.emplace(key);
@@ -91,7 +91,8 @@ sockaddr_storage v6(const char* a) {
 }
 
 std::string temp_root() {
-    auto p = std::filesystem::temp_directory_path() / ("preforkd-cfg-" + std::to_string(::getpid()));
+    auto p =
+        std::filesystem::temp_directory_path() / ("preforkd-cfg-" + std::to_string(::getpid()));
     std::filesystem::create_directories(p);
     return p.string();
 }

@@ -1,10 +1,9 @@
 #include "http/path.hpp"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
@@ -107,7 +106,7 @@ TEST(split_target, absolute_form_with_dot_dot_is_still_refused) {
 }
 
 class open_beneath_test : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         base_ = fs::temp_directory_path() /
                 ("preforkd-path-" + std::to_string(::getpid()) + "-" +

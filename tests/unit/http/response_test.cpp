@@ -149,8 +149,8 @@ TEST(head_writer, says_keep_alive_only_to_http_1_0) {
 }
 
 TEST(reason_phrase, covers_every_status_sent) {
-    for (int s : {200, 206, 301, 304, 400, 403, 404, 405, 408, 411, 413, 414, 416, 431, 500, 501,
-                  505})
+    for (int s :
+         {200, 206, 301, 304, 400, 403, 404, 405, 408, 411, 413, 414, 416, 431, 500, 501, 505})
         EXPECT_FALSE(reason_phrase(s).empty()) << s;
 }
 

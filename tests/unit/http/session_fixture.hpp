@@ -3,24 +3,22 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
-#include <string>
-#include <vector>
-
 #include <preforkd/config.hpp>
 #include <preforkd/log.hpp>
 #include <preforkd/scoreboard.hpp>
 #include <preforkd/service.hpp>
+#include <string>
+#include <vector>
 
 #include "http/http_config.hpp"
 #include "http/session.hpp"
@@ -61,8 +59,8 @@ inline std::vector<response> parse_responses(std::string raw, std::vector<bool> 
         r.status = std::stoi(status_line.substr(9, 3));
         while (nl != std::string::npos) {
             size_t next = head.find("\r\n", nl + 2);
-            std::string line = head.substr(nl + 2, next == std::string::npos ? std::string::npos
-                                                                               : next - nl - 2);
+            std::string line =
+                head.substr(nl + 2, next == std::string::npos ? std::string::npos : next - nl - 2);
             size_t colon = line.find(':');
             std::string name = line.substr(0, colon);
             for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -96,7 +94,7 @@ inline sockaddr_storage v4_peer(const char* a) {
 }
 
 class session_fixture : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         ::signal(SIGPIPE, SIG_IGN);  // sendfile has no MSG_NOSIGNAL; the worker ignores SIGPIPE
         namespace fs = std::filesystem;
@@ -222,8 +220,8 @@ protected:
     }
 
     std::vector<response> get(const std::string& target, const std::string& extra = "") {
-        return parse_responses(exchange("GET " + target + " HTTP/1.1\r\nHost: test\r\n" + extra +
-                                        "\r\n"));
+        return parse_responses(
+            exchange("GET " + target + " HTTP/1.1\r\nHost: test\r\n" + extra + "\r\n"));
     }
 
     bool open() const { return session_ != nullptr; }

@@ -1,6 +1,5 @@
-#include <sys/stat.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <fstream>
 
@@ -133,8 +132,9 @@ TEST_F(http_session_test, answers_304_to_if_modified_since_not_before_the_file) 
 TEST_F(http_session_test, if_none_match_overrides_if_modified_since) {
     connect();
     auto first = get("/a.txt");
-    auto r = get("/a.txt", "If-None-Match: \"other\"\r\nIf-Modified-Since: " +
-                               first[0]["last-modified"] + "\r\n");
+    auto r =
+        get("/a.txt",
+            "If-None-Match: \"other\"\r\nIf-Modified-Since: " + first[0]["last-modified"] + "\r\n");
     EXPECT_EQ(r[0].status, 200);
 }
 
@@ -181,6 +181,17 @@ TEST_F(http_session_test, redirects_a_folder_named_without_its_slash) {
     EXPECT_TRUE(open());
 }
 
+TEST_F(http_session_test, redirects_to_the_normalised_path_never_to_another_host) {
+    connect();
+    auto r = get("//docs");
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].status, 301);
+    EXPECT_EQ(r[0]["location"], "/docs/");
+    EXPECT_EQ(get("/empty/../docs")[0]["location"], "/docs/");
+    std::filesystem::create_directories(root_ / "my docs");
+    EXPECT_EQ(get("/my%20docs")[0]["location"], "/my%20docs/");
+}
+
 TEST_F(http_session_test, answers_403_for_a_folder_without_an_index) {
     connect();
     auto r = get("/empty/");
@@ -217,8 +228,8 @@ TEST_F(http_session_test, never_follows_a_symlink_out_of_the_root) {
 
 TEST_F(http_session_test, answers_405_with_allow_and_closes) {
     connect();
-    std::string raw =
-        exchange("POST /a.txt HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nhello" + follow_up);
+    std::string raw = exchange(
+        "POST /a.txt HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\n\r\nhello" + follow_up);
     auto r = parse_responses(raw);
     ASSERT_EQ(r.size(), 1u);
     EXPECT_EQ(r[0].status, 405);
@@ -256,21 +267,21 @@ TEST_P(protocol_error_test, answers_with_connection_close_and_executes_nothing_a
 INSTANTIATE_TEST_SUITE_P(
     all, protocol_error_test,
     ::testing::Values(
-        protocol_error_case{"bad_header", "GET / HTTP/1.1\r\nHost: test\r\nBad Header: x\r\n\r\n", 400},
+        protocol_error_case{"bad_header", "GET / HTTP/1.1\r\nHost: test\r\nBad Header: x\r\n\r\n",
+                            400},
         protocol_error_case{"obs_fold", "GET / HTTP/1.1\r\nHost: test\r\nX: a\r\n b\r\n\r\n", 400},
         protocol_error_case{"missing_host", "GET / HTTP/1.1\r\n\r\n", 400},
         protocol_error_case{"te_and_cl",
                             "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
                             "Transfer-Encoding: chunked\r\n\r\n",
                             400},
-        protocol_error_case{"traversal", "GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: t\r\n\r\n",
-                            400},
-        protocol_error_case{"encoded_slash", "GET /..%2f..%2fetc/passwd HTTP/1.1\r\nHost: t\r\n\r\n",
-                            400},
-        protocol_error_case{"huge_header",
-                            "GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(9000, 'x') +
-                                "\r\n\r\n",
-                            431},
+        protocol_error_case{"traversal",
+                            "GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+        protocol_error_case{"encoded_slash",
+                            "GET /..%2f..%2fetc/passwd HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+        protocol_error_case{
+            "huge_header",
+            "GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(9000, 'x') + "\r\n\r\n", 431},
         protocol_error_case{"huge_target", "GET /" + std::string(9000, 'x') + " HTTP/1.1\r\n\r\n",
                             414},
         protocol_error_case{"http_2", "GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505},
@@ -282,6 +293,18 @@ INSTANTIATE_TEST_SUITE_P(
         protocol_error_case{"big_body_get",
                             "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n", 413}),
     [](const auto& p) { return std::string(p.param.name); });
+
+TEST_F(http_session_test, grows_its_buffer_for_a_head_up_to_max_header_bytes) {
+    settings_->max_header_bytes = 60'000;
+    make_service();
+    connect();
+    auto ok = get("/a.txt", "X-Big: " + std::string(40'000, 'b') + "\r\n");
+    ASSERT_EQ(ok.size(), 1u);
+    EXPECT_EQ(ok[0].status, 200);
+    auto big = get("/a.txt", "X-Big: " + std::string(70'000, 'b') + "\r\n");
+    ASSERT_EQ(big.size(), 1u);
+    EXPECT_EQ(big[0].status, 431);
+}
 
 TEST_F(http_session_test, drains_a_small_body_sent_with_get) {
     connect();
@@ -297,7 +320,8 @@ TEST_F(http_session_test, drains_a_small_body_sent_with_get) {
 
 TEST_F(http_session_test, drains_a_body_that_arrives_in_pieces) {
     connect();
-    std::string raw = exchange("GET /a.txt HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n01234");
+    std::string raw =
+        exchange("GET /a.txt HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n01234");
     raw += exchange("56789GET /docs/ HTTP/1.1\r\nHost: test\r\n\r\n");
     auto r = parse_responses(raw);
     ASSERT_EQ(r.size(), 2u);

@@ -8,7 +8,6 @@
 
 #include <cstring>
 #include <new>
-
 #include <preforkd/config.hpp>
 #include <preforkd/log.hpp>
 #include <preforkd/scoreboard.hpp>
@@ -19,27 +18,38 @@ namespace preforkd {
 
 PREFORKD_TEMP_WEAK std::string_view to_string(log_level level) noexcept {
     switch (level) {
-        case log_level::debug: return "debug";
-        case log_level::info: return "info";
-        case log_level::warn: return "warn";
-        case log_level::error: return "error";
-        case log_level::crit: return "crit";
+        case log_level::debug:
+            return "debug";
+        case log_level::info:
+            return "info";
+        case log_level::warn:
+            return "warn";
+        case log_level::error:
+            return "error";
+        case log_level::crit:
+            return "crit";
     }
     return "?";
 }
 
 PREFORKD_TEMP_WEAK void logger::write_line(log_level level, std::string_view message) noexcept {
-    std::string line = fmt::format("[{}] {}[{}]: {}\n", to_string(level), role_, ::getpid(), message);
+    std::string line =
+        fmt::format("[{}] {}[{}]: {}\n", to_string(level), role_, ::getpid(), message);
     (void)!::write(fd(), line.data(), line.size());
 }
 
 PREFORKD_TEMP_WEAK std::string_view to_string(worker_state s) noexcept {
     switch (s) {
-        case worker_state::empty: return "empty";
-        case worker_state::starting: return "starting";
-        case worker_state::idle: return "idle";
-        case worker_state::busy: return "busy";
-        case worker_state::retiring: return "retiring";
+        case worker_state::empty:
+            return "empty";
+        case worker_state::starting:
+            return "starting";
+        case worker_state::idle:
+            return "idle";
+        case worker_state::busy:
+            return "busy";
+        case worker_state::retiring:
+            return "retiring";
     }
     return "?";
 }
@@ -51,7 +61,8 @@ PREFORKD_TEMP_WEAK result<scoreboard> scoreboard::create(uint32_t capacity) {
     if (b.base_ == MAP_FAILED) return error::from_errno(errno, "mmap");
     b.header_ = new (b.base_) scoreboard_header();
     b.header_->capacity = capacity;
-    b.slots_ = reinterpret_cast<scoreboard_slot*>(static_cast<char*>(b.base_) + sizeof(scoreboard_slot));
+    b.slots_ =
+        reinterpret_cast<scoreboard_slot*>(static_cast<char*>(b.base_) + sizeof(scoreboard_slot));
     for (uint32_t i = 0; i < capacity; ++i) new (&b.slots_[i]) scoreboard_slot();
     return b;
 }
@@ -74,13 +85,15 @@ PREFORKD_TEMP_WEAK scoreboard::~scoreboard() {
     if (base_) ::munmap(base_, length_);
 }
 
-PREFORKD_TEMP_WEAK void scoreboard::prepare(uint32_t i, uint32_t generation, int64_t now_ms) noexcept {
+PREFORKD_TEMP_WEAK void scoreboard::prepare(uint32_t i, uint32_t generation,
+                                            int64_t now_ms) noexcept {
     scoreboard_slot& s = slots_[i];
     s.generation.store(generation);
     s.set_state(worker_state::starting);
     s.started_ms.store(now_ms);
     s.heartbeat_ms.store(now_ms);
-    if (header_->high_water.load() <= i) header_->high_water.store(i + 1, std::memory_order_release);
+    if (header_->high_water.load() <= i)
+        header_->high_water.store(i + 1, std::memory_order_release);
 }
 
 PREFORKD_TEMP_WEAK void scoreboard::release(uint32_t i) noexcept {
