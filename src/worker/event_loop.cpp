@@ -41,6 +41,7 @@ event_loop::event_loop(worker_start& ws, worker_context& ctx, logger& log, servi
 event_loop::~event_loop() {
     for (connection* c : live_) delete c;
     for (connection* c : free_) delete c;
+    for (connection* c : closed_) delete c;
 }
 
 bool event_loop::setup() noexcept {
@@ -114,6 +115,8 @@ int event_loop::run() noexcept {
         int64_t now = monotonic_ms();
         ctx_.set_now_ms(now);
         for (int i = 0; i < n; ++i) {
+            // Records stay valid for the whole batch (see closed_ and begin_retire), so an
+            // event for something closed earlier in the batch finds it empty, not freed.
             auto* w = static_cast<watch*>(events[i].data.ptr);
             switch (w->k) {
                 case kind::connection:
@@ -127,6 +130,8 @@ int event_loop::run() noexcept {
                     break;
             }
         }
+        free_.insert(free_.end(), closed_.begin(), closed_.end());
+        closed_.clear();
         if (now >= next_scan_) scan_deadlines();
         if (now >= next_beat_) heartbeat();
         if (accept_resume_ != 0 && now >= accept_resume_) {
@@ -154,6 +159,7 @@ int64_t event_loop::wait_timeout_ms() const noexcept {
 }
 
 void event_loop::on_listener(listener_watch& l) noexcept {
+    if (!l.fd) return;  // closed by begin_retire earlier in this batch
     for (int i = 0; i < accept_batch; ++i) {
         if (live_.size() >= max_connections_) {
             // Full: leave the rest of the backlog to workers with room.
@@ -229,7 +235,7 @@ void event_loop::on_listener(listener_watch& l) noexcept {
 }
 
 void event_loop::on_connection(connection& c, uint32_t events) noexcept {
-    settle(c, c.s->on_io(events));
+    if (c.s) settle(c, c.s->on_io(events));
 }
 
 void event_loop::settle(connection& c, bool keep) noexcept {
@@ -247,7 +253,7 @@ void event_loop::close_connection(connection& c) noexcept {
     live_[c.pos] = last;
     last->pos = c.pos;
     live_.pop_back();
-    free_.push_back(&c);
+    closed_.push_back(&c);
     publish_counts();
     if (!listening_ && !retiring_ && accept_resume_ == 0 && live_.size() < max_connections_)
         arm_listeners(true);
@@ -309,7 +315,8 @@ void event_loop::begin_retire(const char* why) noexcept {
     // socket lets go (graceful stop), the kernel refuses new connections instead of
     // queueing them for nobody. On reload the supervisor and the new generation still
     // hold them, so nothing is refused.
-    listeners_.clear();
+    // (The watch objects stay: an event of the current batch may still point at them.)
+    for (auto& l : listeners_) l->fd.reset();
     graceful_deadline_ = ctx_.now_ms() + ws_.cfg->workers.graceful_timeout.count();
     for (size_t i = live_.size(); i-- > 0;) {
         connection& c = *live_[i];

@@ -65,6 +65,9 @@ private:
     std::vector<std::unique_ptr<listener_watch>> listeners_;
     std::vector<connection*> live_;
     std::vector<connection*> free_;  // recycled records: no allocation per connection
+    // Closed during the current batch of events: a later event of the same batch may still
+    // point at them, so they are recycled only after the batch.
+    std::vector<connection*> closed_;
     unique_fd access_log_;           // reopened copy after USR1 (else the inherited fd)
 
     size_t max_connections_;

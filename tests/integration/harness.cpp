@@ -1,5 +1,7 @@
 #include "integration/harness.hpp"
 
+#include <gtest/gtest.h>
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -23,6 +25,23 @@
 #include <utility>
 
 namespace preforkd::test {
+
+namespace {
+
+// Workers write sanitizer reports to their stderr, which is the server's output file here:
+// a report there fails the test even if every request succeeded.
+void expect_no_sanitizer_report(const std::string& output, const std::string& who) {
+    for (const char* marker : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                               "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer"}) {
+        auto at = output.find(marker);
+        if (at != std::string::npos) {
+            ADD_FAILURE() << who << " reported: " << output.substr(at > 200 ? at - 200 : 0, 3000);
+            return;
+        }
+    }
+}
+
+}  // namespace
 
 uint16_t free_port() {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -255,10 +274,12 @@ run_result run_binary(const std::vector<std::string>& args, std::chrono::millise
     }
     r.status = status.value_or(-1);
     r.output = read_file(out);
+    expect_no_sanitizer_report(r.output, "the binary");
     return r;
 }
 
 server::~server() {
+    expect_no_sanitizer_report(output(), "the server");
     if (pid_ > 0 && !reaped_) {
         auto kids = workers();
         ::kill(pid_, SIGKILL);
