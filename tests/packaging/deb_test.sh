@@ -47,6 +47,23 @@ if [ "$(id -u)" != 0 ]; then
     exit 77
 fi
 
+# dpkg ARGS...: other installs may be running on the machine (CI jobs, apt): wait for dpkg's
+# lock, up to 5 minutes, instead of failing on it.
+run_dpkg() {
+    local deadline=$((SECONDS + 300))
+    while :; do
+        if dpkg "$@" >"$tmp/dpkg.out" 2>&1; then
+            cat "$tmp/dpkg.out"
+            return 0
+        fi
+        if grep -q "lock" "$tmp/dpkg.out" && [ "$SECONDS" -lt "$deadline" ]; then
+            sleep 2
+            continue
+        fi
+        cat "$tmp/dpkg.out" >&2
+        return 1
+    done
+}
 installed_state() { dpkg-query -W -f='${db:Status-Status}' preforkd 2>/dev/null || true; }
 case "$(installed_state)" in
     "" | not-installed) ;;
@@ -78,7 +95,7 @@ cleanup() {
     fi
     case "$(installed_state)" in
         "" | not-installed) ;;
-        *) dpkg --purge preforkd >/dev/null ;;
+        *) run_dpkg --purge preforkd >/dev/null ;;
     esac
     rm -rf "$site" "$tmp"
     exit $rc
@@ -95,7 +112,8 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}"
     apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        -o DPkg::Lock::Timeout=300 "${missing[@]}"
 fi
 check "build dependencies of packaging/debian/control" \
     dpkg-checkbuilddeps "$repo/packaging/debian/control"
@@ -118,7 +136,7 @@ if [ -d /run/systemd/system ]; then
     systemctl mask --runtime preforkd.service >/dev/null
     masked=1
 fi
-dpkg -i "$deb"
+run_dpkg -i "$deb"
 check "preforkd is installed" test "$(installed_state)" = installed
 
 step "files"
@@ -223,6 +241,18 @@ check_workers_user() {
     check "the supervisor has workers" test "$n" -gt 0
 }
 fresh_logs() { : >"$logdir/error.log"; : >"$logdir/access.log"; }  # keeps owner and mode
+gone() {  # gone PID...: none of them is alive
+    local p
+    for p in "$@"; do ! kill -0 "$p" 2>/dev/null || return 1; done
+}
+reload_check() {  # reload_check COMMAND...: reloads; generation 2 serves, generation 1 is gone
+    local old
+    old=$(workers_of "$daemon_pid")
+    "$@" || fail "reload: $*"
+    wait_for 20 "generation 2 to serve" log_has "generation 2 serves"
+    # shellcheck disable=SC2086 # one pid per word
+    wait_for 20 "the workers of generation 1 to retire" gone $old
+}
 log_has() { grep -q -- "$1" "$logdir/error.log" 2>/dev/null; }
 access_has_get() { grep -q "\"GET $1 HTTP/1.1\" 200" "$logdir/access.log" 2>/dev/null; }
 stop_daemon() {  # stop_daemon VERB: preforkd -s VERB, then the supervisor is gone
@@ -245,8 +275,7 @@ check_workers_user
 serve_check /
 
 step "preforkd -s reload"
-check "preforkd -s reload" /usr/sbin/preforkd -s reload -c "$conf"
-wait_for 20 "generation 2 to serve" log_has "generation 2 serves"
+reload_check /usr/sbin/preforkd -s reload -c "$conf"
 serve_check /
 check "the supervisor is the same process" kill -0 "$daemon_pid"
 
@@ -269,7 +298,7 @@ stop_daemon stop
 step "reinstall over itself"
 echo "<p>the administrator's page</p>" >"$site/mine.html"
 edited=$(grep -x 'listen = .*' "$conf")
-dpkg -i "$deb"
+run_dpkg -i "$deb"
 check "the edited conffile is kept ($edited)" grep -qx -F "$edited" "$conf"
 check "no .dpkg-dist or .dpkg-old beside it" \
     bash -c "! ls /etc/preforkd/*.dpkg-* >/dev/null 2>&1"
@@ -287,8 +316,7 @@ check "the supervisor runs with a smaller bounding set than this shell" test \
     "$(awk '/^CapBnd:/ { print $2 }' /proc/self/status)"
 check_workers_user
 serve_check /
-/usr/sbin/preforkd -s reload -c "$conf"
-wait_for 20 "generation 2 to serve" log_has "generation 2 serves"
+reload_check /usr/sbin/preforkd -s reload -c "$conf"
 /usr/sbin/preforkd -s reopen -c "$conf"
 wait_for 10 "the logs to be reopened" log_has "logs reopened"
 serve_check /
@@ -308,8 +336,9 @@ if [ -d /run/systemd/system ]; then
         { journalctl -u preforkd.service -n 50 --no-pager; fail "systemctl start preforkd"; }
     check "preforkd.service is active" systemctl is-active -q preforkd.service
     serve_check /
-    timeout 60 systemctl reload preforkd.service || fail "systemctl reload preforkd"
-    wait_for 20 "generation 2 to serve" log_has "generation 2 serves"
+    daemon_pid=$(systemctl show -P MainPID preforkd.service)
+    reload_check timeout 60 systemctl reload preforkd.service
+    daemon_pid=""
     serve_check /
     timeout 60 systemctl stop preforkd.service || fail "systemctl stop preforkd"
     systemd_used=0
@@ -319,17 +348,17 @@ else
 fi
 
 step "dpkg -r"
-dpkg -r preforkd
+run_dpkg -r preforkd
 check "the binary is gone" test ! -e /usr/sbin/preforkd
 check "the unit is gone" test ! -e "$unit"
 check "the conffile stays" test -f "$conf"
 check "the logs stay" test -f "$logdir/access.log"
-check "the user stays" getent passwd preforkd
+check "the user stays" getent passwd preforkd >/dev/null
 check "the site stays" test -f "$site/index.html"
 
 step "dpkg --purge"
-dpkg --purge preforkd
-check "the package is gone" test "$(installed_state)" = not-installed
+run_dpkg --purge preforkd
+check "dpkg forgot the package" bash -c "! dpkg-query -W preforkd >/dev/null 2>&1"
 for f in /etc/preforkd "$logdir" /etc/logrotate.d/preforkd /usr/share/preforkd /var/lib/preforkd \
     "$site/index.html"; do
     check "$f is gone" test ! -e "$f"
