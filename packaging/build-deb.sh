@@ -4,8 +4,8 @@
 #   packaging/build-deb.sh [OUTDIR]      (default OUTDIR: build-deb/ at the repository root)
 #
 # dpkg-buildpackage wants debian/ at the top of the source tree, and the repository keeps it
-# in packaging/debian/: the sources are copied to OUTDIR/stage/preforkd-<version>/ with
-# debian/ beside them, and the package is built there, so the repository stays clean.
+# in packaging/debian/: the sources are copied to a temporary preforkd-<version>/ with debian/
+# beside them, and the package is built there, so the repository stays clean.
 # Needs the Build-Depends of packaging/debian/control (dpkg-checkbuilddeps names the missing
 # ones) and dpkg-dev; the tests are not run (they run from a normal build tree with ctest).
 set -euo pipefail
@@ -29,19 +29,29 @@ deb_version=$(dpkg-parsechangelog -l "$repo/packaging/debian/changelog" -S Versi
 [ "$cmake_version" = "${deb_version%%-*}" ] ||
     die "CMakeLists.txt says $cmake_version but packaging/debian/changelog says $deb_version"
 
-stage=$out/stage
+stage=$(mktemp -d "${TMPDIR:-/tmp}/preforkd-deb.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
 src=$stage/preforkd-$cmake_version
-rm -rf "$stage"
 mkdir -p "$src"
+# OUTDIR inside the repository (say, a build tree git does not ignore) is not copied.
+case "$out/" in
+    "$repo/"*) skip=${out#"$repo/"} ;;
+    *) skip="" ;;
+esac
 
 # The files git knows (tracked, or new and not ignored), so build trees and editor files stay
 # out; a tarball without .git is copied whole except its build trees.
 if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     (cd "$repo" && git ls-files -z --cached --others --exclude-standard |
-        while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+        while IFS= read -r -d '' f; do
+            [ -e "$f" ] || continue                       # deleted, not yet committed
+            [ -n "$skip" ] && case "$f" in "$skip"/*) continue ;; esac
+            printf '%s\0' "$f"
+        done |
         tar --null -T - -cf -) | tar -C "$src" -xf -
 else
-    (cd "$repo" && tar --exclude='./build*' --exclude='./out' -cf - .) | tar -C "$src" -xf -
+    (cd "$repo" && tar --exclude='./build*' --exclude='./out' ${skip:+--exclude="./$skip"} -cf - .) |
+        tar -C "$src" -xf -
 fi
 rm -rf "$src/debian"
 cp -a "$repo/packaging/debian" "$src/debian"
@@ -57,8 +67,7 @@ jobs=$(nproc 2>/dev/null || echo 1)
 arch=$(dpkg-architecture -qDEB_HOST_ARCH)
 deb=preforkd_${deb_version}_${arch}.deb
 [ -f "$stage/$deb" ] || die "dpkg-buildpackage did not produce $deb"
-# The package, its debug symbols (.ddeb) and the build records go to OUTDIR.
+# The package, its debug symbols (preforkd-dbgsym) and the build records go to OUTDIR.
 find "$stage" -maxdepth 1 -type f \( -name '*.deb' -o -name '*.ddeb' -o -name '*.changes' \
     -o -name '*.buildinfo' \) -exec mv -f {} "$out/" \;
-rm -rf "$stage"
 echo "$out/$deb"
