@@ -67,6 +67,7 @@ enum class log_level { debug, info, warn, error, crit };
 
 struct log_config {
     std::string error = "/var/log/preforkd/error.log";    // a path or "stderr"
+    bool error_configured = false;  // the file set `error` (-F logs to stderr otherwise)
     std::string access = "/var/log/preforkd/access.log";  // a path, "stderr" or "off"
     log_level level = log_level::info;
 };

@@ -136,7 +136,9 @@ void read_log(toml_table_reader& r, log_config& l) {
         r.fail("error", R"(cannot be "off": errors must go somewhere (a path or "stderr"))");
     } else if (r.is_word("error", "stderr")) {
         l.error = "stderr";
+        l.error_configured = true;
     } else if (r.has("error")) {
+        l.error_configured = true;
         l.error = r.path("error", l.error);
         if (!r.failed() && l.error.empty()) r.fail("error", R"(must be a path or "stderr")");
     }

@@ -1,10 +1,21 @@
 #include "http/application.hpp"
 
+#include "http/http_config.hpp"
+#include "http/session.hpp"
+
 namespace preforkd::http {
 
 application make_application() {
     application app;
+    app.name = "preforkd";
     app.version = PREFORKD_VERSION;
+    app.schema.tables = {"http"};
+    app.schema.parse = [](app_tables& tables) -> result<std::shared_ptr<const void>> {
+        auto settings = parse_http_settings(tables.table("http"));
+        if (!settings) return std::move(settings).err();
+        return std::shared_ptr<const void>(std::move(*settings));
+    };
+    app.make_service = [](worker_context& ctx) { return make_http_service(ctx); };
     return app;
 }
 

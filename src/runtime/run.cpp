@@ -6,12 +6,14 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include <preforkd/application.hpp>
 
 #include "runtime/command_line.hpp"
 #include "supervisor/supervisor.hpp"
 #include "sys/daemon.hpp"
+#include "sys/inherited_sockets.hpp"
 #include "sys/pid_file.hpp"
 #include "sys/privileges.hpp"
 #include "sys/signals.hpp"
@@ -63,7 +65,13 @@ int run(int argc, char** argv, const application& app) {
         return 0;
     }
 
-    auto load = [path = cl->config_path, &app]() { return load_config(path, app.schema); };
+    // In the foreground, errors go to the terminal unless the file says where they go; the
+    // same rule at every reload.
+    auto load = [path = cl->config_path, &app, fg = cl->foreground]() {
+        auto c = load_config(path, app.schema);
+        if (c && fg && !c->log.error_configured) c->log.error = "stderr";
+        return c;
+    };
     auto cfg = load();
     if (!cfg) {
         say(app.name, cfg.err().message);
@@ -96,8 +104,18 @@ int run(int argc, char** argv, const application& app) {
     }
 
     supervisor_options opts;
+    opts.inherited = sys::take_inherited_sockets();
+    opts.argv.assign(argv, argv + argc);
+    {
+        // Resolved now: after a package upgrade /proc/self/exe names the deleted old file,
+        // while USR2 must start the new one at this path.
+        std::error_code ec;
+        opts.exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    }
     sys::daemon_handshake handshake;
-    if (!cl->foreground) {
+    // The new binary of an upgrade stays where the old supervisor started it: it is already
+    // detached (or supervised), and daemonizing again would hide it from the old one.
+    if (!cl->foreground && !opts.inherited.upgrade) {
         auto h = sys::daemonize();
         if (!h) {
             say(app.name, h.err().message);

@@ -7,7 +7,7 @@
 namespace preforkd {
 
 result<listener_list> open_listeners(const std::vector<listen_address>& wanted, int backlog,
-                                     const listener_list& current, inherited_sockets& inherited) {
+                                     const listener_list& current, sys::inheritance& inherited) {
     listener_list out;
     for (const auto& addr : wanted) {
         std::shared_ptr<listener> found;
@@ -21,10 +21,12 @@ result<listener_list> open_listeners(const std::vector<listen_address>& wanted, 
         }
         auto l = std::make_shared<listener>();
         l->addr = addr;
-        if (auto it = inherited.find(addr.to_string()); it != inherited.end()) {
+        if (auto it = inherited.sockets.find(addr.to_string()); it != inherited.sockets.end()) {
             l->fd.reset(it->second);
-            l->inherited = true;
-            inherited.erase(it);
+            l->origin = inherited.origin[it->second];
+            // Our backlog, not the one the socket was created with.
+            ::listen(l->fd.get(), backlog);
+            inherited.sockets.erase(it);
         } else {
             auto fd = sys::bind_listener(addr, backlog);
             if (!fd) return std::move(fd).err();

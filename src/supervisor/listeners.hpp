@@ -11,23 +11,22 @@
 #include <preforkd/result.hpp>
 #include <preforkd/unique_fd.hpp>
 
+#include "sys/inherited_sockets.hpp"
+
 namespace preforkd {
 
 struct listener {
     listen_address addr;
     unique_fd fd;
-    bool inherited = false;  // adopted from a parent (upgrade, systemd), not bound by us
+    sys::socket_origin origin = sys::socket_origin::bound;
 };
 
 using listener_list = std::vector<std::shared_ptr<listener>>;
 
-// Sockets handed to this process by its parent, by canonical address.
-using inherited_sockets = std::map<std::string, int>;
-
 // One socket per address of `wanted`, in the same order: reused from `current` when the
-// address is already open there, else adopted from `inherited`, else bound now. On error
-// nothing newly bound is kept (they close with the partial list).
+// address is already open there, else adopted from `inherited` (and removed from it), else
+// bound now. On error nothing newly bound is kept (they close with the partial list).
 result<listener_list> open_listeners(const std::vector<listen_address>& wanted, int backlog,
-                                     const listener_list& current, inherited_sockets& inherited);
+                                     const listener_list& current, sys::inheritance& inherited);
 
 }  // namespace preforkd

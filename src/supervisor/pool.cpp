@@ -142,7 +142,8 @@ void supervisor::reap() {
         auto it = std::find_if(workers_.begin(), workers_.end(),
                                [&](const worker_record& w) { return w.pid == pid; });
         if (it == workers_.end()) {
-            log_.info("reaped child {} that was not a worker: {}", pid, describe_exit(status));
+            if (pid == upgrade_child_) upgrade_child_exited(status);
+            else log_.info("reaped child {} that was not a worker: {}", pid, describe_exit(status));
             continue;
         }
         worker_record w = std::move(*it);

@@ -9,6 +9,7 @@
 
 #include "supervisor/supervisor.hpp"
 #include "sys/pid_file.hpp"
+#include "sys/systemd.hpp"
 
 namespace preforkd {
 namespace {
@@ -44,22 +45,27 @@ result<std::shared_ptr<generation>> supervisor::make_generation(config cfg, uint
 }
 
 void supervisor::reload() {
+    sys::notify("RELOADING=1");
+    auto fail = [&](const std::string& why) {
+        log_.error("reload failed, the running configuration stays: {}", why);
+        sys::notify("READY=1\nSTATUS=reload failed: " + why);
+    };
     auto cfg = load_();
     if (!cfg) {
-        log_.error("reload failed, the running configuration stays: {}", cfg.err().message);
+        fail(cfg.err().message);
         return;
     }
     if (cfg->log.error != log_.target()) {
         // Opened before anything changes, so a bad path leaves everything as it was.
         logger probe("supervisor", cfg->log.level);
         if (auto r = probe.open(cfg->log.error); !r) {
-            log_.error("reload failed, the running configuration stays: {}", r.err().message);
+            fail(r.err().message);
             return;
         }
     }
     auto gen = make_generation(std::move(*cfg), current_->id + 1);
     if (!gen) {
-        log_.error("reload failed, the running configuration stays: {}", gen.err().message);
+        fail(gen.err().message);
         return;
     }
     const config& c = (*gen)->cfg;
@@ -108,6 +114,7 @@ void supervisor::finish_reload_if_ready() {
     log_.info("generation {} serves ({} worker(s) up); {} worker(s) of older generations retire",
               current_->id, up, retired);
     previous_.reset();
+    sys::notify(fmt::format("READY=1\nSTATUS=generation {}, {} worker(s)", current_->id, up));
     if (reload_queued_) {
         reload_queued_ = false;
         reload();

@@ -16,6 +16,7 @@
 
 #include "sys/pid_file.hpp"
 #include "sys/signals.hpp"
+#include "sys/systemd.hpp"
 
 namespace preforkd {
 namespace {
@@ -29,7 +30,8 @@ std::string describe_listeners(const listener_list& ls) {
     for (const auto& l : ls) {
         if (!s.empty()) s += ", ";
         s += l->addr.to_string();
-        if (l->inherited) s += " (inherited)";
+        if (l->origin == sys::socket_origin::upgrade) s += " (inherited)";
+        if (l->origin == sys::socket_origin::systemd) s += " (from systemd)";
     }
     return s;
 }
@@ -66,22 +68,30 @@ result<void> supervisor::start() {
     board_.header().supervisor_pid.store(::getpid());
     board_.header().started_wall_ms.store(wall_ms());
 
+    for (const auto& w : opts_.inherited.warnings) log_.warn("{}", w);
     auto gen = make_generation(std::move(boot_cfg_), 1);
     if (!gen) return std::move(gen).err();
     current_ = std::move(*gen);
+    for (const auto& [addr, fd] : opts_.inherited.sockets) {
+        // Handed to us but not in server.listen: serving it would surprise; say so and let go.
+        log_.warn("inherited socket {} (fd {}) is not in server.listen: closed", addr, fd);
+        ::close(fd);
+    }
+    opts_.inherited.sockets.clear();
+    for (const auto& l : current_->listeners)
+        if (l->origin == sys::socket_origin::systemd &&
+            l->addr.family == listen_address::family_t::unix_path)
+            unix_systemd_.push_back(l->addr.path);
     board_.header().generation.store(current_->id);
     floor_ = current_->cfg.workers.start;
 
-    const config& c = current_->cfg;
-    std::string who = current_->creds.change
+    std::string who = ::geteuid() == 0
                           ? fmt::format("{}:{}", current_->creds.user, current_->creds.group)
                           : "the supervisor's user";
     log_.info("preforkd {} starting: {} worker(s) on {}, workers run as {}", PREFORKD_VERSION,
               floor_, describe_listeners(current_->listeners), who);
-    if (current_->creds.change && current_->creds.uid == 0)
-        log_.warn("server.user is root: workers keep every privilege");
-    if (::geteuid() == 0 && !current_->creds.change && c.server.user.empty())
-        log_.warn("workers run as root");
+    if (::geteuid() == 0 && current_->creds.uid == 0)
+        log_.warn("server.user is root: workers keep every privilege of root");
     spawn_up_to_floor();
     next_tick_ms_ = monotonic_ms() + tick_ms;
     return {};
@@ -177,7 +187,7 @@ void supervisor::handle_signal(int signo, pid_t sender) {
             if (stopping_ == stop_mode::none) tick();
             break;
         case SIGUSR2:
-            log_.warn("USR2 (binary upgrade) is not supported by this build");
+            if (stopping_ == stop_mode::none) begin_upgrade();
             break;
         default:
             break;
@@ -249,6 +259,7 @@ void supervisor::check_ready() {
         pid_file_written_ = true;
     }
     log_.info("ready: {} worker(s) of generation {} serving", up, current_->id);
+    sys::notify(fmt::format("READY=1\nSTATUS=generation {}, {} worker(s)", current_->id, up));
     if (opts_.on_ready) opts_.on_ready();
 }
 
@@ -257,6 +268,14 @@ void supervisor::begin_stop(stop_mode mode) {
     if (stopping_ == stop_mode::fast) return;
     if (mode == stop_mode::graceful && stopping_ == stop_mode::graceful) return;
     stopping_ = mode;
+    if (upgrade_child_ > 0 && mode == stop_mode::graceful) {
+        // The upgrade is confirmed: the new supervisor becomes the service's main process.
+        sys::notify(fmt::format("MAINPID={}\nSTATUS=handing over to pid {}", upgrade_child_,
+                                upgrade_child_));
+        log_.info("the new binary (pid {}) takes over", upgrade_child_);
+    } else {
+        sys::notify("STOPPING=1");
+    }
     // Our copies of the listening sockets go now. With the workers closing theirs, the
     // kernel refuses new connections rather than queueing them for nobody.
     if (current_) current_->listeners.clear();
@@ -282,12 +301,18 @@ void supervisor::begin_stop(stop_mode mode) {
 void supervisor::finish_stop() {
     if (pid_file_written_ && current_) {
         const std::string& f = current_->cfg.server.pid_file;
-        // Only our own: a newer instance may have written its pid there since.
-        if (sys::read_pid_file(f) == ::getpid()) ::unlink(f.c_str());
+        // Only our own: after USR2 the new supervisor owns the pid file, and ours is .oldbin.
+        for (const std::string& name : {f, f + ".oldbin"})
+            if (sys::read_pid_file(name) == ::getpid()) ::unlink(name.c_str());
     }
-    if (current_) {
+    // A unix socket file goes with the last server using it: not while the new binary of an
+    // upgrade serves on it, and never one systemd made.
+    if (current_ && upgrade_child_ == 0) {
         for (const auto& a : current_->cfg.server.listen)
-            if (a.family == listen_address::family_t::unix_path) ::unlink(a.path.c_str());
+            if (a.family == listen_address::family_t::unix_path &&
+                std::none_of(unix_systemd_.begin(), unix_systemd_.end(),
+                             [&](const std::string& p) { return p == a.path; }))
+                ::unlink(a.path.c_str());
     }
     log_.info("stopped");
 }

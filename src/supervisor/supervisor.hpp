@@ -34,7 +34,9 @@ struct generation {
 
 struct supervisor_options {
     sys::daemon_handshake* handshake = nullptr;  // daemon mode: closed in every worker
-    inherited_sockets inherited;                 // adopted instead of bound (upgrade, systemd)
+    sys::inheritance inherited;                  // adopted instead of bound (upgrade, systemd)
+    std::string exe;                             // our binary's path, for USR2
+    std::vector<std::string> argv;               // our command line, for USR2
     // Start-up outcome, for whoever started us (the daemon's parent, a foreground terminal).
     std::function<void()> on_ready;
     std::function<void(const std::string&)> on_start_failed;
@@ -88,6 +90,10 @@ private:
     int serving_count() const;
     std::vector<int> fds_to_close_in_child(const generation& gen) const;
 
+    // upgrade.cpp: USR2
+    void begin_upgrade();
+    void upgrade_child_exited(int status);
+
     // reload.cpp
     void reload();
     void finish_reload_if_ready();
@@ -120,6 +126,8 @@ private:
     bool stop_escalated_ = false;
     int exit_status_ = 0;
     bool pid_file_written_ = false;
+    pid_t upgrade_child_ = 0;  // the new binary started by USR2, while it runs
+    std::vector<std::string> unix_systemd_;  // unix socket paths systemd owns
 };
 
 }  // namespace preforkd

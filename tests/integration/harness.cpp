@@ -20,6 +20,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 namespace preforkd::test {
 
@@ -163,6 +164,18 @@ std::vector<pid_t> zombie_children_of(pid_t parent) {
     return out;
 }
 
+std::vector<std::string> socket_links(pid_t pid) {
+    std::vector<std::string> out;
+    std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        auto target = fs::read_symlink(e.path(), ec);
+        if (!ec && target.string().rfind("socket:", 0) == 0) out.push_back(target.string());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
 int count_fds(pid_t pid) {
     int n = 0;
     DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
@@ -175,8 +188,9 @@ int count_fds(pid_t pid) {
 
 namespace {
 
-pid_t spawn_binary(const std::vector<std::string>& args, const fs::path& output) {
-    std::vector<std::string> argv_s{PREFORKD_BINARY};
+pid_t spawn_binary(const std::vector<std::string>& args, const fs::path& output,
+                   const spawn_options& so = {}) {
+    std::vector<std::string> argv_s{so.binary.empty() ? std::string(PREFORKD_BINARY) : so.binary};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     pid_t pid = ::fork();
     if (pid == 0) {
@@ -189,6 +203,18 @@ pid_t spawn_binary(const std::vector<std::string>& args, const fs::path& output)
         sigset_t none;
         ::sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        for (const auto& e : so.env) ::putenv(const_cast<char*>(e.c_str()));
+        if (so.listen_fd >= 0) {
+            // The systemd convention: fds from 3, LISTEN_PID names the receiving process.
+            if (so.listen_fd != 3) {
+                ::dup2(so.listen_fd, 3);
+                ::close(so.listen_fd);
+            }
+            ::fcntl(3, F_SETFD, 0);
+            std::string me = std::to_string(::getpid());
+            ::setenv("LISTEN_FDS", "1", 1);
+            ::setenv("LISTEN_PID", me.c_str(), 1);
+        }
         std::vector<char*> argv;
         for (auto& a : argv_s) argv.push_back(a.data());
         argv.push_back(nullptr);
@@ -216,10 +242,11 @@ std::optional<int> wait_pid(pid_t pid, std::chrono::milliseconds timeout) {
 
 }  // namespace
 
-run_result run_binary(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+run_result run_binary(const std::vector<std::string>& args, std::chrono::milliseconds timeout,
+                      const spawn_options& so) {
     temp_dir tmp;
     fs::path out = tmp.path() / "out.txt";
-    pid_t pid = spawn_binary(args, out);
+    pid_t pid = spawn_binary(args, out, so);
     run_result r;
     auto status = wait_pid(pid, timeout);
     if (!status) {
@@ -245,10 +272,10 @@ void server::write_config(const std::string& toml) const {
     fs::create_directories(root());
 }
 
-bool server::start(const std::vector<std::string>& extra_args) {
+bool server::start(const std::vector<std::string>& extra_args, const spawn_options& so) {
     std::vector<std::string> args{"-c", config_path().string()};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
-    pid_ = spawn_binary(args, output_path());
+    pid_ = spawn_binary(args, output_path(), so);
     reaped_ = false;
     return wait_until(
         [&] {
@@ -257,6 +284,7 @@ bool server::start(const std::vector<std::string>& extra_args) {
             int status = 0;
             if (::waitpid(pid_, &status, WNOHANG) == pid_) {
                 reaped_ = true;
+                exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
                 return true;
             }
             return false;
@@ -272,6 +300,7 @@ std::optional<int> server::stop(int sig, std::chrono::milliseconds timeout) {
 }
 
 std::optional<int> server::wait_exit(std::chrono::milliseconds timeout) {
+    if (reaped_) return exit_status_;
     auto r = wait_pid(pid_, timeout);
     if (r) reaped_ = true;
     return r;

@@ -64,6 +64,13 @@ std::vector<pid_t> children_of(pid_t parent);  // live (non-zombie) children
 std::vector<pid_t> zombie_children_of(pid_t parent);
 int count_fds(pid_t pid);
 
+// Extra set-up for a started binary.
+struct spawn_options {
+    std::vector<std::string> env;  // "NAME=value" added to the environment
+    int listen_fd = -1;            // passed as fd 3 with LISTEN_FDS=1, LISTEN_PID=<its pid>
+    std::string binary;            // default: the binary under test
+};
+
 // The preforkd binary under test, started in the foreground (-F) by default.
 class server {
 public:
@@ -83,7 +90,7 @@ public:
 
     void write_config(const std::string& toml) const;
     // Starts the binary; true once the pid file names it (that is: ready), within 10 s.
-    bool start(const std::vector<std::string>& extra_args = {"-F"});
+    bool start(const std::vector<std::string>& extra_args = {"-F"}, const spawn_options& so = {});
     // Sends `sig` and waits up to `timeout` for the exit; the exit status, or nullopt.
     std::optional<int> stop(int sig = 15, std::chrono::milliseconds timeout = 10s);
     // Waits for the process to exit by itself.
@@ -100,6 +107,7 @@ private:
     uint16_t port_;
     pid_t pid_ = -1;
     bool reaped_ = false;
+    int exit_status_ = -1;  // once reaped
 };
 
 // Runs the binary to completion (for -t, -V, -s): exit status and combined output.
@@ -107,7 +115,11 @@ struct run_result {
     int status = -1;
     std::string output;
 };
-run_result run_binary(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 10s);
+run_result run_binary(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 10s,
+                      const spawn_options& so = {});
+
+// The socket inode behind /proc/PID/fd/* for each listening socket of PID ("socket:[123]").
+std::vector<std::string> socket_links(pid_t pid);
 
 struct http_response {
     int status = 0;

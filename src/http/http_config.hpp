@@ -1,0 +1,61 @@
+// The [http] table: what the supervisor parses at each (re)load and every worker of that
+// generation serves with.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <preforkd/config.hpp>
+#include <preforkd/result.hpp>
+#include <preforkd/unique_fd.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/mime.hpp"
+
+namespace preforkd::http {
+
+// An address block of status_allow: "a.b.c.d/n", "v6/n", or one address.
+struct cidr {
+    bool v6 = false;
+    std::array<uint8_t, 16> addr{};  // v4 uses the first 4 bytes; host bits are cleared
+    unsigned bits = 0;
+};
+
+result<cidr> parse_cidr(std::string_view text);
+// Whether `peer` lies in `block`. An IPv4-mapped IPv6 peer (::ffff:a.b.c.d, from a dual-stack
+// listener) is matched as IPv4. Unix-socket peers match nothing.
+bool cidr_contains(const cidr& block, const sockaddr_storage& peer) noexcept;
+
+struct http_settings {
+    std::string root = "/var/www/html";
+    // Opened by the supervisor, before privileges are dropped, and inherited by workers:
+    // everything is served relative to it.
+    unique_fd root_fd;
+    std::vector<std::string> index{"index.html"};
+    std::chrono::milliseconds keepalive_timeout{5000};  // 0 = no keep-alive
+    std::chrono::milliseconds header_timeout{10000};
+    uint32_t max_header_bytes = 8192;
+    uint64_t max_keepalive_requests = 1000;  // 0 = no limit
+    bool serve_hidden = false;
+    std::string status_path = "/server-status";  // "" = no status page
+    std::vector<cidr> status_allow;
+    mime_table mime;
+
+    bool status_allowed(const sockaddr_storage& peer) const noexcept {
+        for (const cidr& c : status_allow)
+            if (cidr_contains(c, peer)) return true;
+        return false;
+    }
+};
+
+// Reads [http] with the reader's getters, validates it, opens the root and loads
+// `mime_types` (falling back to a built-in table). Errors come from reader.finish().
+result<std::shared_ptr<const http_settings>> parse_http_settings(
+    table_reader& reader, const char* mime_types = "/etc/mime.types");
+
+}  // namespace preforkd::http

@@ -1,0 +1,128 @@
+// An incremental HTTP/1.1 request-head parser (RFC 9112), bytes in, a request_head out.
+//
+// The caller keeps every byte of the request received so far in one buffer and calls
+// parse() again each time that buffer grows; the parser resumes where it stopped, so a
+// head split at any point parses exactly like one read in one piece. It never looks past
+// the bytes it is given, allocates nothing, and keeps offsets rather than pointers while
+// it waits, so the caller may move the buffer between calls.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace preforkd::http {
+
+enum class method_t : uint8_t {
+    get,
+    head,
+    post,
+    put,
+    delete_,
+    connect,
+    options,
+    trace,
+    patch,
+    other
+};
+
+// RFC 9112 section 3.2: the four forms of request-target.
+enum class target_form : uint8_t { origin, absolute, authority, asterisk };
+
+// The request head once parse() returned done. Views point into the caller's buffer as it
+// was at that last call.
+struct request_head {
+    method_t method = method_t::other;
+    std::string_view method_name;
+    std::string_view target;
+    target_form form = target_form::origin;
+    int version_minor = 1;          // HTTP/1.x; 1.2 and later minors are served as 1.1
+    std::string_view request_line;  // without its line ending, for the access log
+
+    bool has_host = false;
+    std::string_view host;
+    bool connection_close = false;       // a `close` token in Connection
+    bool connection_keep_alive = false;  // a `keep-alive` token in Connection
+    bool has_content_length = false;
+    uint64_t content_length = 0;
+    bool has_transfer_encoding = false;
+    bool transfer_encoding_chunked_only = false;  // exactly one coding, "chunked"
+
+    // Headers the static file handler reads; empty when absent. A repeated Range is
+    // reported so that it can be ignored rather than guessed at.
+    std::string_view if_none_match;
+    std::string_view if_modified_since;
+    std::string_view range;
+    bool range_repeated = false;
+    std::string_view if_range;
+    std::string_view user_agent;
+    std::string_view referer;
+};
+
+enum class parse_status : uint8_t { need_more, done, error };
+
+class request_parser {
+  public:
+    // `max_head_bytes`: the largest head accepted, request line and final empty line included.
+    explicit request_parser(uint32_t max_head_bytes) noexcept : max_(max_head_bytes) {}
+
+    // Forgets the request, ready for the next one.
+    void reset() noexcept;
+
+    // `data` is every byte received since this request began: the same prefix as on the
+    // previous call, possibly longer. Bytes past the head (a body, a pipelined request)
+    // are left alone.
+    parse_status parse(std::string_view data) noexcept;
+
+    // After done: the head, and how many bytes of `data` it took.
+    const request_head& head() const noexcept { return head_; }
+    size_t head_length() const noexcept { return head_length_; }
+
+    // After error: the status to answer with (400, 414, 431, 505).
+    int error_status() const noexcept { return error_status_; }
+
+    // The request line once it has been read whole (done, or an error in the headers),
+    // as a view into `data`; empty before that.
+    std::string_view request_line(std::string_view data) const noexcept;
+
+  private:
+    struct span {
+        uint32_t off = 0;
+        uint32_t len = 0;
+    };
+    enum class state : uint8_t { leading_lines, request_line, headers, done, error };
+
+    parse_status fail(int status) noexcept;
+    bool parse_request_line(std::string_view line, size_t off) noexcept;
+    bool parse_header(std::string_view line, size_t off) noexcept;
+    bool finish(std::string_view data) noexcept;
+    static std::string_view view(std::string_view data, span s) noexcept {
+        return data.substr(s.off, s.len);
+    }
+
+    uint32_t max_;
+    state state_ = state::leading_lines;
+    size_t line_start_ = 0;  // where the line being read begins
+    size_t scan_ = 0;        // bytes of this line already searched for its LF
+    size_t head_length_ = 0;
+    int error_status_ = 0;
+
+    span method_, target_, request_line_, host_, if_none_match_, if_modified_since_, range_,
+        if_range_, user_agent_, referer_;
+    request_head head_;
+    unsigned te_codings_ = 0;
+    unsigned te_chunked_ = 0;
+    bool te_last_chunked_ = false;
+    bool range_seen_ = false;
+    bool method_checked_ = false;  // the method's SP has been seen and its bytes checked
+    size_t method_scan_ = 0;
+};
+
+namespace detail {
+// RFC 9110 section 5.6.2 tchar.
+bool is_tchar(unsigned char c) noexcept;
+// ASCII case-insensitive equality; `lower` must be lower case.
+bool iequals(std::string_view s, std::string_view lower) noexcept;
+}  // namespace detail
+
+}  // namespace preforkd::http

@@ -1,0 +1,89 @@
+// The per-worker cache of what a path resolves to under http.root: an open file with its
+// prebuilt headers (and, for small files, its bytes), a redirect, or a negative answer.
+//
+// The hot path is one hash lookup. An entry is revalidated at most once a second with one
+// fstatat (same inode, size and mtime: still good), so an edited file is served fresh
+// within a second, and nothing is read from disk while it has not changed.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <preforkd/unique_fd.hpp>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "http/http_config.hpp"
+
+namespace preforkd::http {
+
+enum class lookup_kind : uint8_t {
+    file,
+    redirect,   // a folder named without its trailing '/': 301 to it
+    forbidden,  // a folder without an index file, or no permission: 403
+    not_found,  // 404
+    error,      // anything else (EMFILE, EIO...): 500, never cached
+};
+
+struct file_entry {
+    lookup_kind kind = lookup_kind::not_found;
+    std::string open_path;  // the file actually opened (an index file for a folder)
+    unique_fd fd;           // large files only: small ones live in `body`
+    uint64_t size = 0;
+    int64_t mtime_s = 0;
+    int64_t mtime_ns = 0;
+    dev_t dev = 0;
+    ino_t ino = 0;
+    bool in_memory = false;
+    std::string body;             // the whole file when in_memory
+    std::string etag;             // "\"...\""
+    std::string last_modified;    // IMF-fixdate
+    std::string type_lines;       // "Content-Type: ...\r\nLast-Modified: ...\r\nETag:
+                                  // ...\r\nAccept-Ranges: bytes\r\n"
+    std::string validator_lines;  // "Last-Modified: ...\r\nETag: ...\r\n", for 304
+    std::string length_line;      // "Content-Length: <size>\r\n"
+    int64_t checked_s = 0;        // monotonic second of the last validation
+    int err = 0;                  // errno for `error`
+};
+
+struct string_hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept {
+        return std::hash<std::string_view>{}(s);
+    }
+};
+
+class file_cache {
+  public:
+    // Files up to `memory_limit` bytes are read into memory and answered with one write;
+    // larger ones keep their fd and go out with sendfile.
+    static constexpr uint64_t memory_limit = 32 * 1024;
+    static constexpr size_t max_entries = 4096;
+    static constexpr size_t max_memory = 64u << 20;
+
+    explicit file_cache(const http_settings& settings);
+
+    // `key` is a normalised path (normalize_path): "" or "dir/" for folders. The returned
+    // pointer stays valid until the next lookup; copy the shared_ptr to keep it longer.
+    const std::shared_ptr<file_entry>& lookup(std::string_view key, int64_t now_s) noexcept;
+
+    size_t size() const noexcept { return map_.size(); }
+    bool uses_openat2() const noexcept { return use_openat2_; }
+
+  private:
+    std::shared_ptr<file_entry> resolve(std::string_view key) noexcept;
+    bool still_valid(const file_entry& e) const noexcept;
+    void fill_file(file_entry& e, unique_fd fd, const struct stat& st) noexcept;
+
+    const http_settings& settings_;
+    std::unordered_map<std::string, std::shared_ptr<file_entry>, string_hash, std::equal_to<>> map_;
+    size_t memory_ = 0;
+    bool use_openat2_ = true;
+    std::shared_ptr<file_entry> scratch_;  // for answers that are not cached
+    std::shared_ptr<file_entry> oom_;
+};
+
+}  // namespace preforkd::http

@@ -1,0 +1,126 @@
+#include "http/status_page.hpp"
+
+#include <fmt/format.h>
+
+#include <iterator>
+
+namespace preforkd::http {
+
+namespace {
+
+struct totals {
+    uint64_t workers = 0, idle = 0, busy = 0, requests = 0, bytes = 0;
+};
+
+totals sum(const status_snapshot& s) noexcept {
+    totals t;
+    for (const worker_snapshot& w : s.workers) {
+        ++t.workers;
+        if (w.state == worker_state::idle) ++t.idle;
+        if (w.state == worker_state::busy) ++t.busy;
+        t.requests += w.requests;
+        t.bytes += w.bytes;
+    }
+    return t;
+}
+
+// One character per live worker, like Apache's scoreboard line.
+char state_char(worker_state s) noexcept {
+    switch (s) {
+        case worker_state::starting:
+            return 'S';
+        case worker_state::idle:
+            return '_';
+        case worker_state::busy:
+            return 'W';
+        case worker_state::retiring:
+            return 'G';
+        default:
+            return '.';
+    }
+}
+
+}  // namespace
+
+status_snapshot take_snapshot(const scoreboard& board, int64_t now_ms, int64_t wall_now_ms) {
+    status_snapshot s;
+    const scoreboard_header& h = board.header();
+    s.supervisor_pid = h.supervisor_pid.load(std::memory_order_relaxed);
+    s.generation = h.generation.load(std::memory_order_relaxed);
+    int64_t started = h.started_wall_ms.load(std::memory_order_relaxed);
+    s.uptime_s = started > 0 && wall_now_ms > started ? (wall_now_ms - started) / 1000 : 0;
+    const uint32_t used = board.used();
+    for (uint32_t i = 0; i < used && i < board.capacity(); ++i) {
+        const scoreboard_slot& slot = board.slot(i);
+        worker_state st = slot.get_state();
+        if (st == worker_state::empty) continue;
+        worker_snapshot w;
+        w.slot = i;
+        w.pid = slot.pid.load(std::memory_order_relaxed);
+        w.generation = slot.generation.load(std::memory_order_relaxed);
+        w.state = st;
+        w.connections = slot.connections.load(std::memory_order_relaxed);
+        w.requests = slot.requests.load(std::memory_order_relaxed);
+        w.bytes = slot.bytes.load(std::memory_order_relaxed);
+        w.accepted = slot.accepted.load(std::memory_order_relaxed);
+        int64_t beat = slot.heartbeat_ms.load(std::memory_order_relaxed);
+        w.heartbeat_age_ms = beat > 0 && now_ms > beat ? now_ms - beat : 0;
+        s.workers.push_back(w);
+    }
+    return s;
+}
+
+void render_status_text(const status_snapshot& s, std::string_view version, std::string& out) {
+    totals t = sum(s);
+    auto o = std::back_inserter(out);
+    fmt::format_to(o,
+                   "ServerVersion: preforkd/{}\n"
+                   "SupervisorPID: {}\n"
+                   "Generation: {}\n"
+                   "Uptime: {}\n"
+                   "Total Accesses: {}\n"
+                   "Total kBytes: {}\n"
+                   "Total Bytes: {}\n"
+                   "Workers: {}\n"
+                   "BusyWorkers: {}\n"
+                   "IdleWorkers: {}\n"
+                   "Scoreboard: ",
+                   version, s.supervisor_pid, s.generation, s.uptime_s, t.requests, t.bytes / 1024,
+                   t.bytes, t.workers, t.busy, t.idle);
+    for (const worker_snapshot& w : s.workers) out.push_back(state_char(w.state));
+    out.push_back('\n');
+    for (const worker_snapshot& w : s.workers) {
+        fmt::format_to(o,
+                       "Worker: slot={} pid={} generation={} state={} connections={} "
+                       "requests={} bytes={} accepted={} heartbeat_age_ms={}\n",
+                       w.slot, w.pid, w.generation, to_string(w.state), w.connections, w.requests,
+                       w.bytes, w.accepted, w.heartbeat_age_ms);
+    }
+}
+
+void render_status_json(const status_snapshot& s, std::string& out) {
+    totals t = sum(s);
+    auto o = std::back_inserter(out);
+    fmt::format_to(o, "{{\"supervisor\": {{\"pid\": {}, \"generation\": {}, \"uptime_s\": {}}},\n",
+                   s.supervisor_pid, s.generation, s.uptime_s);
+    out.append(" \"workers\": [");
+    bool first = true;
+    for (const worker_snapshot& w : s.workers) {
+        if (!first) out.append(",\n              ");
+        first = false;
+        // State names are fixed lower-case words: nothing to escape.
+        fmt::format_to(o,
+                       "{{\"slot\": {}, \"pid\": {}, \"generation\": {}, \"state\": \"{}\", "
+                       "\"connections\": {}, \"requests\": {}, \"bytes\": {}, "
+                       "\"accepted\": {}, \"heartbeat_age_ms\": {}}}",
+                       w.slot, w.pid, w.generation, to_string(w.state), w.connections, w.requests,
+                       w.bytes, w.accepted, w.heartbeat_age_ms);
+    }
+    out.append("],\n");
+    fmt::format_to(o,
+                   " \"totals\": {{\"workers\": {}, \"idle\": {}, \"busy\": {}, \"requests\": {}, "
+                   "\"bytes\": {}}}}}\n",
+                   t.workers, t.idle, t.busy, t.requests, t.bytes);
+}
+
+}  // namespace preforkd::http

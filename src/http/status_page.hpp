@@ -1,0 +1,38 @@
+// The status page: the shared scoreboard as Apache-like text (?auto) or JSON (?json).
+// Rendering works on plain snapshots, so it is tested without a shared mapping.
+#pragma once
+
+#include <cstdint>
+#include <preforkd/scoreboard.hpp>
+#include <string>
+#include <vector>
+
+namespace preforkd::http {
+
+struct worker_snapshot {
+    uint32_t slot = 0;
+    int32_t pid = 0;
+    uint32_t generation = 0;
+    worker_state state = worker_state::empty;
+    uint32_t connections = 0;
+    uint64_t requests = 0;
+    uint64_t bytes = 0;
+    uint64_t accepted = 0;
+    int64_t heartbeat_age_ms = 0;
+};
+
+struct status_snapshot {
+    int32_t supervisor_pid = 0;
+    uint32_t generation = 0;
+    int64_t uptime_s = 0;
+    std::vector<worker_snapshot> workers;  // live ones only
+};
+
+// Reads slots [0, used()) whose state is not empty. `now_ms` is monotonic (heartbeats),
+// `wall_now_ms` the wall clock (uptime against header().started_wall_ms).
+status_snapshot take_snapshot(const scoreboard& board, int64_t now_ms, int64_t wall_now_ms);
+
+void render_status_text(const status_snapshot& s, std::string_view version, std::string& out);
+void render_status_json(const status_snapshot& s, std::string& out);
+
+}  // namespace preforkd::http

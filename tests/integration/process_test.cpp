@@ -1,0 +1,204 @@
+// Process management with the real binary: spare scaling, max_requests, the heartbeat
+// watchdog, crash-loop back-off, privileges and log reopening.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+
+#include "integration/fixture.hpp"
+#include "integration/load.hpp"
+
+namespace preforkd::test {
+namespace {
+
+using process_management = server_test;
+
+std::string proc_status_field(pid_t pid, const std::string& field) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind(field + ":", 0) == 0) return line.substr(field.size() + 1);
+    return "";
+}
+
+TEST_F(process_management, pool_grows_under_held_connections_and_shrinks_back) {
+    cfg_.set("workers", "start", "2");
+    cfg_.set("workers", "min_spare", "1");
+    cfg_.set("workers", "max_spare", "2");
+    cfg_.set("workers", "max", "10");
+    cfg_.set("workers", "max_connections", "1");
+    cfg_.set("http", "keepalive_timeout", "\"30s\"");
+    start();
+    ASSERT_TRUE(srv_->wait_workers(2));
+    // Each held keep-alive connection occupies a whole worker (max_connections = 1).
+    std::vector<std::unique_ptr<http_client>> held;
+    for (int i = 0; i < 5; ++i) {
+        // Wait for a free worker before each connection: connections wait in the backlog
+        // otherwise, which is fine for clients but not what this test measures.
+        ASSERT_TRUE(wait_until([&] { return srv_->workers().size() > held.size(); }, 8s))
+            << srv_->error_log();
+        auto c = std::make_unique<http_client>(port_);
+        ASSERT_TRUE(c->send("GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n"));
+        ASSERT_TRUE(c->read_response()) << "connection " << i;
+        held.push_back(std::move(c));
+    }
+    // 5 busy workers and min_spare 1 idle: at least 6 live.
+    EXPECT_TRUE(wait_until([&] { return srv_->workers().size() >= 6; }, 8s))
+        << srv_->workers().size() << "\n" << srv_->error_log();
+    held.clear();
+    // All idle now: more than max_spare (2) idle retire one per tick, down to the floor (2).
+    EXPECT_TRUE(wait_until([&] { return srv_->workers().size() == 2; }, 12s))
+        << srv_->workers().size();
+    EXPECT_NE(srv_->error_log().find("more idle workers than workers.max_spare"), std::string::npos);
+}
+
+TEST_F(process_management, max_requests_replaces_workers_without_a_failed_request) {
+    cfg_.set("workers", "start", "2");
+    cfg_.set("workers", "max_requests", "50");
+    write_file(dir_.path() / "www/index.html", "counted\n");
+    start();
+    ASSERT_TRUE(srv_->wait_workers(2));
+    auto first = srv_->workers();
+    http_client* c = nullptr;
+    std::unique_ptr<http_client> holder;
+    int failures = 0, reconnects = 0;
+    for (int i = 0; i < 500; ++i) {
+        if (!c) {
+            holder = std::make_unique<http_client>(port_);
+            c = holder.get();
+        }
+        if (!c->send("GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n")) {
+            ++failures;
+            c = nullptr;
+            continue;
+        }
+        auto r = c->read_response();
+        if (!r || r->status != 200 || r->body != "counted\n") {
+            ++failures;
+            c = nullptr;
+            continue;
+        }
+        // A retiring worker answers its last request with close: reconnect, no failure.
+        if (r->header("connection") == "close") {
+            ++reconnects;
+            c = nullptr;
+        }
+    }
+    EXPECT_EQ(failures, 0);
+    EXPECT_GE(reconnects, 5) << "500 requests at ~50 per worker should retire several workers";
+    std::set<pid_t> initial(first.begin(), first.end());
+    auto now = srv_->workers();
+    EXPECT_TRUE(std::none_of(now.begin(), now.end(), [&](pid_t p) { return initial.count(p); }))
+        << "the original workers should all have retired";
+    EXPECT_TRUE(zombie_children_of(srv_->pid()).empty());
+}
+
+TEST_F(process_management, a_stopped_worker_is_killed_and_replaced_after_heartbeat_timeout) {
+    cfg_.set("workers", "start", "2");
+    cfg_.set("workers", "heartbeat_timeout", "\"2s\"");
+    start();
+    ASSERT_TRUE(srv_->wait_workers(2));
+    pid_t victim = srv_->workers()[0];
+    ::kill(victim, SIGSTOP);
+    auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto w = srv_->workers();
+            return w.size() == 2 && std::find(w.begin(), w.end(), victim) == w.end();
+        },
+        6s))
+        << srv_->error_log();
+    auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_GE(took, 1500ms);  // not before the timeout
+    EXPECT_NE(srv_->error_log().find("worker " + std::to_string(victim)), std::string::npos);
+    EXPECT_NE(srv_->error_log().find("silent for"), std::string::npos);
+}
+
+TEST_F(process_management, a_crash_loop_is_slowed_by_back_off_not_a_fork_loop) {
+    cfg_.set("workers", "start", "2");
+    start();
+    ASSERT_TRUE(srv_->wait_workers(2));
+    // Kill every worker as soon as it appears, for 5 s: each dies within 1 s of its start.
+    std::set<pid_t> seen;
+    auto end = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < end) {
+        for (pid_t p : srv_->workers()) {
+            seen.insert(p);
+            ::kill(p, SIGKILL);
+        }
+        std::this_thread::sleep_for(5ms);
+    }
+    // Without back-off this would be thousands. With 100 ms doubling to 10 s and one probe
+    // at a time: the 2 initial, 2 respawned at once, then about 7 probes.
+    EXPECT_LE(seen.size(), 14u) << "forks in 5 s of crashing";
+    EXPECT_GE(seen.size(), 4u);
+    EXPECT_NE(srv_->error_log().find("in a row): next spawn in"), std::string::npos);
+    EXPECT_TRUE(zombie_children_of(srv_->pid()).empty());
+    // Once crashing stops, the pool comes back (after at most the 10 s cap).
+    EXPECT_TRUE(srv_->wait_workers(2, 13s));
+    auto r = http_get(port_, "/index.html");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(process_management, workers_drop_root_to_nobody) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+    start();
+    ASSERT_TRUE(srv_->wait_workers(2));
+    std::string nobody_uid = std::to_string(65534);
+    for (pid_t w : srv_->workers()) {
+        std::string uid = proc_status_field(w, "Uid");
+        EXPECT_NE(uid.find(nobody_uid), std::string::npos) << uid;
+        EXPECT_EQ(uid.find("\t0"), std::string::npos) << "a root id remains: " << uid;
+        std::string groups = proc_status_field(w, "Groups");
+        EXPECT_EQ(groups.find(" 0 "), std::string::npos) << groups;
+    }
+    EXPECT_NE(srv_->error_log().find("workers run as nobody:nogroup"), std::string::npos);
+    // Serving still works from a root-owned docroot opened before the switch.
+    auto r = http_get(port_, "/index.html");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(process_management, user_root_is_kept_with_a_warning) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+    cfg_.set("server", "user", "\"root\"");
+    start();
+    ASSERT_TRUE(srv_->wait_workers(2));
+    EXPECT_NE(srv_->error_log().find("[warn]"), std::string::npos);
+    EXPECT_NE(srv_->error_log().find("root"), std::string::npos);
+}
+
+TEST_F(process_management, usr1_reopens_renamed_logs_in_supervisor_and_workers) {
+    start();
+    ASSERT_TRUE(srv_->wait_workers(2));
+    ASSERT_TRUE(http_get(port_, "/index.html"));
+    fs::rename(srv_->error_log_path(), dir_.path() / "error.log.1");
+    fs::rename(srv_->access_log_path(), dir_.path() / "access.log.1");
+    srv_->signal(SIGUSR1);
+    ASSERT_TRUE(wait_until([&] { return fs::exists(srv_->error_log_path()); }, 3s));
+    ASSERT_TRUE(wait_until([&] { return fs::exists(srv_->access_log_path()); }, 3s));
+    // Give every worker time to reopen, then make requests: they land in the new files.
+    std::this_thread::sleep_for(300ms);
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(http_get(port_, "/index.html?after"));
+    EXPECT_TRUE(wait_until(
+        [&] {
+            std::string a = read_file(srv_->access_log_path());
+            return std::count(a.begin(), a.end(), '\n') == 20;
+        },
+        3s))
+        << read_file(srv_->access_log_path());
+    EXPECT_EQ(read_file(dir_.path() / "access.log.1").find("after"), std::string::npos);
+    EXPECT_NE(srv_->error_log().find("logs reopened"), std::string::npos);
+    // Each worker reopened its error log too, and wrote into the new file.
+    std::string log = srv_->error_log();
+    for (pid_t w : srv_->workers())
+        EXPECT_NE(log.find("worker[" + std::to_string(w) + "]: reopened the logs"), std::string::npos)
+            << log;
+}
+
+}  // namespace
+}  // namespace preforkd::test

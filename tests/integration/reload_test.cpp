@@ -1,0 +1,349 @@
+// Zero-downtime operations with the real binary and a load running: reloads, binary
+// upgrades, socket activation and systemd notifications. Each load scenario prints its
+// figures (requests made, failed).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <random>
+
+#include "integration/fixture.hpp"
+#include "integration/load.hpp"
+
+namespace preforkd::test {
+namespace {
+
+using zero_downtime = server_test;
+
+const std::string page(4096, 'p');
+
+void report(const char* scenario, const load_result& r) {
+    std::printf("[figures] %s: %llu requests, %llu failed, %llu reconnects\n", scenario,
+                static_cast<unsigned long long>(r.requests), static_cast<unsigned long long>(r.failed),
+                static_cast<unsigned long long>(r.reconnects));
+    for (const auto& s : r.samples) std::printf("[figures]   failure: %s\n", s.c_str());
+}
+
+void send_signals(const server& s, int sig, int count, std::chrono::milliseconds gap) {
+    for (int i = 0; i < count; ++i) {
+        s.signal(sig);
+        std::this_thread::sleep_for(gap);
+    }
+}
+
+TEST_F(zero_downtime, connection_per_request_load_survives_20_reloads) {
+    write_file(dir_.path() / "www/index.html", page);
+    start();
+    load_generator load({.port = port_, .expected_body = page, .threads = 2, .keep_alive = false,
+                         .duration = 3000ms});
+    load.start();
+    send_signals(*srv_, SIGHUP, 20, 100ms);
+    auto r = load.wait();
+    report("connection per request, 20 HUPs 100 ms apart", r);
+    EXPECT_EQ(r.failed, 0u);
+    EXPECT_GT(r.requests, 100u);
+    // Every reload produced a generation (queued ones run one after another).
+    EXPECT_TRUE(wait_until(
+        [&] { return srv_->error_log().find("generation 21 serves") != std::string::npos; }, 15s))
+        << srv_->error_log().substr(0, 4000);
+    EXPECT_TRUE(zombie_children_of(srv_->pid()).empty());
+}
+
+TEST_F(zero_downtime, keep_alive_clients_control_run_without_signals) {
+    write_file(dir_.path() / "www/index.html", page);
+    // Reconnects then come from retiring workers only, never from the per-connection limit.
+    cfg_.set("http", "max_keepalive_requests", "100000000");
+    start();
+    load_generator load({.port = port_, .expected_body = page, .threads = 8, .keep_alive = true,
+                         .duration = 2000ms});
+    load.start();
+    auto r = load.wait();
+    report("8 keep-alive clients, no signal (control)", r);
+    EXPECT_EQ(r.failed, 0u);
+    EXPECT_EQ(r.reconnects, 0u);
+    EXPECT_GT(r.requests, 1000u);
+}
+
+TEST_F(zero_downtime, keep_alive_clients_that_never_retry_survive_20_reloads) {
+    write_file(dir_.path() / "www/index.html", page);
+    cfg_.set("http", "max_keepalive_requests", "100000000");
+    start();
+    load_generator load({.port = port_, .expected_body = page, .threads = 8, .keep_alive = true,
+                         .duration = 6000ms});
+    load.start();
+    std::this_thread::sleep_for(200ms);
+    send_signals(*srv_, SIGHUP, 20, 250ms);
+    auto r = load.wait();
+    report("8 keep-alive clients, 20 HUPs 250 ms apart", r);
+    EXPECT_EQ(r.failed, 0u);
+    EXPECT_GT(r.reconnects, 0u) << "retiring workers must have closed connections politely";
+}
+
+// Reads a 4 MiB file at about 1 MiB/s; returns the body.
+std::string slow_download(uint16_t port, const std::string& target) {
+    http_client c(port, 10s);
+    int small = 16384;
+    ::setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    c.send("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::string got;
+    char buf[16384];
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        ssize_t n = ::recv(c.fd(), buf, sizeof(buf), 0);
+        if (n <= 0) break;
+        got.append(buf, static_cast<size_t>(n));
+        auto hdr = got.find("\r\n\r\n");
+        if (hdr != std::string::npos && got.size() - hdr - 4 >= (4u << 20)) break;
+        std::this_thread::sleep_for(15ms);
+    }
+    auto hdr = got.find("\r\n\r\n");
+    return hdr == std::string::npos ? std::string() : got.substr(hdr + 4);
+}
+
+std::string random_file(size_t n) {
+    std::mt19937 rng(7);
+    std::string s(n, '\0');
+    for (auto& c : s) c = static_cast<char>(rng());
+    return s;
+}
+
+TEST_F(zero_downtime, a_slow_download_completes_byte_exact_across_a_reload) {
+    std::string big = random_file(4u << 20);
+    write_file(dir_.path() / "www/big.bin", big);
+    cfg_.set("workers", "graceful_timeout", "\"30s\"");
+    start();
+    std::string body;
+    std::thread t([&] { body = slow_download(port_, "/big.bin"); });
+    std::this_thread::sleep_for(500ms);
+    srv_->signal(SIGHUP);
+    t.join();
+    EXPECT_EQ(body.size(), big.size());
+    EXPECT_TRUE(body == big);
+}
+
+TEST_F(zero_downtime, a_slow_download_completes_byte_exact_across_a_graceful_stop) {
+    std::string big = random_file(4u << 20);
+    write_file(dir_.path() / "www/big.bin", big);
+    cfg_.set("workers", "graceful_timeout", "\"30s\"");
+    start();
+    std::string body;
+    std::thread t([&] { body = slow_download(port_, "/big.bin"); });
+    std::this_thread::sleep_for(500ms);
+    srv_->signal(SIGQUIT);
+    t.join();
+    EXPECT_TRUE(body == big) << body.size() << " of " << big.size() << " bytes";
+    EXPECT_EQ(srv_->wait_exit(10s), 0);
+}
+
+TEST_F(zero_downtime, reload_keeps_unchanged_sockets_and_adds_and_removes_others) {
+    uint16_t second = free_port();
+    start();
+    auto before = socket_links(srv_->pid());
+    cfg_.set("server", "listen",
+             "[\"127.0.0.1:" + std::to_string(port_) + "\", \"127.0.0.1:" + std::to_string(second) +
+                 "\"]");
+    rewrite_config();
+    srv_->signal(SIGHUP);
+    ASSERT_TRUE(wait_until([&] { return http_get(second, "/index.html").has_value(); }, 5s));
+    auto after_add = socket_links(srv_->pid());
+    // The first listener is the very same socket (same inode) in the supervisor.
+    for (const auto& s : before)
+        EXPECT_NE(std::find(after_add.begin(), after_add.end(), s), after_add.end()) << s;
+    // Now remove the first address: it stops answering once the old generation is gone.
+    cfg_.set("server", "listen", "[\"127.0.0.1:" + std::to_string(second) + "\"]");
+    rewrite_config();
+    srv_->signal(SIGHUP);
+    EXPECT_TRUE(wait_until([&] { return !http_client(port_).connected(); }, 10s));
+    auto r = http_get(second, "/index.html");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(zero_downtime, binary_upgrade_under_load_then_quit_the_old_one) {
+    write_file(dir_.path() / "www/index.html", page);
+    start();
+    pid_t old_pid = srv_->pid();
+    load_generator load({.port = port_, .expected_body = page, .threads = 2, .keep_alive = false,
+                         .duration = 4000ms});
+    load.start();
+    std::this_thread::sleep_for(300ms);
+    srv_->signal(SIGUSR2);
+    // The new supervisor is our server's child; it writes the pid file once it serves.
+    pid_t new_pid = 0;
+    ASSERT_TRUE(wait_until(
+        [&] {
+            new_pid = std::atoi(read_file(srv_->pid_file()).c_str());
+            return new_pid > 0 && new_pid != old_pid;
+        },
+        5s))
+        << srv_->error_log();
+    EXPECT_EQ(std::atoi(read_file(srv_->pid_file().string() + ".oldbin").c_str()), old_pid);
+    // Both generations serve for a while, then the old one is told to go.
+    std::this_thread::sleep_for(800ms);
+    EXPECT_FALSE(children_of(new_pid).empty());
+    srv_->signal(SIGQUIT);
+    EXPECT_EQ(srv_->wait_exit(10s), 0);
+    auto r = load.wait();
+    report("USR2 then QUIT of the old supervisor, connection per request", r);
+    EXPECT_EQ(r.failed, 0u);
+    EXPECT_FALSE(fs::exists(srv_->pid_file().string() + ".oldbin"));
+    auto resp = http_get(port_, "/index.html");
+    ASSERT_TRUE(resp);
+    EXPECT_EQ(resp->status, 200);
+    ::kill(new_pid, SIGTERM);
+    EXPECT_TRUE(wait_until([&] { return ::kill(new_pid, 0) != 0; }, 7s));
+}
+
+TEST_F(zero_downtime, binary_upgrade_rolls_back_when_the_new_one_is_terminated) {
+    start();
+    pid_t old_pid = srv_->pid();
+    srv_->signal(SIGUSR2);
+    pid_t new_pid = 0;
+    ASSERT_TRUE(wait_until(
+        [&] {
+            new_pid = std::atoi(read_file(srv_->pid_file()).c_str());
+            return new_pid > 0 && new_pid != old_pid;
+        },
+        5s));
+    ::kill(new_pid, SIGTERM);
+    EXPECT_TRUE(wait_until(
+        [&] { return std::atoi(read_file(srv_->pid_file()).c_str()) == old_pid; }, 8s))
+        << srv_->error_log();
+    auto r = http_get(port_, "/index.html");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_TRUE(srv_->wait_workers(2));
+}
+
+TEST_F(zero_downtime, a_broken_new_binary_leaves_the_old_one_serving) {
+    // Run from a copy, so the file "on disk" can be replaced by a broken one.
+    fs::path exe = dir_.path() / "preforkd";
+    fs::copy_file(PREFORKD_BINARY, exe);
+    srv_ = std::make_unique<server>(dir_.path(), port_);
+    srv_->write_config(cfg_.render());
+    write_file(srv_->root() / "index.html", "still here\n");
+    ASSERT_TRUE(srv_->start({"-F"}, {.binary = exe.string()})) << srv_->output();
+    fs::remove(exe);
+    write_file(exe, "#!/bin/sh\nexit 1\n");
+    fs::permissions(exe, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+    srv_->signal(SIGUSR2);
+    EXPECT_TRUE(wait_until(
+        [&] { return srv_->error_log().find("exited with status 1") != std::string::npos; }, 5s))
+        << srv_->error_log();
+    EXPECT_TRUE(wait_until(
+        [&] { return std::atoi(read_file(srv_->pid_file()).c_str()) == srv_->pid(); }, 3s));
+    auto r = http_get(port_, "/index.html");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "still here\n");
+}
+
+int bound_listener(uint16_t port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sin.sin_port = htons(port);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) != 0 || ::listen(fd, 128) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+TEST_F(zero_downtime, socket_activation_adopts_the_passed_socket) {
+    int fd = bound_listener(port_);
+    ASSERT_GE(fd, 0);
+    std::string inode = fs::read_symlink("/proc/self/fd/" + std::to_string(fd)).string();
+    srv_ = std::make_unique<server>(dir_.path(), port_);
+    srv_->write_config(cfg_.render());
+    write_file(srv_->root() / "index.html", "activated\n");
+    ASSERT_TRUE(srv_->start({"-F"}, {.listen_fd = fd})) << srv_->output() << srv_->error_log();
+    ::close(fd);  // only the server holds it now
+    auto r = http_get(port_, "/index.html");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "activated\n");
+    auto links = socket_links(srv_->pid());
+    EXPECT_NE(std::find(links.begin(), links.end(), inode), links.end()) << inode;
+    EXPECT_NE(srv_->error_log().find("(from systemd)"), std::string::npos);
+}
+
+// A datagram socket standing in for systemd's NOTIFY_SOCKET.
+class notify_listener {
+public:
+    explicit notify_listener(const fs::path& path) : path_(path) {
+        fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_un sun{};
+        sun.sun_family = AF_UNIX;
+        std::snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path.c_str());
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&sun), sizeof(sun));
+        timeval tv{0, 100'000};
+        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    }
+    ~notify_listener() { ::close(fd_); }
+    // Collects messages until one contains `want` (or the timeout).
+    bool wait_for(const std::string& want, std::chrono::milliseconds timeout) {
+        return wait_until(
+            [&] {
+                char buf[4096];
+                ssize_t n;
+                while ((n = ::recv(fd_, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+                    log_ += std::string(buf, static_cast<size_t>(n)) + "\n--\n";
+                return log_.find(want, seen_) != std::string::npos &&
+                       (seen_ = log_.find(want, seen_) + want.size(), true);
+            },
+            timeout);
+    }
+    const std::string& log() const { return log_; }
+
+private:
+    fs::path path_;
+    int fd_ = -1;
+    std::string log_;
+    size_t seen_ = 0;
+};
+
+TEST_F(zero_downtime, systemd_notifications_for_ready_reload_and_stop) {
+    notify_listener n(dir_.path() / "notify.sock");
+    srv_ = std::make_unique<server>(dir_.path(), port_);
+    srv_->write_config(cfg_.render());
+    write_file(srv_->root() / "index.html", "x");
+    ASSERT_TRUE(srv_->start({"-F"}, {.env = {"NOTIFY_SOCKET=" + (dir_.path() / "notify.sock").string()}}));
+    EXPECT_TRUE(n.wait_for("READY=1", 3s)) << n.log();
+    srv_->signal(SIGHUP);
+    EXPECT_TRUE(n.wait_for("RELOADING=1", 3s)) << n.log();
+    EXPECT_TRUE(n.wait_for("READY=1", 5s)) << n.log();
+    srv_->signal(SIGTERM);
+    EXPECT_TRUE(n.wait_for("STOPPING=1", 3s)) << n.log();
+    EXPECT_EQ(srv_->wait_exit(7s), 0);
+}
+
+TEST_F(zero_downtime, upgrade_hands_mainpid_to_the_new_supervisor) {
+    notify_listener n(dir_.path() / "notify.sock");
+    srv_ = std::make_unique<server>(dir_.path(), port_);
+    srv_->write_config(cfg_.render());
+    write_file(srv_->root() / "index.html", "x");
+    ASSERT_TRUE(srv_->start({"-F"}, {.env = {"NOTIFY_SOCKET=" + (dir_.path() / "notify.sock").string()}}));
+    pid_t old_pid = srv_->pid(), new_pid = 0;
+    srv_->signal(SIGUSR2);
+    ASSERT_TRUE(wait_until(
+        [&] {
+            new_pid = std::atoi(read_file(srv_->pid_file()).c_str());
+            return new_pid > 0 && new_pid != old_pid;
+        },
+        5s));
+    srv_->signal(SIGQUIT);
+    EXPECT_TRUE(n.wait_for("MAINPID=" + std::to_string(new_pid), 3s)) << n.log();
+    EXPECT_EQ(srv_->wait_exit(10s), 0);
+    ::kill(new_pid, SIGTERM);
+    EXPECT_TRUE(wait_until([&] { return ::kill(new_pid, 0) != 0; }, 7s));
+}
+
+}  // namespace
+}  // namespace preforkd::test

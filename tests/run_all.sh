@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need, builds preforkd, and runs every test with
+# ctest: the normal build (warnings as errors), then the ASan+UBSan build. This is what CI
+# runs (.ci/run). Needs root on Debian 12 (apt-get); on a prepared machine set
+# PREFORKD_SKIP_APT=1 to skip the package step.
+#
+# Environment: JOBS (build parallelism, default nproc), PREFORKD_SKIP_SANITIZE=1 to skip the
+# sanitizer pass, PREFORKD_FUZZ_SECONDS (default 60; 0 skips the fuzz run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+JOBS=${JOBS:-$(nproc)}
+
+packages=(cmake make g++ clang libclang-rt-14-dev libfmt-dev libtomlplusplus-dev
+          libgtest-dev libgmock-dev libsystemd-dev media-types curl python3)
+if [ "${PREFORKD_SKIP_APT:-0}" != 1 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update
+    apt-get install -y --no-install-recommends "${packages[@]}"
+fi
+
+step() { printf '\n==== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
+
+step "build (g++, -Werror)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPREFORKD_WERROR=ON
+cmake --build build -j"$JOBS"
+
+step "tests (g++ build)"
+ctest --test-dir build --output-on-failure -j2 --timeout 300
+
+if [ "${PREFORKD_SKIP_SANITIZE:-0}" != 1 ]; then
+    step "build (clang, ASan+UBSan)"
+    CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug \
+        -DPREFORKD_SANITIZE=address,undefined
+    cmake --build build-asan -j"$JOBS"
+    step "tests (ASan+UBSan)"
+    # halt_on_error: the first report fails the test that caused it.
+    ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        ctest --test-dir build-asan --output-on-failure -j2 --timeout 600
+fi
+
+step "all tests passed"

@@ -1,0 +1,68 @@
+// Counts heap allocations made while a warm session answers requests: the hot path must
+// make none (the performance goal; see src/http/session.hpp).
+#include <cstdlib>
+#include <new>
+
+#include "session_fixture.hpp"
+
+namespace {
+// Plain counter: the test binary is single-threaded while it reads it.
+std::size_t allocation_count = 0;
+}  // namespace
+
+void* operator new(std::size_t n) {
+    ++allocation_count;
+    if (void* p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+using namespace preforkd;
+using namespace preforkd::http;
+using namespace preforkd::http::testing;
+
+class allocation_test : public session_fixture {
+  protected:
+    // Allocations made by the session alone while it answers `request` (sent beforehand).
+    std::size_t allocations_for(const std::string& request) {
+        send(request);
+        const std::size_t before = allocation_count;
+        io();
+        const std::size_t after = allocation_count;
+        std::string sink;
+        sink.reserve(1 << 20);
+        read_available(sink);
+        EXPECT_NE(sink.find("HTTP/1.1 "), std::string::npos);
+        return after - before;
+    }
+};
+
+TEST_F(allocation_test, a_warm_keep_alive_request_allocates_nothing) {
+    connect();
+    const std::string req = "GET /a.txt HTTP/1.1\r\nHost: test\r\nUser-Agent: x\r\n\r\n";
+    EXPECT_GT(allocations_for(req), 0u) << "the first request fills the cache: counted";
+    for (int i = 0; i < 2; ++i) allocations_for(req);
+    EXPECT_EQ(allocations_for(req), 0u);
+}
+
+TEST_F(allocation_test, pipelined_and_large_file_requests_allocate_nothing_when_warm) {
+    connect();
+    const std::string req =
+        "GET /index.html HTTP/1.1\r\nHost: test\r\n\r\n"
+        "HEAD /big.bin HTTP/1.1\r\nHost: test\r\n\r\n"
+        "GET /a.txt HTTP/1.1\r\nHost: test\r\nRange: bytes=1-2\r\n\r\n"
+        "GET /missing HTTP/1.1\r\nHost: test\r\n\r\n";
+    for (int i = 0; i < 3; ++i) allocations_for(req);
+    EXPECT_EQ(allocations_for(req), 0u);
+}
+
+TEST_F(allocation_test, access_logging_allocates_nothing_when_warm) {
+    unique_fd log_fd(
+        ::open((base_ / "access.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    ctx_->set_access_log_fd(log_fd.get());
+    connect();
+    const std::string req = "GET /a.txt HTTP/1.1\r\nHost: test\r\nReferer: http://x/\r\n\r\n";
+    for (int i = 0; i < 3; ++i) allocations_for(req);
+    EXPECT_EQ(allocations_for(req), 0u);
+}
