@@ -4,8 +4,9 @@
 #   build it, lintian, dpkg -i, check files, conffiles, the user and the logs, preforkd -t,
 #   run the installed binary with the installed config in daemon mode, curl the default page,
 #   -s reload, logrotate (USR1), -s stop, reinstall over itself keeping an edited conffile,
-#   run again under the unit's capability bounding set, the systemd service when systemd
-#   runs, dpkg -r, dpkg --purge.
+#   run again under the unit's capability bounding set (reload, reopen, a package upgrade
+#   under the running server then USR2), the systemd service when systemd runs, dpkg -r,
+#   dpkg --purge.
 #
 #   tests/packaging/deb_test.sh [OUTDIR]      (the package is built into OUTDIR)
 #
@@ -82,11 +83,14 @@ masked=0
 cleanup() {
     local rc=$?
     set +e
-    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-        kill -TERM "$daemon_pid"
-        for _ in $(seq 50); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$daemon_pid" 2>/dev/null
-    fi
+    # The supervisor we started, and the one a binary upgrade started, if any.
+    local p
+    for p in $daemon_pid $(cat "$pid_file" "$pid_file.oldbin" 2>/dev/null); do
+        [ "$(cat "/proc/$p/comm" 2>/dev/null)" = preforkd ] || continue
+        kill -TERM "$p"
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null
+    done
     [ "$systemd_used" = 1 ] && timeout 60 systemctl stop preforkd.service
     [ "$masked" = 1 ] && systemctl unmask --runtime preforkd.service >/dev/null 2>&1
     if [ $rc != 0 ] && [ -f "$logdir/error.log" ]; then
@@ -151,10 +155,10 @@ check "preforkd -V says $version" test "$(/usr/sbin/preforkd -V)" = "preforkd $v
 conffiles=$(dpkg-query -W -f='${Conffiles}' preforkd)
 check "$conf is a conffile" grep -q " $conf " <<<"$conffiles"
 check "the logrotate file is a conffile" grep -q " /etc/logrotate.d/preforkd " <<<"$conffiles"
-check "the default page is the shipped one" cmp -s /usr/share/preforkd/www/index.html \
-    "$site/index.html"
+check "$site is a copy of the shipped default site" diff -r /usr/share/preforkd/www "$site"
+default_files=$(cd "$site" && find . -type f)
 depends=$(dpkg-query -W -f='${Depends}' preforkd)
-for lib in libc6 libfmt9 libtomlplusplus3; do
+for lib in libc6 libfmt9 libtomlplusplus3 libsystemd0; do
     check "Depends (from dpkg-shlibdeps) names $lib: $depends" grep -q "$lib" <<<"$depends"
 done
 check "the man pages are gzip files" gzip -t /usr/share/man/man8/preforkd.8.gz \
@@ -262,9 +266,9 @@ stop_daemon() {  # stop_daemon VERB: preforkd -s VERB, then the supervisor is go
     check "the pid file is removed" test ! -e "$pid_file"
     daemon_pid=""
 }
-serve_check() {  # serve_check PAGE: GET / equals the installed default page, and is logged
-    get_page / "$tmp/page" || fail "GET / on 127.0.0.1:$port"
-    check "GET / answers the default page" cmp -s "$tmp/page" "$site/index.html"
+serve_check() {  # serve_check / or /index.html: answers the default page, and is logged
+    get_page "$1" "$tmp/page" || fail "GET $1 on 127.0.0.1:$port"
+    check "GET $1 answers the default page" cmp -s "$tmp/page" "$site/index.html"
     wait_for 5 "the access log to show GET $1" access_has_get "$1"
 }
 
@@ -323,7 +327,24 @@ serve_check /
 if grep -E "Permission denied|Operation not permitted|chown " "$logdir/error.log"; then
     fail "the unit's capabilities are not enough (see above)"
 fi
+
+step "package upgrade under a running server, then USR2 (binary upgrade)"
+run_dpkg -i "$deb"
+old_pid=$daemon_pid
+kill -USR2 "$old_pid"
+new_pid_written() { [ -f "$pid_file.oldbin" ] && [ "$(cat "$pid_file" 2>/dev/null)" != "$old_pid" ] &&
+    [ -n "$(cat "$pid_file" 2>/dev/null)" ]; }
+wait_for 20 "the new binary to write $pid_file" new_pid_written
+new_pid=$(cat "$pid_file")
+check "the old supervisor's pid is in $pid_file.oldbin" test "$(cat "$pid_file.oldbin")" = "$old_pid"
+check "the new supervisor runs the installed file" \
+    test "$(readlink "/proc/$new_pid/exe")" = /usr/sbin/preforkd
+kill -QUIT "$old_pid"
+wait_for 45 "the old supervisor to exit" gone "$old_pid"
+daemon_pid=$new_pid
+serve_check /index.html
 stop_daemon quit
+check "no .oldbin is left" test ! -e "$pid_file.oldbin"
 
 if [ -d /run/systemd/system ]; then
     step "systemd service"
@@ -359,9 +380,11 @@ check "the site stays" test -f "$site/index.html"
 step "dpkg --purge"
 run_dpkg --purge preforkd
 check "dpkg forgot the package" bash -c "! dpkg-query -W preforkd >/dev/null 2>&1"
-for f in /etc/preforkd "$logdir" /etc/logrotate.d/preforkd /usr/share/preforkd /var/lib/preforkd \
-    "$site/index.html"; do
+for f in /etc/preforkd "$logdir" /etc/logrotate.d/preforkd /usr/share/preforkd /var/lib/preforkd; do
     check "$f is gone" test ! -e "$f"
+done
+for f in $default_files; do
+    check "the default $site/${f#./} is gone" test ! -e "$site/$f"
 done
 check "the user is gone" bash -c "! getent passwd preforkd"
 check "the group is gone" bash -c "! getent group preforkd"
