@@ -634,6 +634,8 @@ TEST(shipped_config, package_config_loads) {
     EXPECT_EQ(r->server.pid_file, "/run/preforkd/preforkd.pid");
     EXPECT_EQ(r->workers.start, 4);
     EXPECT_EQ(r->log.error, "/var/log/preforkd/error.log");
+    // Set in the file, so the systemd unit (-F) logs there rather than to the journal.
+    EXPECT_TRUE(r->log.error_configured);
     EXPECT_EQ(r->app_settings<http_settings>().root, "/var/www/preforkd");
 }
 
@@ -650,7 +652,7 @@ TEST(shipped_config, package_config_defaults_match_the_code) {
         }
         text += line + '\n';
     }
-    EXPECT_EQ(uncommented, 22);  // every key but user, group and http.root
+    EXPECT_EQ(uncommented, 21);  // every key but user, group, http.root and log.error
     auto r = parse_config(text, "/etc/preforkd/preforkd.toml", http_schema());
     ASSERT_TRUE(r.ok()) << r.err().message;
     auto d = parse_config(

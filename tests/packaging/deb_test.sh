@@ -1,0 +1,393 @@
+#!/bin/bash
+# The Debian package, end to end, on this machine (as root; CI runs it with
+# -DPREFORKD_PACKAGING_TEST=ON):
+#   build it, lintian, dpkg -i, check files, conffiles, the user and the logs, preforkd -t,
+#   run the installed binary with the installed config in daemon mode, curl the default page,
+#   -s reload, logrotate (USR1), -s stop, reinstall over itself keeping an edited conffile,
+#   run again under the unit's capability bounding set (reload, reopen, a package upgrade
+#   under the running server then USR2), the systemd service when systemd runs, dpkg -r,
+#   dpkg --purge.
+#
+#   tests/packaging/deb_test.sh [OUTDIR]      (the package is built into OUTDIR)
+#
+# It installs and purges the package preforkd and refuses to run where preforkd is already
+# installed. Every wait is bounded; everything listens on 127.0.0.1; processes it starts are
+# stopped by their pid. Exit 0 = pass, 77 = skipped (not root), anything else = failure.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+out=${1:-}
+conf=/etc/preforkd/preforkd.toml
+logdir=/var/log/preforkd
+site=/var/www/preforkd
+pid_file=/run/preforkd/preforkd.pid
+unit=/lib/systemd/system/preforkd.service
+
+step() { printf '\n=== %s\n' "$*"; }
+fail() {
+    printf 'FAIL: %s\n' "$*" >&2
+    exit 1
+}
+check() {  # check DESCRIPTION COMMAND...: fails the test unless COMMAND succeeds
+    local what=$1
+    shift
+    "$@" || fail "$what"
+}
+# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND every 0.1 s.
+wait_for() {
+    local deadline=$((SECONDS + $1)) what=$2
+    shift 2
+    until "$@"; do
+        [ "$SECONDS" -lt "$deadline" ] || fail "timed out waiting for: $what"
+        sleep 0.1
+    done
+}
+
+if [ "$(id -u)" != 0 ]; then
+    echo "SKIP: the packaging test installs a package and must run as root"
+    exit 77
+fi
+
+# dpkg ARGS...: other installs may be running on the machine (CI jobs, apt): wait for dpkg's
+# lock, up to 5 minutes, instead of failing on it.
+run_dpkg() {
+    local deadline=$((SECONDS + 300))
+    while :; do
+        if dpkg "$@" >"$tmp/dpkg.out" 2>&1; then
+            cat "$tmp/dpkg.out"
+            return 0
+        fi
+        if grep -q "lock" "$tmp/dpkg.out" && [ "$SECONDS" -lt "$deadline" ]; then
+            sleep 2
+            continue
+        fi
+        cat "$tmp/dpkg.out" >&2
+        return 1
+    done
+}
+installed_state() { dpkg-query -W -f='${db:Status-Status}' preforkd 2>/dev/null || true; }
+case "$(installed_state)" in
+    "" | not-installed) ;;
+    *) fail "preforkd is already installed here ($(installed_state)): purge it first" ;;
+esac
+getent passwd preforkd >/dev/null && fail "a user preforkd already exists: remove it first"
+[ -e "$site" ] && fail "$site already exists: move it away first"
+
+tmp=$(mktemp -d /tmp/preforkd-deb-test.XXXXXX)
+[ -n "$out" ] || out=$tmp/out
+mkdir -p "$out"
+daemon_pid=""
+systemd_used=0
+masked=0
+
+cleanup() {
+    local rc=$?
+    set +e
+    # The supervisor we started, and the one a binary upgrade started, if any.
+    local p
+    for p in $daemon_pid $(cat "$pid_file" "$pid_file.oldbin" 2>/dev/null); do
+        [ "$(cat "/proc/$p/comm" 2>/dev/null)" = preforkd ] || continue
+        kill -TERM "$p"
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null
+    done
+    [ "$systemd_used" = 1 ] && timeout 60 systemctl stop preforkd.service
+    [ "$masked" = 1 ] && systemctl unmask --runtime preforkd.service >/dev/null 2>&1
+    if [ $rc != 0 ] && [ -f "$logdir/error.log" ]; then
+        echo "--- last lines of $logdir/error.log"
+        tail -n 30 "$logdir/error.log"
+    fi
+    case "$(installed_state)" in
+        "" | not-installed) ;;
+        *) run_dpkg --purge preforkd >/dev/null ;;
+    esac
+    rm -rf "$site" "$tmp"
+    exit $rc
+}
+trap cleanup EXIT
+
+step "tools"
+needed=(cmake g++ libfmt-dev libtomlplusplus-dev libsystemd-dev pkgconf debhelper dpkg-dev
+    fakeroot lintian curl logrotate adduser util-linux)
+missing=()
+for p in "${needed[@]}"; do
+    dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]}"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        -o DPkg::Lock::Timeout=300 "${missing[@]}"
+fi
+check "build dependencies of packaging/debian/control" \
+    dpkg-checkbuilddeps "$repo/packaging/debian/control"
+
+step "build"
+"$repo/packaging/build-deb.sh" "$out"
+version=$(dpkg-parsechangelog -l "$repo/packaging/debian/changelog" -S Version)
+deb=$out/preforkd_${version}_$(dpkg-architecture -qDEB_HOST_ARCH).deb
+check "$deb was built" test -f "$deb"
+dpkg-deb -c "$deb"
+
+step "lintian"
+# Errors and warnings fail; the infos left are explained in packaging/debian's overrides.
+lintian --allow-root --fail-on error,warning --display-info "$deb"
+
+step "install"
+if [ -d /run/systemd/system ]; then
+    # The service must not start on its own (port 8080, the pid file) while the daemon-mode
+    # run is tested; the systemd run comes later, on purpose.
+    systemctl mask --runtime preforkd.service >/dev/null
+    masked=1
+fi
+run_dpkg -i "$deb"
+check "preforkd is installed" test "$(installed_state)" = installed
+
+step "files"
+for f in /usr/sbin/preforkd "$conf" "$unit" /etc/logrotate.d/preforkd \
+    /usr/share/man/man8/preforkd.8.gz /usr/share/man/man5/preforkd.toml.5.gz \
+    /usr/share/doc/preforkd/copyright /usr/share/doc/preforkd/changelog.gz \
+    /usr/share/preforkd/www/index.html "$site/index.html"; do
+    check "$f exists" test -f "$f"
+done
+check "/usr/sbin/preforkd is executable" test -x /usr/sbin/preforkd
+check "preforkd -V says $version" test "$(/usr/sbin/preforkd -V)" = "preforkd $version"
+conffiles=$(dpkg-query -W -f='${Conffiles}' preforkd)
+check "$conf is a conffile" grep -q " $conf " <<<"$conffiles"
+check "the logrotate file is a conffile" grep -q " /etc/logrotate.d/preforkd " <<<"$conffiles"
+check "$site is a copy of the shipped default site" diff -r /usr/share/preforkd/www "$site"
+default_files=$(cd "$site" && find . -type f)
+depends=$(dpkg-query -W -f='${Depends}' preforkd)
+for lib in libc6 libfmt9 libtomlplusplus3 libsystemd0; do
+    check "Depends (from dpkg-shlibdeps) names $lib: $depends" grep -q "$lib" <<<"$depends"
+done
+check "the man pages are gzip files" gzip -t /usr/share/man/man8/preforkd.8.gz \
+    /usr/share/man/man5/preforkd.toml.5.gz
+for d in Type=notify "ExecStartPre=/usr/sbin/preforkd -t" "ExecReload=/bin/kill -HUP \$MAINPID" \
+    KillSignal=SIGQUIT TimeoutStopSec= NoNewPrivileges=yes ProtectSystem=full PrivateTmp=yes \
+    CapabilityBoundingSet= RuntimeDirectory=preforkd; do
+    check "the unit has $d" grep -qF -- "$d" "$unit"
+done
+check "logrotate sends USR1 (preforkd -s reopen)" grep -q "preforkd -s reopen" \
+    /etc/logrotate.d/preforkd
+if command -v systemd-analyze >/dev/null; then
+    man_check=--man=no
+    command -v man >/dev/null && man_check=--man=yes
+    check "systemd-analyze verify $unit" systemd-analyze verify "$man_check" "$unit"
+else
+    echo "systemd-analyze not available: unit not verified"
+fi
+
+step "user and logs"
+pw=$(getent passwd preforkd) || fail "no user preforkd"
+IFS=: read -r _ _ uid gid _ home shell <<<"$pw"
+check "preforkd is a system user (uid $uid)" test "$uid" -lt 1000
+check "preforkd has its own group" test "$(getent group "$gid" | cut -d: -f1)" = preforkd
+check "preforkd has no home ($home)" test ! -e "$home"
+check "preforkd cannot log in ($shell)" test "$shell" = /usr/sbin/nologin
+check "$logdir is root:adm 0755" test "$(stat -c %U:%G:%a "$logdir")" = root:adm:755
+for f in error.log access.log; do
+    check "$logdir/$f is preforkd:adm 0640" \
+        test "$(stat -c %U:%G:%a "$logdir/$f")" = preforkd:adm:640
+done
+
+step "preforkd -t"
+check "preforkd -t accepts the installed config" /usr/sbin/preforkd -t -c "$conf" >"$tmp/t.out"
+check "preforkd -t says it is successful" grep -q "test is successful" "$tmp/t.out"
+
+# Helpers for the runs.
+port_listening() {  # port_listening PORT: something listens on it (IPv4 or IPv6)
+    local hex
+    hex=$(printf '%04X' "$1")
+    cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p=":$hex" \
+        '$4 == "0A" && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }'
+}
+pick_port() {
+    local p
+    for _ in $(seq 50); do
+        p=$((20000 + RANDOM % 40000))
+        port_listening "$p" || { echo "$p"; return 0; }
+    done
+    fail "no free port found"
+}
+set_port() {  # the edited line replaces the packaged, commented-out one (or a former edit)
+    sed -i -E "s|^#? ?listen = \[\"127\.0\.0\.1:[0-9]+\"\]|listen = [\"127.0.0.1:$1\"]|" "$conf"
+    check "$conf now listens on $1" grep -qx "listen = \[\"127.0.0.1:$1\"\]" "$conf"
+}
+start_daemon() {  # start_daemon [PREFIX...]: daemon mode; retries on a port taken meanwhile
+    local tries
+    for tries in 1 2 3 4 5; do
+        port=$(pick_port)
+        set_port "$port"
+        if timeout 60 "$@" /usr/sbin/preforkd -c "$conf" 2>"$tmp/start.err"; then
+            daemon_pid=$(cat "$pid_file")
+            check "the pid file names a live process" kill -0 "$daemon_pid"
+            return 0
+        fi
+        cat "$tmp/start.err" >&2
+        grep -q "in use" "$tmp/start.err" || fail "the daemon did not start"
+    done
+    fail "the daemon did not start after $tries ports"
+}
+get_page() {  # get_page URL_PATH FILE: one GET, bounded
+    curl -fsS --max-time 5 -o "$2" "http://127.0.0.1:$port$1"
+}
+workers_of() {  # pids of the children of $1
+    awk -v p="$1" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null
+}
+check_workers_user() {
+    local w n=0
+    for w in $(workers_of "$daemon_pid"); do
+        check "worker $w runs as preforkd" \
+            test "$(awk '/^Uid:/ { print $2 }' "/proc/$w/status")" = "$uid"
+        n=$((n + 1))
+    done
+    check "the supervisor has workers" test "$n" -gt 0
+}
+fresh_logs() { : >"$logdir/error.log"; : >"$logdir/access.log"; }  # keeps owner and mode
+gone() {  # gone PID...: none of them is alive
+    local p
+    for p in "$@"; do ! kill -0 "$p" 2>/dev/null || return 1; done
+}
+reload_check() {  # reload_check COMMAND...: reloads; generation 2 serves, generation 1 is gone
+    local old
+    old=$(workers_of "$daemon_pid")
+    "$@" || fail "reload: $*"
+    wait_for 20 "generation 2 to serve" log_has "generation 2 serves"
+    # shellcheck disable=SC2086 # one pid per word
+    wait_for 20 "the workers of generation 1 to retire" gone $old
+}
+log_has() { grep -q -- "$1" "$logdir/error.log" 2>/dev/null; }
+access_has_get() { grep -q "\"GET $1 HTTP/1.1\" 200" "$logdir/access.log" 2>/dev/null; }
+stop_daemon() {  # stop_daemon VERB: preforkd -s VERB, then the supervisor is gone
+    check "preforkd -s $1" /usr/sbin/preforkd -s "$1" -c "$conf"
+    wait_for 45 "the supervisor $daemon_pid to exit after -s $1" \
+        bash -c "! kill -0 $daemon_pid 2>/dev/null"
+    check "the pid file is removed" test ! -e "$pid_file"
+    daemon_pid=""
+}
+serve_check() {  # serve_check / or /index.html: answers the default page, and is logged
+    get_page "$1" "$tmp/page" || fail "GET $1 on 127.0.0.1:$port"
+    check "GET $1 answers the default page" cmp -s "$tmp/page" "$site/index.html"
+    wait_for 5 "the access log to show GET $1" access_has_get "$1"
+}
+
+step "daemon mode"
+start_daemon
+echo "supervisor $daemon_pid on 127.0.0.1:$port"
+check_workers_user
+serve_check /
+
+step "preforkd -s reload"
+reload_check /usr/sbin/preforkd -s reload -c "$conf"
+serve_check /
+check "the supervisor is the same process" kill -0 "$daemon_pid"
+
+step "logrotate (USR1)"
+logrotate -f -s "$tmp/logrotate.state" /etc/logrotate.d/preforkd
+check "access.log was rotated" test -f "$logdir/access.log.1"
+check "the new access.log is preforkd:adm 0640" \
+    test "$(stat -c %U:%G:%a "$logdir/access.log")" = preforkd:adm:640
+wait_for 10 "the logs to be reopened" log_has "logs reopened"
+curl -fsS --max-time 5 -o /dev/null "http://127.0.0.1:$port/index.html" ||
+    fail "GET /index.html after logrotate"
+wait_for 5 "the new access.log to get the next request" access_has_get /index.html
+check "the old access.log did not get it" \
+    bash -c "! grep -q 'GET /index.html' '$logdir/access.log.1'"
+check_workers_user
+
+step "preforkd -s stop"
+stop_daemon stop
+
+step "reinstall over itself"
+echo "<p>the administrator's page</p>" >"$site/mine.html"
+edited=$(grep -x 'listen = .*' "$conf")
+run_dpkg -i "$deb"
+check "the edited conffile is kept ($edited)" grep -qx -F "$edited" "$conf"
+check "no .dpkg-dist or .dpkg-old beside it" \
+    bash -c "! ls /etc/preforkd/*.dpkg-* >/dev/null 2>&1"
+check "the user keeps its uid" test "$(id -u preforkd)" = "$uid"
+check "the administrator's page is kept" test -f "$site/mine.html"
+
+step "daemon mode under the unit's capability bounding set"
+caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$unit" | tr 'A-Z ' 'a-z\n' | sed 's/^cap_/+/' |
+    paste -sd, -)
+echo "bounding set: $caps"
+fresh_logs
+start_daemon setpriv --no-new-privs --bounding-set "-all,$caps"
+check "the supervisor runs with a smaller bounding set than this shell" test \
+    "$(awk '/^CapBnd:/ { print $2 }' "/proc/$daemon_pid/status")" != \
+    "$(awk '/^CapBnd:/ { print $2 }' /proc/self/status)"
+check_workers_user
+serve_check /
+reload_check /usr/sbin/preforkd -s reload -c "$conf"
+/usr/sbin/preforkd -s reopen -c "$conf"
+wait_for 10 "the logs to be reopened" log_has "logs reopened"
+serve_check /
+if grep -E "Permission denied|Operation not permitted|chown " "$logdir/error.log"; then
+    fail "the unit's capabilities are not enough (see above)"
+fi
+
+step "package upgrade under a running server, then USR2 (binary upgrade)"
+run_dpkg -i "$deb"
+old_pid=$daemon_pid
+kill -USR2 "$old_pid"
+new_pid_written() { [ -f "$pid_file.oldbin" ] && [ "$(cat "$pid_file" 2>/dev/null)" != "$old_pid" ] &&
+    [ -n "$(cat "$pid_file" 2>/dev/null)" ]; }
+wait_for 20 "the new binary to write $pid_file" new_pid_written
+new_pid=$(cat "$pid_file")
+check "the old supervisor's pid is in $pid_file.oldbin" test "$(cat "$pid_file.oldbin")" = "$old_pid"
+check "the new supervisor runs the installed file" \
+    test "$(readlink "/proc/$new_pid/exe")" = /usr/sbin/preforkd
+kill -QUIT "$old_pid"
+wait_for 45 "the old supervisor to exit" gone "$old_pid"
+daemon_pid=$new_pid
+serve_check /index.html
+stop_daemon quit
+check "no .oldbin is left" test ! -e "$pid_file.oldbin"
+
+if [ -d /run/systemd/system ]; then
+    step "systemd service"
+    systemctl unmask --runtime preforkd.service >/dev/null
+    masked=0
+    systemctl daemon-reload
+    systemd_used=1
+    fresh_logs
+    timeout 120 systemctl start preforkd.service ||
+        { journalctl -u preforkd.service -n 50 --no-pager; fail "systemctl start preforkd"; }
+    check "preforkd.service is active" systemctl is-active -q preforkd.service
+    serve_check /
+    daemon_pid=$(systemctl show -P MainPID preforkd.service)
+    reload_check timeout 60 systemctl reload preforkd.service
+    daemon_pid=""
+    serve_check /
+    timeout 60 systemctl stop preforkd.service || fail "systemctl stop preforkd"
+    systemd_used=0
+    check "preforkd.service is stopped" bash -c "! systemctl is-active -q preforkd.service"
+else
+    echo "systemd is not running here: the service itself is not started"
+fi
+
+step "dpkg -r"
+run_dpkg -r preforkd
+check "the binary is gone" test ! -e /usr/sbin/preforkd
+check "the unit is gone" test ! -e "$unit"
+check "the conffile stays" test -f "$conf"
+check "the logs stay" test -f "$logdir/access.log"
+check "the user stays" getent passwd preforkd >/dev/null
+check "the site stays" test -f "$site/index.html"
+
+step "dpkg --purge"
+run_dpkg --purge preforkd
+check "dpkg forgot the package" bash -c "! dpkg-query -W preforkd >/dev/null 2>&1"
+for f in /etc/preforkd "$logdir" /etc/logrotate.d/preforkd /usr/share/preforkd /var/lib/preforkd; do
+    check "$f is gone" test ! -e "$f"
+done
+for f in $default_files; do
+    check "the default $site/${f#./} is gone" test ! -e "$site/$f"
+done
+check "the user is gone" bash -c "! getent passwd preforkd"
+check "the group is gone" bash -c "! getent group preforkd"
+check "the administrator's page stays" test -f "$site/mine.html"
+
+step "PASS"
