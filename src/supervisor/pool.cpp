@@ -180,11 +180,19 @@ void supervisor::retire(worker_record& w, const char* why) {
     w.retiring = true;
     w.kill_at_ms = monotonic_ms() + w.gen->cfg.workers.graceful_timeout.count() + 1000;
     log_.info("retiring worker {} (generation {}, slot {}): {}", w.pid, w.gen->id, w.slot, why);
-    ::kill(w.pid, SIGQUIT);
+    send_signal(w.pid, SIGQUIT);
+}
+
+void supervisor::send_signal(pid_t pid, int signo) {
+    // ESRCH is a worker that just exited (its CHLD is on the way); anything else (EPERM:
+    // no CAP_KILL under a strict systemd unit) means we cannot control our workers at all.
+    if (::kill(pid, signo) != 0 && errno != ESRCH)
+        log_.crit("cannot send {} to worker {}: {}", sys::signal_name(signo), pid,
+                  std::strerror(errno));
 }
 
 void supervisor::signal_all(int signo) {
-    for (const auto& w : workers_) ::kill(w.pid, signo);
+    for (const auto& w : workers_) send_signal(w.pid, signo);
 }
 
 void supervisor::watchdog() {
@@ -196,7 +204,7 @@ void supervisor::watchdog() {
         if (silent > w.gen->cfg.workers.heartbeat_timeout.count()) {
             log_.error("worker {} (generation {}, slot {}) silent for {} ms: killing it", w.pid,
                        w.gen->id, w.slot, silent);
-            ::kill(w.pid, SIGKILL);
+            send_signal(w.pid, SIGKILL);
             w.killed = true;
             // Not serving any more: its replacement need not wait for the reap.
             w.retiring = true;

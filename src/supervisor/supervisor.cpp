@@ -116,7 +116,7 @@ int supervisor::run() {
                 for (auto& w : workers_) {
                     if (w.killed) continue;
                     log_.warn("worker {} did not stop in time: killing it", w.pid);
-                    ::kill(w.pid, SIGKILL);
+                    send_signal(w.pid, SIGKILL);
                     w.killed = true;
                 }
                 stop_deadline_ms_ = now + fast_stop_grace_ms;
@@ -215,7 +215,7 @@ void supervisor::tick() {
         if (w.retiring && !w.killed && w.kill_at_ms != 0 && now >= w.kill_at_ms) {
             log_.warn("worker {} still running {} ms after graceful_timeout: killing it", w.pid,
                       now - w.kill_at_ms + tick_ms);
-            ::kill(w.pid, SIGKILL);
+            send_signal(w.pid, SIGKILL);
             w.killed = true;
         }
     }

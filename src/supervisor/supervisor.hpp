@@ -85,6 +85,7 @@ private:
     void reap();
     void retire(worker_record& w, const char* why);
     void signal_all(int signo);
+    void send_signal(pid_t pid, int signo);
     void watchdog();
     void scale();
     int serving_count() const;
