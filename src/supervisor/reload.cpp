@@ -63,7 +63,8 @@ void supervisor::reload() {
             return;
         }
     }
-    auto gen = make_generation(std::move(*cfg), current_->id + 1);
+    // Ids only grow, even past an abandoned generation, so logs never name two the same.
+    auto gen = make_generation(std::move(*cfg), last_generation_ + 1);
     if (!gen) {
         fail(gen.err().message);
         return;
@@ -80,15 +81,30 @@ void supervisor::reload() {
     }
     previous_ = current_;
     current_ = std::move(*gen);
+    last_generation_ = current_->id;
     board_.header().generation.store(current_->id);
     floor_ = c.workers.start;
     spawn_rate_ = 1;
     crashes_ = 0;
     spawn_after_ms_ = 0;
     reload_started_ms_ = monotonic_ms();
+    reload_stall_logged_ = false;
     log_.info("reloading: generation {} starts {} worker(s); generation {} retires when it is up",
               current_->id, floor_, previous_->id);
     spawn_up_to_floor();
+}
+
+void supervisor::abandon_reload() {
+    log_.warn("giving up generation {}: generation {} stays current", current_->id,
+              previous_->id);
+    for (auto& w : workers_)
+        if (w.gen == current_) retire(w, "its generation never came up");
+    current_ = previous_;
+    previous_.reset();
+    board_.header().generation.store(current_->id);
+    floor_ = current_->cfg.workers.start;
+    crashes_ = 0;
+    spawn_after_ms_ = 0;
 }
 
 void supervisor::finish_reload_if_ready() {
@@ -100,9 +116,18 @@ void supervisor::finish_reload_if_ready() {
     }
     int64_t waited = monotonic_ms() - reload_started_ms_;
     if (up < floor_ && !(up > 0 && waited >= reload_patience_ms)) {
-        if (up == 0 && waited >= reload_patience_ms && waited - 10 < reload_patience_ms)
+        if (up == 0 && waited >= reload_patience_ms && !reload_stall_logged_) {
             log_.crit("generation {} has no worker up after {} ms; generation {} keeps serving",
                       current_->id, waited, previous_->id);
+            reload_stall_logged_ = true;
+        }
+        if (up == 0 && waited >= reload_patience_ms && reload_queued_) {
+            // A stalled generation must not hold every later reload hostage: the operator
+            // has most likely fixed the file. Give it up and reload from the serving one.
+            abandon_reload();
+            reload_queued_ = false;
+            reload();
+        }
         return;
     }
     int retired = 0;

@@ -98,6 +98,7 @@ private:
     // reload.cpp
     void reload();
     void finish_reload_if_ready();
+    void abandon_reload();
     result<std::shared_ptr<generation>> make_generation(config cfg, uint32_t id);
 
     config boot_cfg_;  // until start() moves it into the first generation
@@ -112,6 +113,7 @@ private:
     std::shared_ptr<generation> previous_;  // the generation being replaced by a reload
     std::vector<worker_record> workers_;
     std::vector<bool> slot_taken_;
+    uint32_t last_generation_ = 1;
     int floor_ = 0;               // workers.start, moved by TTIN/TTOU
     int spawn_rate_ = 1;          // spare scaling ramp (1, 2, 4 … 32)
     int crashes_ = 0;             // consecutive crash-at-start exits
@@ -120,6 +122,7 @@ private:
     int64_t next_tick_ms_ = 0;
     int64_t reload_started_ms_ = 0;
     bool reload_queued_ = false;
+    bool reload_stall_logged_ = false;
     bool ready_ = false;
     int64_t start_ms_ = 0;
     stop_mode stopping_ = stop_mode::none;
