@@ -1,5 +1,6 @@
 #include "worker/event_loop.hpp"
 
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -138,8 +139,13 @@ int event_loop::run() noexcept {
             accept_resume_ = 0;
             if (live_.size() < max_connections_) arm_listeners(true);
         }
-        if (!retiring_ && max_requests_ != 0 && ctx_.requests() >= max_requests_)
+        if (!retiring_ && max_requests_ != 0 && ctx_.requests() >= max_requests_) {
             begin_retire("reached workers.max_requests");
+            // "Look at the scoreboard now": the supervisor forks the replacement at once
+            // instead of at its next tick. SIGURG is ignored by default, so should the pid
+            // have been recycled, nobody else is hurt.
+            if (::getppid() == ws_.supervisor) ::kill(ws_.supervisor, SIGURG);
+        }
         if (retiring_) {
             if (live_.empty()) break;
             if (now >= graceful_deadline_) {
