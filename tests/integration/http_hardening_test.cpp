@@ -59,6 +59,14 @@ std::vector<smuggle_case> smuggle_cases() {
          "GET /a.txt HTTP/1.1\r\n" + host + "Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n", 400},
         {"space_before_colon",
          "GET /a.txt HTTP/1.1\r\n" + host + "Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400},
+        // Bare LF: a head framed by LF alone, and an LF that would hide a header from a
+        // CRLF-only reader.
+        {"bare_lf_head", "GET /a.txt HTTP/1.1\nHost: x\n\n", 400},
+        {"bare_lf_end_of_head", "GET /a.txt HTTP/1.1\r\nHost: x\r\n\n", 400},
+        {"bare_lf_hides_cl",
+         "GET /a.txt HTTP/1.1\r\n" + host +
+             "X-Pad: a\nContent-Length: " + std::to_string(hidden.size()) + "\r\n\r\n" + hidden,
+         400},
         // Bare CR and NUL anywhere in the head.
         {"bare_cr", "GET /a.txt HTTP/1.1\r\n" + host + "X-Cr: a\rb\r\n\r\n", 400},
         {"nul_in_value", "GET /a.txt HTTP/1.1\r\n" + host + "X-Nul: a\0b\r\n\r\n"s, 400},
