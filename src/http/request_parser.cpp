@@ -175,10 +175,11 @@ parse_status request_parser::parse(std::string_view data) noexcept {
         const size_t lf_pos = static_cast<size_t>(static_cast<const char*>(lf) - p);
         const size_t next = lf_pos + 1;
         if (next > max_) return fail(state_ == state::headers ? 431 : 414);
-        size_t end = lf_pos;
-        // CRLF or a bare LF ends a line (RFC 9112 section 2.2); any other CR is refused
-        // by the field and request-line checks.
-        if (end > line_start_ && p[end - 1] == '\r') --end;
+        // Only CRLF ends a line. RFC 9112 section 2.2 lets a recipient also take a bare LF,
+        // but a head that one hop frames by LF and another by CRLF is how a request gets
+        // smuggled past a proxy, so a bare LF is refused like a bare CR.
+        if (lf_pos == line_start_ || p[lf_pos - 1] != '\r') return fail(400);
+        const size_t end = lf_pos - 1;
         std::string_view line(p + line_start_, end - line_start_);
 
         switch (state_) {

@@ -141,8 +141,13 @@ TEST(request_parser, ignores_empty_lines_before_the_request_line) {
     EXPECT_EQ(o.status, parse_status::done);
 }
 
-TEST(request_parser, accepts_a_bare_lf_as_line_ending) {
-    EXPECT_EQ(parse_whole("GET / HTTP/1.0\n\n").status, parse_status::done);
+TEST(request_parser, refuses_a_bare_lf) {
+    EXPECT_EQ(error_of("GET / HTTP/1.0\n\n"), 400);
+    EXPECT_EQ(error_of("GET / HTTP/1.1\nHost: a\r\n\r\n"), 400);
+    EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: a\n\r\n"), 400);
+    EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: a\r\n\n"), 400);  // the end of the head
+    EXPECT_EQ(error_of("\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
+    EXPECT_EQ(error_of("GET / HTTP/1.1\r\nX: a\nContent-Length: 5\r\nHost: a\r\n\r\n"), 400);
 }
 
 TEST(request_parser, refuses_a_bare_cr) {

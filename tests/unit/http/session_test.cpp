@@ -309,8 +309,8 @@ TEST_F(http_session_test, grows_its_buffer_for_a_head_up_to_max_header_bytes) {
 TEST_F(http_session_test, drains_a_small_body_sent_with_get) {
     connect();
     std::string raw = exchange(
-        "GET /a.txt HTTP/1.1\r\nHost: test\r\nContent-Length: 36\r\n\r\n"
-        "GET /index.html HTTP/1.1\r\nHost: t\r\n\r\n"  // 36 bytes of body, not a request
+        "GET /a.txt HTTP/1.1\r\nHost: test\r\nContent-Length: 37\r\n\r\n"
+        "GET /index.html HTTP/1.1\r\nHost: t\r\n\r\n"  // 37 bytes of body, not a request
         "GET /docs/ HTTP/1.1\r\nHost: test\r\n\r\n");
     auto r = parse_responses(raw);
     ASSERT_EQ(r.size(), 2u);
