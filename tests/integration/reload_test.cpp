@@ -47,10 +47,17 @@ TEST_F(zero_downtime, connection_per_request_load_survives_20_reloads) {
     report("connection per request, 20 HUPs 100 ms apart", r);
     EXPECT_EQ(r.failed, 0u);
     EXPECT_GT(r.requests, 100u);
-    // Every reload produced a generation (queued ones run one after another).
-    EXPECT_TRUE(wait_until(
-        [&] { return srv_->error_log().find("generation 21 serves") != std::string::npos; }, 15s))
-        << srv_->error_log().substr(0, 4000);
+    // The reloads really happened, one after another. Not necessarily 20 generations: two
+    // HUPs pending at the same moment (a slow supervisor under ASan) merge into one.
+    auto count = [&](const std::string& what) {
+        std::string log = srv_->error_log();
+        size_t n = 0;
+        for (size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
+        return n;
+    };
+    EXPECT_TRUE(wait_until([&] { return count("reloading: generation") == count(" serves ("); },
+                           15s));
+    EXPECT_GE(count(" serves ("), 10u) << srv_->error_log().substr(0, 4000);
     EXPECT_TRUE(zombie_children_of(srv_->pid()).empty());
 }
 
