@@ -12,7 +12,7 @@ root=$PWD
 JOBS=${JOBS:-$(nproc)}
 
 packages=(cmake make g++ clang libclang-rt-14-dev libfmt-dev libtomlplusplus-dev
-          libgtest-dev libgmock-dev libsystemd-dev media-types curl python3)
+          libgtest-dev libgmock-dev libsystemd-dev media-types curl python3 pkgconf)
 if [ "${PREFORKD_SKIP_APT:-0}" != 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update
