@@ -292,6 +292,9 @@ void event_loop::on_signals() noexcept {
         on_signal(static_cast<int>(info->ssi_signo));
 }
 
+// Also called from inside a session's on_io: a blocking handler's connection reads the
+// worker's signals while the loop waits for it. begin_retire() then calls on_retire() of that
+// very session, which only answers true (it is serving), so nothing is closed under it.
 void event_loop::on_signal(int signo) noexcept {
     switch (signo) {
         case SIGTERM:
