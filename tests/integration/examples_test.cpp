@@ -256,18 +256,26 @@ TEST_F(example_test, echo_ttin_and_ttou_change_the_pool) {
 // ---- blocking handlers (probe) ----
 
 TEST_F(example_test, blocking_handlers_get_one_connection_per_worker_whatever_the_file_says) {
-    // One worker to start with, room for one connection per file: without the override the
-    // second client would wait behind the first in the same worker.
+    // No spares: workers come only from TTIN, so the test decides when one starts.
     start(PREFORKD_BLOCKING_PROBE,
-          {{"workers", "start = 1\nmin_spare = 1\nmax_connections = 64\n"}});
+          {{"workers", "start = 1\nmin_spare = 0\nmax_connections = 64\n"}});
     line_client a(port_);
     auto pid_a = a.ask("pid");
     ASSERT_TRUE(pid_a);
-    // The busy worker shows in the scoreboard: the supervisor adds a spare, which takes b.
-    line_client b(port_, 10s);
-    auto pid_b = b.ask("pid");
-    ASSERT_TRUE(pid_b);
-    EXPECT_NE(*pid_a, *pid_b);
+    // The only worker is in a's handler: c and d wait in the backlog, together.
+    line_client c(port_), d(port_);
+    std::this_thread::sleep_for(100ms);
+    // A new worker finds both. Allowed 64 connections, it would take both, and d would wait
+    // behind c's handler for good; it takes one, and leaves d to the next worker.
+    srv_->signal(SIGTTIN);
+    std::this_thread::sleep_for(300ms);
+    srv_->signal(SIGTTIN);
+    auto pid_c = c.ask("pid");
+    auto pid_d = d.ask("pid");
+    ASSERT_TRUE(pid_c && pid_d) << srv_->error_log();
+    EXPECT_NE(*pid_c, *pid_d);
+    EXPECT_NE(*pid_a, *pid_c);
+    EXPECT_NE(*pid_a, *pid_d);
     EXPECT_EQ(a.ask("pid"), pid_a);
 }
 
