@@ -13,8 +13,8 @@ root=$PWD
 JOBS=${JOBS:-$(nproc)}
 
 packages=(cmake make g++ clang libclang-rt-14-dev libfmt-dev libtomlplusplus-dev
-          libgtest-dev libgmock-dev libsystemd-dev media-types curl python3
-          chromium)  # curl, python3, chromium: the real-client integration tests
+          libgtest-dev libgmock-dev libsystemd-dev media-types pkgconf
+          curl python3 chromium)  # curl, python3, chromium: the real-client integration tests
 if [ "${PREFORKD_SKIP_APT:-0}" != 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update

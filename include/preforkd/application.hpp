@@ -16,6 +16,9 @@ struct application {
     std::string version = "0.0.0";         // printed by -V
     std::string default_config = default_config_path;
     app_schema schema;                     // the application's own TOML tables
+    // Overrides workers.max_connections when > 0, whatever the file says. A service whose
+    // sessions block the worker (blocking_application) sets 1: one connection per process.
+    int max_connections = 0;
     // Runs in each worker after fork and privilege drop. nullptr (or an exception) makes
     // the worker exit with a failure, which the supervisor treats as a crash.
     std::function<std::unique_ptr<service>(worker_context&)> make_service;

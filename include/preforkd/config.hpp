@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <preforkd/result.hpp>
+#include <preforkd/version.hpp>  // every engine header brings PREFORKD_VERSION
 
 namespace preforkd {
 
@@ -97,6 +98,8 @@ struct config {
     log_config log;
     std::shared_ptr<const void> app;  // what app_schema::parse returned
 
+    // The application's settings: T must be the type its app_schema::parse made (unchecked),
+    // and the application must have a schema.
     template <class T>
     const T& app_settings() const {
         return *static_cast<const T*>(app.get());
@@ -141,5 +144,33 @@ public:
     // The first problem; also reports keys that no getter asked for as unknown.
     virtual result<void> finish() = 0;
 };
+
+// The usual case of app_schema: one table read into one plain struct. `read(reader, s)` gets
+// a Settings whose members hold their defaults and overwrites those the file sets:
+//
+//     struct echo_settings { std::string prefix; milliseconds timeout{30'000}; };
+//     app.schema = settings_table<echo_settings>("echo", [](table_reader& t, echo_settings& s) {
+//         s.prefix = t.string("prefix", s.prefix);
+//         s.timeout = t.duration("timeout", s.timeout);
+//     });
+//
+// Wrong types, unknown keys and t.fail() (for checks between keys) fail the load with the
+// core's `file:line: echo.key ...` message: at start (exit 1) or at SIGHUP (the old
+// configuration stays). Workers of each generation read their own copy with
+// cfg().app_settings<echo_settings>() (connection::settings<echo_settings>()).
+template <class Settings, class Read>
+app_schema settings_table(std::string table, Read read) {
+    app_schema schema;
+    schema.tables.push_back(table);
+    schema.parse = [table = std::move(table),
+                    read = std::move(read)](app_tables& tables) -> result<std::shared_ptr<const void>> {
+        table_reader& reader = tables.table(table);
+        auto settings = std::make_shared<Settings>();
+        read(reader, *settings);
+        if (auto r = reader.finish(); !r) return std::move(r).err();
+        return std::shared_ptr<const void>(std::move(settings));
+    };
+    return schema;
+}
 
 }  // namespace preforkd

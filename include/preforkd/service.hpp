@@ -28,6 +28,18 @@ struct accepted_connection {
     uint32_t listener = 0;  // index into config.server.listen
 };
 
+// How a worker acts on its signals: TERM and INT stop it, QUIT retires it (its listening
+// sockets close at once), USR1 reopens its logs. The worker's event loop reads them from a
+// signalfd and implements this; a session that blocks the loop (the blocking adapter) reads
+// them itself while it waits and hands each one over at once (worker_context::handle_signal).
+class signal_handler {
+public:
+    virtual void on_signal(int signo) noexcept = 0;
+
+protected:
+    ~signal_handler() = default;
+};
+
 // What the worker offers its service: the clock, the logs, the scoreboard, the counters.
 // Cheap inline accessors: the service calls some of them on every request.
 class worker_context {
@@ -56,10 +68,17 @@ public:
     }
     uint64_t requests() const noexcept { return requests_; }
 
+    // Acts on `signo` now, as the worker's loop does when it reads it (see signal_handler);
+    // nothing happens without a loop (a session driven by hand in a test).
+    void handle_signal(int signo) noexcept {
+        if (signal_handler_) signal_handler_->on_signal(signo);
+    }
+
     // Set by the worker's loop (and by tests driving a session by hand).
     void set_now_ms(int64_t now) noexcept { now_ms_ = now; }
     void set_retiring() noexcept { retiring_ = true; }
     void set_access_log_fd(int fd) noexcept { access_fd_ = fd; }
+    void set_signal_handler(signal_handler* h) noexcept { signal_handler_ = h; }
 
 private:
     int64_t now_ms_ = 0;
@@ -70,6 +89,7 @@ private:
     uint32_t slot_ = 0;
     bool retiring_ = false;
     uint64_t requests_ = 0;
+    signal_handler* signal_handler_ = nullptr;
 };
 
 // The protocol side of one connection. Every call is noexcept and returns whether the

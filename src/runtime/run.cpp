@@ -70,6 +70,9 @@ int run(int argc, char** argv, const application& app) {
     auto load = [path = cl->config_path, &app, fg = cl->foreground]() {
         auto c = load_config(path, app.schema);
         if (c && fg && !c->log.error_configured) c->log.error = "stderr";
+        // The application knows what its sessions can share a worker with (a blocking
+        // handler: nothing), whatever the file says.
+        if (c && app.max_connections > 0) c->workers.max_connections = app.max_connections;
         return c;
     };
     auto cfg = load();

@@ -40,6 +40,7 @@ event_loop::event_loop(worker_start& ws, worker_context& ctx, logger& log, servi
                                           static_cast<uint64_t>(::getpid()))) {}
 
 event_loop::~event_loop() {
+    ctx_.set_signal_handler(nullptr);
     for (connection* c : live_) delete c;
     for (connection* c : free_) delete c;
     for (connection* c : closed_) delete c;
@@ -58,6 +59,7 @@ bool event_loop::setup() noexcept {
         return false;
     }
     signals_fd_ = std::move(*sigs);
+    ctx_.set_signal_handler(this);
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.ptr = &signals_watch_;
@@ -292,21 +294,27 @@ void event_loop::heartbeat() noexcept {
 }
 
 void event_loop::on_signals() noexcept {
-    while (auto info = sys::read_signal(signals_fd_.get())) {
-        switch (info->ssi_signo) {
-            case SIGTERM:
-            case SIGINT:
-                stop_ = true;
-                break;
-            case SIGQUIT:
-                begin_retire("told to retire");
-                break;
-            case SIGUSR1:
-                reopen_logs();
-                break;
-            default:
-                break;
-        }
+    while (auto info = sys::read_signal(signals_fd_.get()))
+        on_signal(static_cast<int>(info->ssi_signo));
+}
+
+// Also called from inside a session's on_io: a blocking handler's connection reads the
+// worker's signals while the loop waits for it. begin_retire() then calls on_retire() of that
+// very session, which only answers true (it is serving), so nothing is closed under it.
+void event_loop::on_signal(int signo) noexcept {
+    switch (signo) {
+        case SIGTERM:
+        case SIGINT:
+            stop_ = true;
+            break;
+        case SIGQUIT:
+            begin_retire("told to retire");
+            break;
+        case SIGUSR1:
+            reopen_logs();
+            break;
+        default:
+            break;
     }
 }
 

@@ -15,7 +15,7 @@
 
 namespace preforkd::detail {
 
-class event_loop {
+class event_loop final : private signal_handler {
 public:
     event_loop(worker_start& ws, worker_context& ctx, logger& log, service& svc) noexcept;
     ~event_loop();
@@ -45,6 +45,7 @@ private:
     void on_listener(listener_watch& l) noexcept;
     void on_connection(connection& c, uint32_t events) noexcept;
     void on_signals() noexcept;
+    void on_signal(int signo) noexcept override;  // also called by a blocking session
     void settle(connection& c, bool keep) noexcept;  // after any session call
     void close_connection(connection& c) noexcept;
     void scan_deadlines() noexcept;

@@ -65,11 +65,13 @@ run_dpkg() {
         return 1
     done
 }
-installed_state() { dpkg-query -W -f='${db:Status-Status}' preforkd 2>/dev/null || true; }
-case "$(installed_state)" in
-    "" | not-installed) ;;
-    *) fail "preforkd is already installed here ($(installed_state)): purge it first" ;;
-esac
+installed_state() { dpkg-query -W -f='${db:Status-Status}' "${1:-preforkd}" 2>/dev/null || true; }
+for p in preforkd libpreforkd-dev; do
+    case "$(installed_state $p)" in
+        "" | not-installed) ;;
+        *) fail "$p is already installed here ($(installed_state $p)): purge it first" ;;
+    esac
+done
 getent passwd preforkd >/dev/null && fail "a user preforkd already exists: remove it first"
 [ -e "$site" ] && fail "$site already exists: move it away first"
 
@@ -97,10 +99,12 @@ cleanup() {
         echo "--- last lines of $logdir/error.log"
         tail -n 30 "$logdir/error.log"
     fi
-    case "$(installed_state)" in
-        "" | not-installed) ;;
-        *) run_dpkg --purge preforkd >/dev/null ;;
-    esac
+    for p in libpreforkd-dev preforkd; do
+        case "$(installed_state $p)" in
+            "" | not-installed) ;;
+            *) run_dpkg --purge $p >/dev/null ;;
+        esac
+    done
     rm -rf "$site" "$tmp"
     exit $rc
 }
@@ -128,10 +132,13 @@ version=$(dpkg-parsechangelog -l "$repo/packaging/debian/changelog" -S Version)
 deb=$out/preforkd_${version}_$(dpkg-architecture -qDEB_HOST_ARCH).deb
 check "$deb was built" test -f "$deb"
 dpkg-deb -c "$deb"
+dev_deb=$out/libpreforkd-dev_${version}_$(dpkg-architecture -qDEB_HOST_ARCH).deb
+check "$dev_deb was built" test -f "$dev_deb"
+dpkg-deb -c "$dev_deb"
 
 step "lintian"
 # Errors and warnings fail; the infos left are explained in packaging/debian's overrides.
-lintian --allow-root --fail-on error,warning --display-info "$deb"
+lintian --allow-root --fail-on error,warning --display-info "$deb" "$dev_deb"
 
 step "install"
 if [ -d /run/systemd/system ]; then
@@ -367,6 +374,22 @@ if [ -d /run/systemd/system ]; then
 else
     echo "systemd is not running here: the service itself is not started"
 fi
+
+step "libpreforkd-dev: the examples built against /usr and run"
+run_dpkg -i "$dev_deb"
+examples=/usr/share/doc/libpreforkd-dev/examples
+check "the examples are installed" test -f "$examples/echo.cpp"
+cp -r "$examples" "$tmp/examples"
+check "cmake configures the examples with find_package(preforkd CONFIG)" \
+    cmake -S "$tmp/examples" -B "$tmp/examples-build" -DCMAKE_BUILD_TYPE=Release
+check "the examples build" cmake --build "$tmp/examples-build" -j2
+check "echo -t reads its own config" "$tmp/examples-build/echo" -t -c "$examples/echo.toml"
+check "pkg-config knows preforkd $version" test "$(pkg-config --modversion preforkd)" = "${version%%-*}"
+check "echo builds with pkg-config" bash -c \
+    "g++ -std=c++20 -o '$tmp/echo-pc' '$examples/echo.cpp' \$(pkg-config --cflags --libs preforkd)"
+check "that echo answers -V" bash -c "'$tmp/echo-pc' -V | grep -q '^echo '"
+run_dpkg --purge libpreforkd-dev
+check "the headers are gone" test ! -e /usr/include/preforkd
 
 step "dpkg -r"
 run_dpkg -r preforkd

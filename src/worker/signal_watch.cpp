@@ -1,0 +1,31 @@
+#include "worker/signal_watch.hpp"
+
+#include <signal.h>
+
+#include "sys/signals.hpp"
+
+namespace preforkd::detail {
+
+result<void> signal_watch::open() {
+    // The event loop's set (event_loop.cpp): the signals a handler must not sit on.
+    auto fd = sys::open_signalfd(sys::make_sigset({SIGTERM, SIGINT, SIGQUIT, SIGUSR1}));
+    if (!fd) return std::move(fd).err();
+    fd_ = std::move(*fd);
+    return {};
+}
+
+void signal_watch::drain(int64_t now_ms) noexcept {
+    if (!fd_) return;
+    while (auto info = sys::read_signal(fd_.get())) {
+        int signo = static_cast<int>(info->ssi_signo);
+        if (signo == SIGTERM || signo == SIGINT) stopping_ = true;
+        if (signo == SIGQUIT) retire(now_ms);
+        ctx_.handle_signal(signo);
+    }
+}
+
+void signal_watch::retire(int64_t now_ms) noexcept {
+    if (retire_deadline_ms_ == 0) retire_deadline_ms_ = now_ms + graceful_ms_;
+}
+
+}  // namespace preforkd::detail

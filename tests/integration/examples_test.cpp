@@ -1,0 +1,422 @@
+// The embedding API through real servers on loopback: the examples (echo: blocking; daytime:
+// event-driven) and a blocking probe (apps/blocking_probe.cpp), driven with sockets and
+// signals.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "integration/harness.hpp"
+
+namespace preforkd::test {
+namespace {
+
+// A line-protocol client. Every read is bounded by its timeout.
+class line_client {
+  public:
+    explicit line_client(uint16_t port, std::chrono::milliseconds timeout = 5s)
+        : timeout_(timeout) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in sin{};
+        sin.sin_family = AF_INET;
+        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        sin.sin_port = htons(port);
+        if (::connect(fd_, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) != 0) {
+            ::close(fd_);
+            fd_ = -1;
+        }
+    }
+    ~line_client() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    line_client(const line_client&) = delete;
+    line_client& operator=(const line_client&) = delete;
+
+    bool connected() const { return fd_ >= 0; }
+    bool send(const std::string& bytes) {
+        return fd_ >= 0 && ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+                               static_cast<ssize_t>(bytes.size());
+    }
+    // The next line without its "\n"; nullopt on EOF or timeout.
+    std::optional<std::string> line() {
+        for (;;) {
+            auto nl = buf_.find('\n');
+            if (nl != std::string::npos) {
+                std::string l = buf_.substr(0, nl);
+                buf_.erase(0, nl + 1);
+                return l;
+            }
+            if (!fill()) return std::nullopt;
+        }
+    }
+    void close_write() { ::shutdown(fd_, SHUT_WR); }
+    std::optional<std::string> ask(const std::string& command) {
+        if (!send(command + "\n")) return std::nullopt;
+        return line();
+    }
+    // True if the server closed the connection within `timeout` (data before EOF is kept).
+    bool closed_by_peer(std::chrono::milliseconds timeout) {
+        auto end = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < end) {
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, 20) <= 0) continue;
+            char tmp[4096];
+            ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+            if (n == 0 || (n < 0 && errno == ECONNRESET)) return true;
+            if (n > 0) buf_.append(tmp, static_cast<size_t>(n));
+        }
+        return false;
+    }
+
+  private:
+    bool fill() {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(timeout_.count())) <= 0) return false;
+        char tmp[4096];
+        ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+        if (n <= 0) return false;
+        buf_.append(tmp, static_cast<size_t>(n));
+        return true;
+    }
+
+    int fd_ = -1;
+    std::chrono::milliseconds timeout_;
+    std::string buf_;
+};
+
+// A server of one of the example binaries, with [server], [workers], [log] and the
+// application's own tables written as given.
+class example_test : public ::testing::Test {
+  protected:
+    example_test() : port_(free_port()) {}
+
+    // `tables`: {"workers", "start = 2\nmax = 4\n"}: "key = value" lines, each replacing the
+    // default of its key (below) or added.
+    std::string render(const std::map<std::string, std::string>& tables) const {
+        auto q = [](const fs::path& p) { return "\"" + p.string() + "\""; };
+        std::map<std::string, std::map<std::string, std::string>> t = {
+            {"server",
+             {{"listen", "[\"127.0.0.1:" + std::to_string(port_) + "\"]"},
+              {"pid_file", q(dir_.path() / "preforkd.pid")}}},
+            {"workers", {{"start", "2"}, {"graceful_timeout", "\"5s\""}}},
+            {"log",
+             {{"error", q(dir_.path() / "error.log")},
+              {"access", "\"off\""},
+              {"level", "\"debug\""}}}};
+        for (const auto& [name, body] : tables) {
+            auto& kv = t[name];
+            size_t at = 0;
+            while (at < body.size()) {
+                size_t nl = body.find('\n', at);
+                std::string line = body.substr(at, nl - at);
+                at = nl == std::string::npos ? body.size() : nl + 1;
+                size_t eq = line.find(" = ");
+                if (eq != std::string::npos) kv[line.substr(0, eq)] = line.substr(eq + 3);
+            }
+        }
+        std::string out;
+        for (const auto& [name, kv] : t) {
+            out += "[" + name + "]\n";
+            for (const auto& [k, v] : kv) out += k + " = " + v + "\n";
+        }
+        return out;
+    }
+    void start(const std::string& binary, std::map<std::string, std::string> tables = {}) {
+        binary_ = binary;
+        srv_ = std::make_unique<server>(dir_.path(), port_);
+        srv_->write_config(render(tables));
+        spawn_options so;
+        so.binary = binary;
+        ASSERT_TRUE(srv_->start({"-F"}, so)) << "server did not start; output:\n"
+                                             << srv_->output() << "\nerror log:\n"
+                                             << srv_->error_log();
+    }
+    void rewrite(std::map<std::string, std::string> tables) { srv_->write_config(render(tables)); }
+    // The workers of generation `g` (2 and later: reloads) are up.
+    bool wait_generation(int g) {
+        std::string needle = "generation " + std::to_string(g) + " serves";
+        return wait_until([&] { return srv_->error_log().find(needle) != std::string::npos; }, 10s);
+    }
+
+    temp_dir dir_;
+    uint16_t port_;
+    std::string binary_;
+    std::unique_ptr<server> srv_;
+};
+
+int64_t since_ms(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 t)
+        .count();
+}
+
+// ---- echo (blocking) ----
+
+TEST_F(example_test, echo_answers_every_line_with_its_prefix) {
+    start(PREFORKD_EXAMPLE_ECHO, {{"echo", "prefix = \"> \"\n"}});
+    line_client a(port_), b(port_);
+    ASSERT_TRUE(a.connected() && b.connected());
+    EXPECT_EQ(a.ask("hello"), "> hello");
+    EXPECT_EQ(b.ask("from b"), "> from b");  // two clients, two workers, at once
+    EXPECT_EQ(a.ask("crlf\r"), "> crlf");
+    // Several lines in one packet are answered in order.
+    ASSERT_TRUE(a.send("1\n2\n3\n"));
+    EXPECT_EQ(a.line(), "> 1");
+    EXPECT_EQ(a.line(), "> 2");
+    EXPECT_EQ(a.line(), "> 3");
+    // A last line without a newline is answered when the client closes its side.
+    ASSERT_TRUE(b.send("last"));
+    b.close_write();
+    EXPECT_EQ(b.line(), "> last");
+    EXPECT_TRUE(b.closed_by_peer(2s));
+}
+
+TEST_F(example_test, echo_drops_a_line_over_its_limit) {
+    start(PREFORKD_EXAMPLE_ECHO, {{"echo", "max_line = 16\n"}});
+    line_client c(port_);
+    EXPECT_EQ(c.ask(std::string(40, 'x')), "line too long");
+    EXPECT_TRUE(c.closed_by_peer(2s));
+}
+
+TEST_F(example_test, echo_drops_a_silent_client_after_its_timeout) {
+    start(PREFORKD_EXAMPLE_ECHO, {{"echo", "timeout = \"300ms\"\n"}});
+    line_client c(port_);
+    EXPECT_EQ(c.ask("quick"), "quick");
+    auto t = std::chrono::steady_clock::now();
+    EXPECT_TRUE(c.closed_by_peer(3s));
+    EXPECT_GE(since_ms(t), 250);
+}
+
+TEST_F(example_test, echo_rejects_a_bad_table_at_start_with_file_line_and_key) {
+    srv_ = std::make_unique<server>(dir_.path(), port_);
+    srv_->write_config(render({{"echo", "prefix = \"> \"\nmax_line = 0\n"}}));
+    auto r = run_binary({"-t", "-c", srv_->config_path().string()}, 10s,
+                        spawn_options{.binary = PREFORKD_EXAMPLE_ECHO});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("preforkd.toml:"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("echo.max_line"), std::string::npos) << r.output;
+    srv_->write_config(render({{"echo", "colour = \"red\"\n"}}));
+    r = run_binary({"-t", "-c", srv_->config_path().string()}, 10s,
+                   spawn_options{.binary = PREFORKD_EXAMPLE_ECHO});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("echo.colour"), std::string::npos) << r.output;
+}
+
+TEST_F(example_test, echo_sighup_reloads_its_own_table) {
+    start(PREFORKD_EXAMPLE_ECHO, {{"echo", "prefix = \"old: \"\n"}});
+    line_client before(port_);
+    EXPECT_EQ(before.ask("x"), "old: x");
+
+    rewrite({{"echo", "prefix = \"new: \"\n"}});
+    srv_->signal(SIGHUP);
+    ASSERT_TRUE(wait_generation(2)) << srv_->error_log();
+    line_client after(port_);
+    EXPECT_EQ(after.ask("y"), "new: y");
+    // The connection made before the reload keeps its generation's settings: its next line
+    // is answered, then its retiring worker lets go.
+    EXPECT_EQ(before.ask("z"), "old: z");
+    EXPECT_TRUE(before.closed_by_peer(3s));
+
+    // An invalid table on reload changes nothing.
+    rewrite({{"echo", "prefix = 42\n"}});
+    srv_->signal(SIGHUP);
+    ASSERT_TRUE(
+        wait_until([&] { return srv_->error_log().find("echo.prefix") != std::string::npos; }, 5s))
+        << srv_->error_log();
+    line_client still(port_);
+    EXPECT_EQ(still.ask("w"), "new: w");
+}
+
+TEST_F(example_test, echo_ttin_and_ttou_change_the_pool) {
+    start(PREFORKD_EXAMPLE_ECHO, {{"workers", "min_spare = 0\nmax_spare = 8\n"}});
+    ASSERT_TRUE(srv_->wait_workers(2));
+    srv_->signal(SIGTTIN);
+    EXPECT_TRUE(srv_->wait_workers(3)) << srv_->workers().size();
+    std::this_thread::sleep_for(200ms);
+    srv_->signal(SIGTTOU);
+    std::this_thread::sleep_for(200ms);
+    srv_->signal(SIGTTOU);
+    EXPECT_TRUE(srv_->wait_workers(1)) << srv_->workers().size();
+    line_client c(port_);
+    EXPECT_EQ(c.ask("still here"), "still here");
+}
+
+// ---- blocking handlers (probe) ----
+
+TEST_F(example_test, blocking_handlers_get_one_connection_per_worker_whatever_the_file_says) {
+    // No spares: workers come only from TTIN, so the test decides when one starts.
+    start(PREFORKD_BLOCKING_PROBE,
+          {{"workers", "start = 1\nmin_spare = 0\nmax_connections = 64\n"}});
+    line_client a(port_);
+    auto pid_a = a.ask("pid");
+    ASSERT_TRUE(pid_a);
+    // The only worker is in a's handler: c and d wait in the backlog, together.
+    line_client c(port_), d(port_);
+    std::this_thread::sleep_for(100ms);
+    // A new worker finds both. Allowed 64 connections, it would take both, and d would wait
+    // behind c's handler for good; it takes one, and leaves d to the next worker.
+    srv_->signal(SIGTTIN);
+    std::this_thread::sleep_for(300ms);
+    srv_->signal(SIGTTIN);
+    auto pid_c = c.ask("pid");
+    auto pid_d = d.ask("pid");
+    ASSERT_TRUE(pid_c && pid_d) << srv_->error_log();
+    EXPECT_NE(*pid_c, *pid_d);
+    EXPECT_NE(*pid_a, *pid_c);
+    EXPECT_NE(*pid_a, *pid_d);
+    EXPECT_EQ(a.ask("pid"), pid_a);
+}
+
+TEST_F(example_test, a_crash_in_the_handler_costs_only_its_connection) {
+    start(PREFORKD_BLOCKING_PROBE);
+    ASSERT_TRUE(srv_->wait_workers(2));
+    line_client a(port_), b(port_);
+    auto pid_a = a.ask("pid");
+    auto pid_b = b.ask("pid");
+    ASSERT_TRUE(pid_a && pid_b);
+    ASSERT_NE(*pid_a, *pid_b);
+    ASSERT_TRUE(a.send("abort\n"));
+    EXPECT_TRUE(a.closed_by_peer(3s));
+    // The other client never notices; the crashed worker is replaced.
+    EXPECT_EQ(b.ask("still"), "still");
+    EXPECT_EQ(b.ask("pid"), pid_b);
+    pid_t dead = std::atoi(pid_a->c_str());
+    EXPECT_TRUE(wait_until(
+        [&] {
+            auto w = srv_->workers();
+            return w.size() == 2 && std::find(w.begin(), w.end(), dead) == w.end();
+        },
+        15s))
+        << srv_->error_log();
+    line_client c(port_);
+    EXPECT_EQ(c.ask("new"), "new");
+}
+
+TEST_F(example_test, an_exception_in_the_handler_closes_only_its_connection) {
+    start(PREFORKD_BLOCKING_PROBE, {{"workers", "start = 1\nmin_spare = 0\n"}});
+    line_client a(port_);
+    auto pid = a.ask("pid");
+    ASSERT_TRUE(pid);
+    ASSERT_TRUE(a.send("throw\n"));
+    EXPECT_TRUE(a.closed_by_peer(3s));
+    line_client b(port_);
+    EXPECT_EQ(b.ask("pid"), pid);  // the same worker serves on
+    EXPECT_NE(srv_->error_log().find("the handler threw: asked to throw"), std::string::npos)
+        << srv_->error_log();
+}
+
+TEST_F(example_test, term_interrupts_a_handler_blocked_on_its_client) {
+    start(PREFORKD_BLOCKING_PROBE);
+    line_client a(port_);
+    ASSERT_EQ(a.ask("waiting"), "waiting");  // the handler now waits for the next line
+    auto t = std::chrono::steady_clock::now();
+    EXPECT_EQ(srv_->stop(SIGTERM, 10s), 0);
+    // Without the worker noticing TERM in its wait, the supervisor would KILL it after 5 s.
+    EXPECT_LT(since_ms(t), 3000);
+    EXPECT_TRUE(a.closed_by_peer(1s));
+}
+
+TEST_F(example_test, quit_lets_a_connection_finish_then_stops) {
+    start(PREFORKD_BLOCKING_PROBE);
+    auto a = std::make_unique<line_client>(port_);
+    ASSERT_EQ(a->ask("retiring"), "no");
+    srv_->signal(SIGQUIT);
+    // New connections are refused at once; the one in hand goes on.
+    EXPECT_TRUE(wait_until([&] { return !line_client(port_).connected(); }, 3s));
+    EXPECT_EQ(a->ask("retiring"), "yes");
+    EXPECT_EQ(a->ask("more"), "more");
+    // The server waits for the client (graceful_timeout is 5 s), then stops when it leaves.
+    EXPECT_FALSE(srv_->wait_exit(300ms));
+    a.reset();
+    EXPECT_EQ(srv_->wait_exit(3s), 0);
+}
+
+TEST_F(example_test, the_graceful_timeout_ends_a_silent_connection) {
+    start(PREFORKD_BLOCKING_PROBE, {{"workers", "graceful_timeout = \"500ms\"\n"}});
+    line_client a(port_);
+    ASSERT_EQ(a.ask("hello"), "hello");
+    auto t = std::chrono::steady_clock::now();
+    srv_->signal(SIGQUIT);
+    EXPECT_TRUE(a.closed_by_peer(4s));
+    EXPECT_EQ(srv_->wait_exit(5s), 0);
+    EXPECT_LT(since_ms(t), 4000);
+}
+
+TEST_F(example_test, a_handler_waiting_for_its_client_is_not_taken_for_hung) {
+    start(PREFORKD_BLOCKING_PROBE, {{"workers", "heartbeat_timeout = \"1s\"\n"}});
+    line_client a(port_);
+    auto pid = a.ask("pid");
+    ASSERT_TRUE(pid);
+    std::this_thread::sleep_for(2500ms);  // idle: the handler waits in read_line
+    EXPECT_EQ(a.ask("pid"), pid);
+    EXPECT_EQ(srv_->error_log().find("heartbeat"), std::string::npos) << srv_->error_log();
+}
+
+TEST_F(example_test, usr1_reopens_the_error_log_of_a_worker_in_a_handler) {
+    start(PREFORKD_BLOCKING_PROBE, {{"workers", "start = 1\nmin_spare = 0\n"}});
+    line_client a(port_);
+    ASSERT_EQ(a.ask("log before"), "logged");
+    fs::path log = dir_.path() / "error.log";
+    fs::rename(log, dir_.path() / "error.log.1");
+    srv_->signal(SIGUSR1);
+    ASSERT_TRUE(wait_until([&] { return fs::exists(log); }, 3s));
+    std::this_thread::sleep_for(200ms);  // the worker's poll sees USR1 at once
+    ASSERT_EQ(a.ask("log after rotation"), "logged");
+    EXPECT_TRUE(wait_until(
+        [&] { return read_file(log).find("probe: after rotation") != std::string::npos; }, 3s))
+        << "new log:\n"
+        << read_file(log) << "\nold log:\n"
+        << read_file(dir_.path() / "error.log.1");
+}
+
+// ---- daytime (event-driven) ----
+
+std::string this_year() {
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    ::gmtime_r(&now, &tm);
+    return std::to_string(1900 + tm.tm_year);
+}
+
+TEST_F(example_test, daytime_answers_every_line_and_one_worker_holds_many_connections) {
+    start(PREFORKD_EXAMPLE_DAYTIME,
+          {{"workers", "start = 1\nmin_spare = 0\n"}, {"daytime", "format = \"year %Y\"\n"}});
+    std::vector<std::unique_ptr<line_client>> clients;
+    for (int i = 0; i < 5; ++i) clients.push_back(std::make_unique<line_client>(port_));
+    for (auto& c : clients) EXPECT_EQ(c->ask(""), "year " + this_year());
+    // All five are open at once on the one worker, and each is answered again.
+    EXPECT_EQ(srv_->workers().size(), 1u);
+    for (auto& c : clients) EXPECT_EQ(c->ask("again"), "year " + this_year());
+}
+
+TEST_F(example_test, daytime_closes_idle_connections_and_reloads_its_format) {
+    start(PREFORKD_EXAMPLE_DAYTIME, {{"daytime", "format = \"A %Y\"\nidle_timeout = \"300ms\"\n"}});
+    line_client a(port_);
+    EXPECT_EQ(a.ask("now"), "A " + this_year());
+    EXPECT_TRUE(a.closed_by_peer(3s));
+
+    rewrite({{"daytime", "format = \"B %Y\"\n"}});
+    srv_->signal(SIGHUP);
+    ASSERT_TRUE(wait_generation(2)) << srv_->error_log();
+    EXPECT_TRUE(wait_until(
+        [&] {
+            line_client b(port_);
+            return b.ask("now") == "B " + this_year();
+        },
+        5s));
+}
+
+}  // namespace
+}  // namespace preforkd::test
