@@ -15,6 +15,20 @@
 #include "supervisor/supervisor.hpp"
 #include "sys/signals.hpp"
 
+// AddressSanitizer builds (clang says so with __has_feature, g++ with a macro) check the
+// workers for leaks too: see spawn().
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PREFORKD_LEAK_CHECK 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(PREFORKD_LEAK_CHECK)
+#define PREFORKD_LEAK_CHECK 1
+#endif
+#ifdef PREFORKD_LEAK_CHECK
+#include <sanitizer/lsan_interface.h>
+#endif
+
 namespace preforkd {
 namespace {
 
@@ -89,6 +103,14 @@ result<pid_t> supervisor::spawn(const std::shared_ptr<generation>& gen) {
             status = entry_(ws);
         } catch (...) {
         }
+#ifdef PREFORKD_LEAK_CHECK
+        // _exit skips LeakSanitizer's at-exit check, so a worker's leaks would go unseen.
+        // Check here: everything the worker made is gone with entry_'s frames, while what
+        // it inherited stays reachable from the supervisor's frames below on this stack, so
+        // only the worker's own losses are reported (on stderr; the exit status says so).
+        if (__lsan_do_recoverable_leak_check() != 0 && status == 0)
+            status = static_cast<int>(exit_code::failure);
+#endif
         ::_exit(status);
     }
     if (pid < 0) {
@@ -160,7 +182,12 @@ void supervisor::reap() {
         else
             log_.error("worker {} (generation {}, slot {}) {}", pid, w.gen->id, w.slot, how);
 
-        if (!clean && !w.killed && stopping_ == stop_mode::none &&
+        // SIGKILL is never self-inflicted: an operator, the OOM killer or our watchdog sent
+        // it. Counting it would let anyone who kills young workers (a chaos test, a script
+        // replacing them) push the pool into crash back-off, down to no worker for seconds.
+        // A crash loop is a worker failing by itself: an exit status or a fault.
+        bool killed_from_outside = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+        if (!clean && !w.killed && !killed_from_outside && stopping_ == stop_mode::none &&
             now - w.started_ms < crash_window_ms) {
             ++crashes_;
             int64_t delay = crash_backoff_ms(crashes_);
