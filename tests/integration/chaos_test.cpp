@@ -55,7 +55,7 @@ int64_t ms_since(clock_type::time_point t) {
 const std::string page(4096, 'p');
 
 // Lines of the error log containing `what`.
-[[maybe_unused]] size_t count_in_log(const std::string& log, const std::string& what) {
+size_t count_in_log(const std::string& log, const std::string& what) {
     size_t n = 0;
     for (size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
     return n;
@@ -180,6 +180,204 @@ TEST_F(chaos, random_worker_kills_under_load_lose_only_the_victims_connections) 
     EXPECT_LE(recovered_ms, 1000);
     EXPECT_LE(serving_ms, 1000);
     EXPECT_LT(zombies.longest(), 1000ms) << "a dead worker stayed unreaped";
+}
+
+// ---- 2. signal storm -------------------------------------------------------------------------
+
+void report(const char* scenario, const load_result& r) {
+    std::printf("[figures] %s: %llu requests ok, %llu failed, %llu reconnects\n", scenario,
+                static_cast<unsigned long long>(r.requests),
+                static_cast<unsigned long long>(r.failed),
+                static_cast<unsigned long long>(r.reconnects));
+    for (const auto& s : r.samples) std::printf("[figures]   failure: %s\n", s.c_str());
+}
+
+// 100 HUP, 50 TTIN, 50 TTOU and 20 USR1 in a shuffled order, spread over 5 s, while
+// connection-per-request and keep-alive clients run. Signals of one kind that arrive
+// together coalesce (the kernel keeps one pending), and reloads that come while one is
+// under way are queued into one: the figures say how many of each the supervisor saw.
+TEST_F(chaos, signal_storm_under_load_loses_no_request_and_leaks_nothing) {
+    constexpr int max_workers = 8;
+    write_file(dir_.path() / "www/index.html", page);
+    cfg_.set("workers", "start", "3");
+    cfg_.set("workers", "max", std::to_string(max_workers));
+    cfg_.set("workers", "graceful_timeout", "\"3s\"");
+    cfg_.set("http", "max_keepalive_requests", "100000000");
+    start();
+    ASSERT_TRUE(srv_->wait_workers(3));
+    const pid_t sup = srv_->pid();
+    const int fds_before = count_fds(sup);
+    const auto links_before = socket_links(sup);
+
+    std::vector<int> storm;
+    storm.insert(storm.end(), 100, SIGHUP);
+    storm.insert(storm.end(), 50, SIGTTIN);
+    storm.insert(storm.end(), 50, SIGTTOU);
+    storm.insert(storm.end(), 20, SIGUSR1);
+    std::mt19937 rng(4242);
+    std::shuffle(storm.begin(), storm.end(), rng);
+
+    zombie_watch zombies(sup);
+    // wait() lets a load run for its duration from the call on: one more second after the
+    // storm for the first, then the second stops at once.
+    load_generator per_request({.port = port_, .expected_body = page, .threads = 2,
+                                .keep_alive = false, .duration = 1000ms});
+    load_generator keep_alive({.port = port_, .expected_body = page, .threads = 2,
+                               .keep_alive = true, .duration = 0ms});
+    per_request.start();
+    keep_alive.start();
+    std::this_thread::sleep_for(500ms);
+    const auto t0 = clock_type::now();
+    for (size_t i = 0; i < storm.size(); ++i) {
+        std::this_thread::sleep_until(t0 + i * 5000ms / storm.size());
+        srv_->signal(storm[i]);
+    }
+    const int64_t storm_ms = ms_since(t0);
+    auto r1 = per_request.wait();
+    auto r2 = keep_alive.wait();
+    EXPECT_EQ(::kill(sup, 0), 0) << "the supervisor is gone";
+
+    // Settled: one generation, nobody retiring, the supervisor's descriptors as before.
+    std::optional<server_status> st;
+    const auto settle0 = clock_type::now();
+    bool settled = wait_until(
+        [&] {
+            st = read_status(port_);
+            return st && !st->workers.empty() &&
+                   std::all_of(st->workers.begin(), st->workers.end(),
+                               [&](const status_worker& w) {
+                                   return w.generation == st->generation && w.state != "retiring";
+                               }) &&
+                   srv_->workers().size() == st->workers.size() && count_fds(sup) == fds_before;
+        },
+        20s);
+    const int64_t settle_ms = ms_since(settle0);
+    zombies.stop();
+    const int fds_after = count_fds(sup);
+    const size_t pool = srv_->workers().size();
+    const std::string log = srv_->error_log();
+
+    report("signal storm, connection per request", r1);
+    report("signal storm, keep-alive", r2);
+    std::printf(
+        "[figures] signal storm: %zu signals sent in %lld ms; supervisor saw %zu HUP, %zu TTIN, "
+        "%zu TTOU, %zu USR1; generation %u at the end; settled %lld ms after the storm with %zu "
+        "workers; supervisor fds %d before, %d after; %zu zombies seen, longest unreaped %lld ms\n",
+        storm.size(), static_cast<long long>(storm_ms), count_in_log(log, "received HUP"),
+        count_in_log(log, "received TTIN"), count_in_log(log, "received TTOU"),
+        count_in_log(log, "received USR1"), st ? st->generation : 0u,
+        static_cast<long long>(settle_ms), pool, fds_before, fds_after, zombies.seen(),
+        static_cast<long long>(zombies.longest().count()));
+
+    EXPECT_EQ(r1.failed, 0u);
+    EXPECT_EQ(r2.failed, 0u);
+    EXPECT_GT(r1.requests, 100u);
+    EXPECT_GT(r2.requests, 100u);
+    EXPECT_TRUE(settled) << "the pool did not settle on one generation";
+    EXPECT_EQ(fds_after, fds_before) << "the supervisor leaks descriptors";
+    EXPECT_EQ(socket_links(sup), links_before) << "the listening sockets changed";
+    EXPECT_GE(pool, 1u);
+    EXPECT_LE(pool, static_cast<size_t>(max_workers));
+    EXPECT_GT(st ? st->generation : 0u, 1u) << "no reload happened";
+    EXPECT_TRUE(zombie_children_of(sup).empty());
+    EXPECT_LT(zombies.longest(), 1000ms) << "a dead worker stayed unreaped";
+    auto r = http_get(port_, "/index.html");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+}
+
+// ---- 3. descriptor exhaustion ---------------------------------------------------------------
+
+// Connections that hold a descriptor each and send nothing.
+class idle_connections {
+public:
+    void open(uint16_t port, int n) {
+        for (int i = 0; i < n; ++i) {
+            int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+            sockaddr_in sin{};
+            sin.sin_family = AF_INET;
+            sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            sin.sin_port = htons(port);
+            ::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));  // EINPROGRESS
+            fds_.push_back(fd);
+        }
+    }
+    void close_all() {
+        for (int fd : fds_) ::close(fd);
+        fds_.clear();
+    }
+    ~idle_connections() { close_all(); }
+    const std::vector<int>& fds() const { return fds_; }
+
+private:
+    std::vector<int> fds_;
+};
+
+double cpu_seconds(pid_t pid) {
+    auto p = read_proc(pid);
+    return p ? static_cast<double>(p->cpu_ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK))
+             : 0.0;
+}
+
+// One worker limited to 32 descriptors (workers.rlimit_nofile) gets 100 connections that send
+// nothing. Out of descriptors, accept4 fails with EMFILE while the connection stays queued:
+// a worker that tried again at once would spin on the readable listener. It must pause
+// (idle CPU), log once, and serve again as soon as descriptors come free.
+TEST_F(chaos, a_worker_out_of_descriptors_pauses_logs_once_and_recovers) {
+    constexpr int limit = 32;
+    cfg_.set("workers", "start", "1");
+    cfg_.set("workers", "max", "1");
+    cfg_.set("workers", "min_spare", "0");
+    cfg_.set("workers", "max_spare", "1");
+    cfg_.set("workers", "rlimit_nofile", std::to_string(limit));
+    cfg_.set("http", "header_timeout", "\"60s\"");
+    start();
+    ASSERT_TRUE(srv_->wait_workers(1));
+    const pid_t worker = srv_->workers()[0];
+    const std::string limits = read_file("/proc/" + std::to_string(worker) + "/limits");
+    EXPECT_NE(limits.find("Max open files            32                   32"), std::string::npos)
+        << limits;
+    ASSERT_TRUE(http_get(port_, "/index.html"));
+
+    idle_connections idle;
+    idle.open(port_, 100);
+    ASSERT_TRUE(wait_until(
+        [&] { return srv_->error_log().find("pausing accept") != std::string::npos; }, 5s))
+        << "the worker never ran out of descriptors";
+    const int fds_full = count_fds(worker);
+    // A real request queued behind the idle ones, answered once descriptors come free.
+    http_client waiting(port_, 10s);
+    ASSERT_TRUE(waiting.connected());
+    ASSERT_TRUE(waiting.send("GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n"));
+
+    const double cpu0 = cpu_seconds(worker);
+    const auto t0 = clock_type::now();
+    std::this_thread::sleep_for(3s);
+    const double cpu_share = (cpu_seconds(worker) - cpu0) /
+                             (static_cast<double>(ms_since(t0)) / 1000.0);
+    const size_t logged = count_in_log(srv_->error_log(), "pausing accept");
+
+    const auto closed_at = clock_type::now();
+    idle.close_all();
+    auto resp = waiting.read_response();
+    const int64_t recovered_ms = ms_since(closed_at);
+    auto fresh = http_get(port_, "/index.html");
+
+    std::printf(
+        "[figures] descriptor exhaustion: limit %d, worker at %d descriptors with 100 idle "
+        "connections; worker CPU %.1f%% over 3 s while out of descriptors; \"pausing accept\" "
+        "logged %zu time(s); a queued request answered %lld ms after the idle ones closed\n",
+        limit, fds_full, cpu_share * 100.0, logged, static_cast<long long>(recovered_ms));
+
+    EXPECT_GE(fds_full, limit - 2);
+    EXPECT_LT(cpu_share, 0.2) << "the worker spins on the listener";
+    EXPECT_EQ(logged, 1u);
+    ASSERT_TRUE(resp) << "the queued request was never answered";
+    EXPECT_EQ(resp->status, 200);
+    EXPECT_LE(recovered_ms, 500);
+    ASSERT_TRUE(fresh);
+    EXPECT_EQ(fresh->status, 200);
+    EXPECT_EQ(srv_->workers(), std::vector<pid_t>{worker}) << "the worker was replaced";
 }
 
 }  // namespace
