@@ -10,11 +10,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <grp.h>
+#include <pwd.h>
+#include <sys/wait.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <numeric>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "integration/chaos.hpp"
 #include "integration/fixture.hpp"
@@ -378,6 +383,120 @@ TEST_F(chaos, a_worker_out_of_descriptors_pauses_logs_once_and_recovers) {
     ASSERT_TRUE(fresh);
     EXPECT_EQ(fresh->status, 200);
     EXPECT_EQ(srv_->workers(), std::vector<pid_t>{worker}) << "the worker was replaced";
+}
+
+// ---- 4. process exhaustion ------------------------------------------------------------------
+
+// A uid with no account and no process: its RLIMIT_NPROC count is ours alone.
+std::optional<uid_t> unused_uid() {
+    std::set<uid_t> busy;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator("/proc", ec)) {
+        std::istringstream in(read_file(e.path() / "status"));
+        std::string line;
+        while (std::getline(in, line))
+            if (line.rfind("Uid:", 0) == 0) busy.insert(static_cast<uid_t>(std::atol(line.c_str() + 4)));
+    }
+    for (uid_t u = 61000; u < 62000; ++u)
+        if (!busy.count(u) && !::getpwuid(u)) return u;
+    return std::nullopt;
+}
+
+// Sets the soft RLIMIT_NPROC of `pid` (hard limit `hard`) from a child running as `uid`:
+// changing another user's limits takes CAP_SYS_RESOURCE, which a container's root may lack,
+// while a process of the same user may move the soft limit anywhere under the hard one.
+bool set_nproc(pid_t pid, uid_t uid, rlim_t soft, rlim_t hard) {
+    pid_t child = ::fork();
+    if (child == 0) {
+        rlimit rl{soft, hard};
+        gid_t gid = static_cast<gid_t>(uid);
+        if (::setgroups(1, &gid) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) ::_exit(2);
+        ::_exit(::prlimit(pid, RLIMIT_NPROC, &rl, nullptr) == 0 ? 0 : 1);
+    }
+    int status = 0;
+    return child > 0 && ::waitpid(child, &status, 0) == child && WIFEXITED(status) &&
+           WEXITSTATUS(status) == 0;
+}
+
+// The delays of "cannot start a worker: ...; retrying in N ms" lines, in order.
+std::vector<long> fork_retry_delays(const std::string& log) {
+    std::vector<long> out;
+    const std::string key = "cannot start a worker: ";
+    for (size_t at = log.find(key); at != std::string::npos; at = log.find(key, at + 1)) {
+        auto r = log.find("retrying in ", at);
+        auto eol = log.find('\n', at);
+        if (r != std::string::npos && r < eol) out.push_back(std::atol(log.c_str() + r + 12));
+    }
+    return out;
+}
+
+// The server runs as an unprivileged user (root is exempt from RLIMIT_NPROC). Its process
+// limit is lowered under what it runs, two workers are killed, and the limit is lifted
+// 2.5 s later: fork fails with EAGAIN meanwhile, which must be logged and retried with a
+// growing delay (no fork loop), the server keeps serving with what is left, and the pool
+// is whole again once forking is possible.
+TEST_F(chaos, fork_failing_for_the_process_limit_backs_off_and_the_pool_comes_back) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root: to run the server as another user";
+    auto uid = unused_uid();
+    ASSERT_TRUE(uid) << "no free uid in 61000..61999";
+    cfg_.set("workers", "start", "3");
+    cfg_.set("workers", "max", "3");
+    cfg_.set("workers", "min_spare", "0");
+    cfg_.set("workers", "max_spare", "3");
+    srv_ = std::make_unique<server>(dir_.path(), port_);
+    srv_->write_config(cfg_.render());
+    write_file(srv_->root() / "index.html", page);
+    for (const auto& e : fs::recursive_directory_iterator(dir_.path()))
+        ASSERT_EQ(::chown(e.path().c_str(), *uid, *uid), 0);
+    ASSERT_EQ(::chown(dir_.path().c_str(), *uid, *uid), 0);
+    ASSERT_TRUE(srv_->start({"-F"}, {.rlimits = {{RLIMIT_NPROC, 64}}, .uid = uid, .gid = *uid}))
+        << srv_->output() << srv_->error_log();
+    ASSERT_TRUE(srv_->wait_workers(3));
+    const pid_t sup = srv_->pid();
+
+    // The supervisor and its three workers are four processes of this uid: two may not fork.
+    ASSERT_TRUE(set_nproc(sup, *uid, 2, 64));
+    auto before = srv_->workers();
+    ::kill(before[0], SIGKILL);
+    ::kill(before[1], SIGKILL);
+    const auto t0 = clock_type::now();
+    std::this_thread::sleep_for(2500ms);
+    const auto during = srv_->workers();
+    auto served = http_get(port_, "/index.html");
+    const std::string log_during = srv_->error_log();
+    auto delays = fork_retry_delays(log_during);
+
+    ASSERT_TRUE(set_nproc(sup, *uid, 64, 64));
+    const auto lifted = clock_type::now();
+    bool back = srv_->wait_workers(3, 15s);
+    const int64_t back_ms = ms_since(lifted);
+    auto after = http_get(port_, "/index.html");
+    const bool alive = ::kill(sup, 0) == 0;
+
+    std::string d;
+    for (long x : delays) d += (d.empty() ? "" : ", ") + std::to_string(x);
+    std::printf(
+        "[figures] process exhaustion: %zu fork failures logged in %lld ms of RLIMIT_NPROC=2 "
+        "(retry delays %s ms); %zu worker(s) serving meanwhile; pool back at 3 workers %lld ms "
+        "after the limit was lifted\n",
+        delays.size(), static_cast<long long>(duration_cast<milliseconds>(lifted - t0).count()),
+        d.c_str(), during.size(), static_cast<long long>(back_ms));
+
+    EXPECT_TRUE(alive);
+    EXPECT_NE(log_during.find("fork: Resource temporarily unavailable"), std::string::npos);
+    ASSERT_GE(delays.size(), 3u) << "fork failures are not retried";
+    EXPECT_LE(delays.size(), 8u) << "a fork loop, not a back-off";
+    for (size_t i = 1; i < delays.size(); ++i) EXPECT_GT(delays[i], delays[i - 1]);
+    EXPECT_EQ(during.size(), 1u);
+    ASSERT_TRUE(served) << "nobody served while forks failed";
+    EXPECT_EQ(served->status, 200);
+    EXPECT_TRUE(back) << "the pool did not come back";
+    // The last delay still runs when the limit goes, then one probe worker must live a
+    // second before the rest follow (crash-loop rule): that, a tick and some slack.
+    EXPECT_LE(back_ms, delays.back() + 3000);
+    ASSERT_TRUE(after);
+    EXPECT_EQ(after->status, 200);
+    EXPECT_TRUE(zombie_children_of(sup).empty());
 }
 
 }  // namespace
