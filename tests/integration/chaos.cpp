@@ -143,8 +143,8 @@ std::chrono::milliseconds zombie_watch::longest() const {
     std::lock_guard<std::mutex> g(m_);
     std::chrono::milliseconds m{0};
     for (const auto& [pid, seen] : zombies_)
-        m = std::max(m, std::chrono::duration_cast<std::chrono::milliseconds>(seen.second -
-                                                                              seen.first));
+        m = std::max(
+            m, std::chrono::duration_cast<std::chrono::milliseconds>(seen.second - seen.first));
     return m;
 }
 

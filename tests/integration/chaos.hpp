@@ -26,7 +26,7 @@ std::string request_once(uint16_t port, const std::string& target, const std::st
 // Connection-per-request clients that keep the client port and the time of each failure,
 // so failures can be matched with the connections a killed worker held.
 class tracked_load {
-public:
+  public:
     struct failure {
         uint16_t port = 0;
         std::string what;
@@ -38,7 +38,7 @@ public:
     uint64_t ok() const { return ok_.load(); }
     std::vector<failure> failures() const;
 
-private:
+  private:
     void run();
     uint16_t port_;
     std::string target_, expected_;
@@ -52,14 +52,14 @@ private:
 // Samples the zombie children of `parent` every few milliseconds and remembers how long
 // the longest-lived one stayed unreaped.
 class zombie_watch {
-public:
+  public:
     explicit zombie_watch(pid_t parent);
     ~zombie_watch();  // stops
     void stop();
     size_t seen() const;  // distinct zombies observed
     std::chrono::milliseconds longest() const;
 
-private:
+  private:
     pid_t parent_;
     std::atomic<bool> stop_{false};
     mutable std::mutex m_;
