@@ -119,8 +119,8 @@ void read_workers(toml_table_reader& r, workers_config& w) {
                                         std::numeric_limits<int64_t>::max()));
     w.graceful_timeout = r.duration("graceful_timeout", w.graceful_timeout);
     w.heartbeat_timeout = r.duration("heartbeat_timeout", w.heartbeat_timeout);
-    w.rlimit_nofile = static_cast<uint64_t>(r.integer(
-        "rlimit_nofile", static_cast<int64_t>(w.rlimit_nofile), 0, max_rlimit_nofile));
+    w.rlimit_nofile = static_cast<uint64_t>(
+        r.integer("rlimit_nofile", static_cast<int64_t>(w.rlimit_nofile), 0, max_rlimit_nofile));
     if (r.failed()) return;
 
     // "auto" adapts to the machine, so a small max caps it instead of making the same file
