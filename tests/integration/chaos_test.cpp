@@ -17,7 +17,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <numeric>
 #include <random>
 #include <set>
 #include <sstream>
@@ -73,8 +72,9 @@ size_t count_in_log(const std::string& log, const std::string& what) {
 // not finished (a client whose connection was accepted by a worker that dies sees a reset
 // or an early EOF); connections still in the shared listen queue are taken by the others.
 // To count them without a race, the victim is first stopped (SIGSTOP: it can accept nothing
-// more), its sockets are read from /proc/PID/fd and matched in /proc/net/tcp to client
-// ports, and only then is it killed. Every failed request must be one of those connections.
+// more), its sockets are read from /proc/PID/fd and matched to client ports (sock_diag),
+// and only then is it killed. Every failed request must be one of those connections, so
+// their number bounds the failures, and each failure's client port must be among them.
 TEST_F(chaos, random_worker_kills_under_load_lose_only_the_victims_connections) {
     constexpr int pool = 4;
     write_file(dir_.path() / "www/index.html", page);
