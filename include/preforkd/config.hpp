@@ -62,6 +62,8 @@ struct workers_config {
     uint64_t max_requests = 0;  // 0 = never
     milliseconds graceful_timeout{30'000};
     milliseconds heartbeat_timeout{30'000};
+    // RLIMIT_NOFILE (soft and hard) each worker sets before dropping privileges; 0 = inherit.
+    uint64_t rlimit_nofile = 0;
 };
 
 enum class log_level { debug, info, warn, error, crit };

@@ -29,6 +29,11 @@ constexpr std::array<std::string_view, 3> core_tables = {"server", "workers", "l
 constexpr off_t max_config_bytes = 16 << 20;
 // Far above any useful per-worker count, low enough that worker arrays stay sane.
 constexpr int64_t max_connections_limit = 1 << 20;
+// A worker holds about ten descriptors of its own (std streams, epoll, signalfd, listeners,
+// logs, open files): fewer than this could not serve a single connection. The top is
+// Linux's default fs.nr_open, above which setrlimit fails anyway.
+constexpr int64_t min_rlimit_nofile = 16;
+constexpr int64_t max_rlimit_nofile = 1 << 20;
 
 // What "auto" means: the CPUs this process may run on (a cpuset or taskset can be smaller
 // than the machine), falling back to the online count.
@@ -114,6 +119,8 @@ void read_workers(toml_table_reader& r, workers_config& w) {
                                         std::numeric_limits<int64_t>::max()));
     w.graceful_timeout = r.duration("graceful_timeout", w.graceful_timeout);
     w.heartbeat_timeout = r.duration("heartbeat_timeout", w.heartbeat_timeout);
+    w.rlimit_nofile = static_cast<uint64_t>(
+        r.integer("rlimit_nofile", static_cast<int64_t>(w.rlimit_nofile), 0, max_rlimit_nofile));
     if (r.failed()) return;
 
     // "auto" adapts to the machine, so a small max caps it instead of making the same file
@@ -128,6 +135,11 @@ void read_workers(toml_table_reader& r, workers_config& w) {
     if (w.heartbeat_timeout < std::chrono::seconds(1)) {
         r.fail("heartbeat_timeout", '(' + detail::format_duration(w.heartbeat_timeout) +
                                         ") must be at least 1s (workers beat once a second)");
+    }
+    if (w.rlimit_nofile != 0 && w.rlimit_nofile < static_cast<uint64_t>(min_rlimit_nofile)) {
+        r.fail("rlimit_nofile", '(' + std::to_string(w.rlimit_nofile) +
+                                    ") must be 0 (inherit) or at least " +
+                                    std::to_string(min_rlimit_nofile));
     }
 }
 

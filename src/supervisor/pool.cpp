@@ -15,6 +15,20 @@
 #include "supervisor/supervisor.hpp"
 #include "sys/signals.hpp"
 
+// AddressSanitizer builds (clang says so with __has_feature, g++ with a macro) check the
+// workers for leaks too: see spawn().
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PREFORKD_LEAK_CHECK 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(PREFORKD_LEAK_CHECK)
+#define PREFORKD_LEAK_CHECK 1
+#endif
+#ifdef PREFORKD_LEAK_CHECK
+#include <sanitizer/lsan_interface.h>
+#endif
+
 namespace preforkd {
 namespace {
 
@@ -59,7 +73,10 @@ std::vector<int> supervisor::fds_to_close_in_child(const generation& gen) const 
 
 result<pid_t> supervisor::spawn(const std::shared_ptr<generation>& gen) {
     auto free_slot = std::find(slot_taken_.begin(), slot_taken_.end(), false);
-    if (free_slot == slot_taken_.end()) return error("no free scoreboard slot");
+    if (free_slot == slot_taken_.end()) {
+        log_.error("cannot start a worker: no free scoreboard slot");
+        return error("no free scoreboard slot");
+    }
     auto slot = static_cast<uint32_t>(free_slot - slot_taken_.begin());
     int64_t now = monotonic_ms();
     board_.prepare(slot, gen->id, now);
@@ -89,13 +106,31 @@ result<pid_t> supervisor::spawn(const std::shared_ptr<generation>& gen) {
             status = entry_(ws);
         } catch (...) {
         }
+#ifdef PREFORKD_LEAK_CHECK
+        // _exit skips LeakSanitizer's at-exit check, so a worker's leaks would go unseen.
+        // Check here: everything the worker made is gone with entry_'s frames, while what
+        // it inherited stays reachable from the supervisor's frames below on this stack, so
+        // only the worker's own losses are reported (on stderr; the exit status says so).
+        if (__lsan_do_recoverable_leak_check() != 0 && status == 0)
+            status = static_cast<int>(exit_code::failure);
+#endif
         ::_exit(status);
     }
     if (pid < 0) {
         int err = errno;
         board_.release(slot);
-        return error::from_errno(err, "fork");
+        // EAGAIN (RLIMIT_NPROC, pid or cgroup limits) or ENOMEM: forking again at once fails
+        // the same way. Back off, 100 ms doubling to 10 s, until a fork works again; only a
+        // fork resets this count (a worker coming of age says nothing about forking).
+        ++fork_failures_;
+        int64_t delay = crash_backoff_ms(fork_failures_);
+        spawn_after_ms_ = std::max(spawn_after_ms_, now + delay);
+        auto e = error::from_errno(err, "fork");
+        log_.error("cannot start a worker: {}; retrying in {} ms", e.message, delay);
+        return e;
     }
+    if (fork_failures_ > 0) log_.info("fork works again after {} failure(s)", fork_failures_);
+    fork_failures_ = 0;
     board_.slot(slot).pid.store(pid, std::memory_order_relaxed);
     slot_taken_[slot] = true;
     worker_record w;
@@ -121,16 +156,8 @@ void supervisor::spawn_up_to_floor() {
             if (w.gen == current_ && !w.retiring && !w.healthy) ++probing;
         wanted = std::min(wanted, 1 - probing);
     }
-    for (int i = 0; i < wanted; ++i) {
-        if (auto r = spawn(current_); !r) {
-            // fork failing (EAGAIN: process limit, ENOMEM) is a crash of sorts: back off.
-            ++crashes_;
-            int64_t delay = crash_backoff_ms(crashes_);
-            spawn_after_ms_ = now + delay;
-            log_.error("cannot start a worker: {}; retrying in {} ms", r.err().message, delay);
-            return;
-        }
-    }
+    for (int i = 0; i < wanted; ++i)
+        if (!spawn(current_)) return;  // logged, and backed off if fork failed
 }
 
 void supervisor::reap() {
@@ -160,7 +187,12 @@ void supervisor::reap() {
         else
             log_.error("worker {} (generation {}, slot {}) {}", pid, w.gen->id, w.slot, how);
 
-        if (!clean && !w.killed && stopping_ == stop_mode::none &&
+        // SIGKILL is never self-inflicted: an operator, the OOM killer or our watchdog sent
+        // it. Counting it would let anyone who kills young workers (a chaos test, a script
+        // replacing them) push the pool into crash back-off, down to no worker for seconds.
+        // A crash loop is a worker failing by itself: an exit status or a fault.
+        bool killed_from_outside = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+        if (!clean && !w.killed && !killed_from_outside && stopping_ == stop_mode::none &&
             now - w.started_ms < crash_window_ms) {
             ++crashes_;
             int64_t delay = crash_backoff_ms(crashes_);
@@ -226,13 +258,14 @@ void supervisor::scale() {
     scaling_decision d = plan_scaling(p, {wc.min_spare, wc.max_spare, wc.max}, spawn_rate_);
     spawn_rate_ = d.next_spawn_rate;
     if (d.spawn > 0 && monotonic_ms() >= spawn_after_ms_) {
-        log_.info("{} idle worker(s), workers.min_spare is {}: spawning {}", p.idle, wc.min_spare,
-                  d.spawn);
+        if (p.serving < p.floor)
+            log_.info("{} worker(s) serving, under the pool floor of {}: spawning {}", p.serving,
+                      p.floor, d.spawn);
+        else
+            log_.info("{} idle worker(s), workers.min_spare is {}: spawning {}", p.idle,
+                      wc.min_spare, d.spawn);
         for (int i = 0; i < d.spawn; ++i)
-            if (auto r = spawn(current_); !r) {
-                log_.error("cannot start a worker: {}", r.err().message);
-                break;
-            }
+            if (!spawn(current_)) break;  // logged, and backed off if fork failed
     }
     if (d.retire_idle) {
         worker_record* pick = nullptr;

@@ -117,6 +117,7 @@ private:
     int floor_ = 0;               // workers.start, moved by TTIN/TTOU
     int spawn_rate_ = 1;          // spare scaling ramp (1, 2, 4 … 32)
     int crashes_ = 0;             // consecutive crash-at-start exits
+    int fork_failures_ = 0;       // consecutive failed forks (a process limit, memory)
     int64_t spawn_after_ms_ = 0;  // crash back-off: no fork before this
     int64_t backoff_logged_for_ = -1;
     int64_t next_tick_ms_ = 0;

@@ -139,6 +139,7 @@ int event_loop::run() noexcept {
         if (now >= next_beat_) heartbeat();
         if (accept_resume_ != 0 && now >= accept_resume_) {
             accept_resume_ = 0;
+            resume_on_close_ = false;
             if (live_.size() < max_connections_) arm_listeners(true);
         }
         if (!retiring_ && max_requests_ != 0 && ctx_.requests() >= max_requests_) {
@@ -202,6 +203,9 @@ void event_loop::on_listener(listener_watch& l) noexcept {
                     }
                     arm_listeners(false);
                     accept_resume_ = ctx_.now_ms() + accept_pause_ms;
+                    // Out of our own descriptors, a connection that closes frees one: accept
+                    // again then, not only after the pause (queued clients would wait it out).
+                    resume_on_close_ = err == EMFILE;
                     return;
                 default:
                     log_.error("accept: {}", std::strerror(err));
@@ -263,6 +267,10 @@ void event_loop::close_connection(connection& c) noexcept {
     live_.pop_back();
     closed_.push_back(&c);
     publish_counts();
+    if (resume_on_close_) {
+        accept_resume_ = 0;
+        resume_on_close_ = false;
+    }
     if (!listening_ && !retiring_ && accept_resume_ == 0 && live_.size() < max_connections_)
         arm_listeners(true);
 }

@@ -80,6 +80,7 @@ private:
     int64_t next_scan_ = INT64_MAX;  // earliest session deadline (a lower bound)
     int64_t next_beat_ = 0;
     int64_t accept_resume_ = 0;      // after EMFILE: accept again at this time
+    bool resume_on_close_ = false;   // ... or as soon as one of our connections frees an fd
     int64_t graceful_deadline_ = INT64_MAX;
     int64_t last_accept_error_log_ = 0;
 };

@@ -2,8 +2,12 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <exception>
 
 #include <preforkd/exit_code.hpp>
@@ -18,6 +22,22 @@ void ignore(int signo) noexcept {
     struct sigaction sa {};
     sa.sa_handler = SIG_IGN;
     ::sigaction(signo, &sa, nullptr);
+}
+
+// workers.rlimit_nofile: soft and hard alike, like nginx's worker_rlimit_nofile. Done before
+// dropping privileges, so that root may raise the hard limit. A limit that cannot be had
+// (EPERM: not root, no CAP_SYS_RESOURCE) is not fatal: the worker keeps what it may get.
+void apply_nofile_limit(uint64_t want, logger& log) noexcept {
+    if (want == 0) return;
+    rlimit rl{static_cast<rlim_t>(want), static_cast<rlim_t>(want)};
+    if (::setrlimit(RLIMIT_NOFILE, &rl) == 0) return;
+    int err = errno;
+    rlimit now{};
+    ::getrlimit(RLIMIT_NOFILE, &now);
+    rlimit best{std::min(static_cast<rlim_t>(want), now.rlim_max), now.rlim_max};
+    if (::setrlimit(RLIMIT_NOFILE, &best) == 0) now = best;
+    log.error("workers.rlimit_nofile {}: {}; the worker runs with {}", want, std::strerror(err),
+              static_cast<uint64_t>(now.rlim_cur));
 }
 
 }  // namespace
@@ -39,6 +59,7 @@ int run_worker(worker_start& ws, const application& app) noexcept {
     logger log("worker", cfg.log.level);
     if (ws.error_log_fd > 2) log.adopt(unique_fd(ws.error_log_fd), ws.error_log_target);
 
+    apply_nofile_limit(cfg.workers.rlimit_nofile, log);
     if (auto r = sys::drop_privileges(ws.creds); !r) {
         log.crit("cannot run as {}:{}: {}", ws.creds.user, ws.creds.group, r.err().message);
         return static_cast<int>(exit_code::fatal);

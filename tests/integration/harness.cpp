@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -234,6 +235,15 @@ pid_t spawn_binary(const std::vector<std::string>& args, const fs::path& output,
             ::setenv("LISTEN_FDS", "1", 1);
             ::setenv("LISTEN_PID", me.c_str(), 1);
         }
+        for (const auto& [resource, limit] : so.rlimits) {
+            rlimit rl{limit, limit};
+            // glibc types the resource as an enum in C++ (_GNU_SOURCE).
+            if (::setrlimit(static_cast<__rlimit_resource_t>(resource), &rl) != 0) ::_exit(126);
+        }
+        if (so.gid) {
+            if (::setgroups(1, &*so.gid) != 0 || ::setgid(*so.gid) != 0) ::_exit(126);
+        }
+        if (so.uid && ::setuid(*so.uid) != 0) ::_exit(126);
         std::vector<char*> argv;
         for (auto& a : argv_s) argv.push_back(a.data());
         argv.push_back(nullptr);

@@ -2,6 +2,7 @@
 // and docroot, and talks to it with plain sockets. Every wait is bounded.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -69,6 +70,12 @@ struct spawn_options {
     std::vector<std::string> env;  // "NAME=value" added to the environment
     int listen_fd = -1;            // passed as fd 3 with LISTEN_FDS=1, LISTEN_PID=<its pid>
     std::string binary;            // default: the binary under test
+    // Resource limits (soft = hard) set in the child before exec, e.g. {RLIMIT_NPROC, 8}.
+    std::vector<std::pair<int, rlim_t>> rlimits;
+    // Run as this user and group (the test runs as root): the limits of RLIMIT_NPROC are
+    // not enforced on root. Set after the rlimits, so they may be lowered and raised freely.
+    std::optional<uid_t> uid;
+    std::optional<gid_t> gid;
 };
 
 // The preforkd binary under test, started in the foreground (-F) by default.

@@ -108,6 +108,7 @@ TEST(config, empty_file_gives_every_default) {
     EXPECT_EQ(c.workers.max_requests, 0u);
     EXPECT_EQ(c.workers.graceful_timeout, 30s);
     EXPECT_EQ(c.workers.heartbeat_timeout, 30s);
+    EXPECT_EQ(c.workers.rlimit_nofile, 0u);
     EXPECT_EQ(c.log.error, "/var/log/preforkd/error.log");
     EXPECT_EQ(c.log.access, "/var/log/preforkd/access.log");
     EXPECT_EQ(c.log.level, log_level::info);
@@ -139,6 +140,7 @@ max_connections = 1
 max_requests = 10000
 graceful_timeout = "2m"
 heartbeat_timeout = 7
+rlimit_nofile = 65536
 
 [log]
 error = "/var/log/p/e.log"
@@ -162,6 +164,7 @@ level = "debug"
     EXPECT_EQ(c.workers.max_requests, 10000u);
     EXPECT_EQ(c.workers.graceful_timeout, 2min);
     EXPECT_EQ(c.workers.heartbeat_timeout, 7s);
+    EXPECT_EQ(c.workers.rlimit_nofile, 65536u);
     EXPECT_EQ(c.log.error, "/var/log/p/e.log");
     EXPECT_EQ(c.log.access, "off");
     EXPECT_EQ(c.log.level, log_level::debug);
@@ -392,6 +395,20 @@ TEST(config, out_of_range_gives_the_range) {
               "/srv/site/x.toml:2: workers.max_spare (0) must be between 1 and 4096");
     EXPECT_EQ(error_of("[workers]\nmax_requests = -1\n"),
               "/srv/site/x.toml:2: workers.max_requests (-1) must be >= 0");
+}
+
+TEST(config, rlimit_nofile_is_0_or_enough_for_a_worker) {
+    EXPECT_EQ(ok("[workers]\nrlimit_nofile = 0\n").workers.rlimit_nofile, 0u);
+    EXPECT_EQ(ok("[workers]\nrlimit_nofile = 16\n").workers.rlimit_nofile, 16u);
+    EXPECT_EQ(ok("[workers]\nrlimit_nofile = 1048576\n").workers.rlimit_nofile, 1048576u);
+    EXPECT_EQ(error_of("[workers]\nrlimit_nofile = 15\n"),
+              "/srv/site/x.toml:2: workers.rlimit_nofile (15) must be 0 (inherit) or at least 16");
+    EXPECT_EQ(error_of("[workers]\nrlimit_nofile = 1048577\n"),
+              "/srv/site/x.toml:2: workers.rlimit_nofile (1048577) must be between 0 and 1048576");
+    EXPECT_EQ(error_of("[workers]\nrlimit_nofile = -1\n"),
+              "/srv/site/x.toml:2: workers.rlimit_nofile (-1) must be between 0 and 1048576");
+    EXPECT_EQ(error_of("[workers]\nrlimit_nofile = \"many\"\n"),
+              "/srv/site/x.toml:2: workers.rlimit_nofile must be an integer, not a string");
 }
 
 TEST(config, max_below_start_blames_max) {
@@ -652,7 +669,7 @@ TEST(shipped_config, package_config_defaults_match_the_code) {
         }
         text += line + '\n';
     }
-    EXPECT_EQ(uncommented, 21);  // every key but user, group, http.root and log.error
+    EXPECT_EQ(uncommented, 22);  // every key but user, group, http.root and log.error
     auto r = parse_config(text, "/etc/preforkd/preforkd.toml", http_schema());
     ASSERT_TRUE(r.ok()) << r.err().message;
     auto d = parse_config(
@@ -671,6 +688,7 @@ TEST(shipped_config, package_config_defaults_match_the_code) {
     EXPECT_EQ(r->workers.max_requests, d->workers.max_requests);
     EXPECT_EQ(r->workers.graceful_timeout, d->workers.graceful_timeout);
     EXPECT_EQ(r->workers.heartbeat_timeout, d->workers.heartbeat_timeout);
+    EXPECT_EQ(r->workers.rlimit_nofile, d->workers.rlimit_nofile);
     EXPECT_EQ(r->log.error, d->log.error);
     EXPECT_EQ(r->log.access, d->log.access);
     EXPECT_EQ(r->log.level, d->log.level);
