@@ -5,7 +5,8 @@
 # PREFORKD_SKIP_APT=1 to skip the package step.
 #
 # Environment: JOBS (build parallelism, default nproc), PREFORKD_SKIP_SANITIZE=1 to skip the
-# sanitizer pass, PREFORKD_FUZZ_SECONDS (default 60; 0 skips the fuzz run).
+# sanitizer pass, PREFORKD_FUZZ_SECONDS (default 60; 0 skips the fuzz run),
+# PREFORKD_SKIP_BENCH=1 to skip the benchmark smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -40,6 +41,14 @@ if [ "${PREFORKD_SKIP_SANITIZE:-0}" != 1 ]; then
     ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         ctest --test-dir build-asan --output-on-failure -j2 --timeout 600
+fi
+
+if [ "${PREFORKD_SKIP_BENCH:-0}" != 1 ]; then
+    # The benchmark harness, once, 1 s per scenario, so that it cannot rot. It never gates on
+    # a number: it fails only when the harness itself breaks (a server does not start...).
+    step "benchmark smoke run (tests/bench/compare.sh --smoke)"
+    INSTALL=$([ "${PREFORKD_SKIP_APT:-0}" = 1 ] && echo 0 || echo 1) \
+        PREFORKD="$root/build/preforkd" tests/bench/compare.sh --smoke
 fi
 
 step "all tests passed"
