@@ -33,6 +33,7 @@ private:
     struct listener_watch : watch {
         unique_fd fd;
         uint32_t index = 0;
+        uint32_t accepted = 0;  // since this worker last (re-)registered it
     };
     struct connection : watch {
         std::unique_ptr<session> s;
@@ -43,6 +44,7 @@ private:
     bool setup() noexcept;
     int64_t wait_timeout_ms() const noexcept;
     void on_listener(listener_watch& l) noexcept;
+    bool accept_one(listener_watch& l) noexcept;  // false: stop accepting for now
     void on_connection(connection& c, uint32_t events) noexcept;
     void on_signals() noexcept;
     void settle(connection& c, bool keep) noexcept;  // after any session call
@@ -50,6 +52,8 @@ private:
     void scan_deadlines() noexcept;
     void heartbeat() noexcept;
     void arm_listeners(bool on) noexcept;
+    void add_listener(listener_watch& l) noexcept;
+    void requeue_listener(listener_watch& l) noexcept;
     void begin_retire(const char* why) noexcept;
     void reopen_logs() noexcept;
     void publish_counts() noexcept;
