@@ -160,6 +160,29 @@ void http_service::give_buffer(std::unique_ptr<char[]> b) noexcept {
     }
 }
 
+std::string http_service::take_output() {
+    std::string s;
+    if (!spare_outputs_.empty()) {
+        s = std::move(spare_outputs_.back());
+        spare_outputs_.pop_back();
+    } else {
+        // Room for a head and a small file: no growth steps for the usual response.
+        s.reserve(output_reserve);
+    }
+    return s;
+}
+
+void http_service::give_output(std::string&& s) noexcept {
+    // A buffer that grew for a burst of pipelined responses is not worth keeping.
+    if (s.capacity() > coalesce_limit * 2 || spare_outputs_.size() >= 64) return;
+    s.clear();
+    try {
+        spare_outputs_.push_back(std::move(s));
+    } catch (...) {
+        // dropped: freed by its destructor
+    }
+}
+
 std::unique_ptr<session> http_service::open(accepted_connection&& conn) noexcept {
     try {
         return std::make_unique<http_session>(*this, std::move(conn));
@@ -186,17 +209,18 @@ http_session::http_session(http_service& svc, accepted_connection&& conn)
       peer_(conn.peer),
       in_(svc.take_buffer()),
       in_cap_(svc.input_capacity()),
-      parser_(svc.settings().max_header_bytes) {
+      parser_(svc.settings().max_header_bytes),
+      out_(svc.take_output()) {
     // Responses leave in whole writes (coalesced heads and small bodies, MSG_MORE before
-    // sendfile), so Nagle could only delay the last segment of each: off.
-    int one = 1;
-    (void)::setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    // sendfile), so Nagle could only delay the last segment of each: the worker sets
+    // TCP_NODELAY on its listeners, and accepted sockets inherit it (no call here).
     idle_since_ = ctx_.now_ms();
     set_deadline(idle_since_ + cfg_.header_timeout.count());
 }
 
 http_session::~http_session() {
     if (in_cap_ == svc_.input_capacity()) svc_.give_buffer(std::move(in_));
+    svc_.give_output(std::move(out_));
 }
 
 bool http_session::on_io(uint32_t events) noexcept {
@@ -577,11 +601,10 @@ void http_session::serve_file(const std::shared_ptr<file_entry>& e, const reques
                                   first + length - 1, e->size);
         w.raw(std::string_view(cr, r.size));
         w.header("Content-Length", length);
+        w.raw(e->type_lines);
     } else {
-        w.status(200, svc_.dates());
-        w.raw(e->length_line);
+        out_.append(ok_head(*e, svc_.dates()));
     }
-    w.raw(e->type_lines);
     w.end(keep, h.version_minor);
     const uint64_t head_bytes = out_.size() - head_start;
     const int status = range.kind == range_kind::partial ? 206 : 200;

@@ -21,6 +21,7 @@ inline constexpr uint64_t max_linger_bytes = 1 << 20;
 inline constexpr uint64_t max_drained_body = 64 * 1024;  // larger GET/HEAD bodies: 413
 inline constexpr size_t coalesce_limit = 64 * 1024;      // queued output before a flush
 inline constexpr uint64_t write_budget = 8u << 20;       // bytes per call before yielding
+inline constexpr size_t output_reserve = 4096;           // a new output string's capacity
 
 class http_service final : public service {
   public:
@@ -42,6 +43,9 @@ class http_service final : public service {
     // connections does not call malloc for each.
     std::unique_ptr<char[]> take_buffer();
     void give_buffer(std::unique_ptr<char[]> b) noexcept;
+    // Output strings too, with their capacity.
+    std::string take_output();
+    void give_output(std::string&& s) noexcept;
 
   private:
     worker_context& ctx_;
@@ -54,6 +58,7 @@ class http_service final : public service {
     size_t input_capacity_ = 0;
     size_t max_input_capacity_ = 0;
     std::vector<std::unique_ptr<char[]>> spare_buffers_;
+    std::vector<std::string> spare_outputs_;
 
     friend class http_session;
 };

@@ -46,6 +46,26 @@ TEST_F(allocation_test, a_warm_keep_alive_request_allocates_nothing) {
     EXPECT_EQ(allocations_for(req), 0u);
 }
 
+TEST_F(allocation_test, a_new_connection_on_a_warm_worker_allocates_only_its_session) {
+    // Connection: close per request, as scenario (c) of tests/bench does: the input and
+    // output buffers come back from the service's spares, the cache entry and its head
+    // are warm, so the session object is the only allocation.
+    const std::string req = "GET /a.txt HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+    std::size_t last = 0;
+    for (int i = 0; i < 4; ++i) {
+        const std::size_t before = allocation_count;
+        connect();
+        send(req);
+        io();
+        last = allocation_count - before;
+        std::string sink;
+        read_available(sink);
+        ASSERT_NE(sink.find("HTTP/1.1 200 OK"), std::string::npos);
+        ASSERT_FALSE(open()) << "Connection: close ends the session";
+    }
+    EXPECT_EQ(last, 1u);
+}
+
 TEST_F(allocation_test, pipelined_and_large_file_requests_allocate_nothing_when_warm) {
     connect();
     const std::string req =
