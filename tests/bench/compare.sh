@@ -25,8 +25,9 @@
 #
 # Environment (defaults):
 #   ROUNDS=3  DURATION=10 (s per run)  WARMUP=3 (s per server, 0 = none)  PAUSE=1 (s)
-#   SCENARIOS="a b c d e f"  PEERS="nginx lighttpd apache"  WORKERS=$(nproc) (preforkd and
-#   nginx workers)  PREFORK_POOL=64  FAIR_WORKERS=4  PORT_BASE=18180 (uses 6 ports from it)
+#   SCENARIOS="a b c d e f"  PEERS="nginx lighttpd apache"  WORKERS=$(nproc) (nginx and
+#   preforkd workers)  PREFORKD_WORKERS=$WORKERS  PREFORK_POOL=64  FAIR_WORKERS=4
+#   PORT_BASE=18180 (uses 6 ports from it)
 #   PREFORKD=<repo>/build/preforkd  BENCH_DIR=/tmp/preforkd-bench  INSTALL=1 (0: never apt-get)
 #   OUT=$BENCH_DIR/results/<date-time> (raw wrk output, runs.tsv, accepts.tsv, table.txt)
 #
@@ -40,7 +41,7 @@ smoke=0
 for arg in "$@"; do
     case $arg in
         --smoke) smoke=1 ;;
-        -h|--help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "compare.sh: unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -154,7 +155,7 @@ worker_rss() {
     echo "lighttpd: $(lighttpd -v 2>&1 | head -1)"
     echo "apache: $(apache2 -v 2>/dev/null | head -1)"
     echo "wrk: $(wrk -v 2>&1 | head -1)"
-    echo "settings: ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP PAUSE=$PAUSE SCENARIOS=\"$SCENARIOS\" WORKERS=$WORKERS PREFORK_POOL=$PREFORK_POOL FAIR_WORKERS=$FAIR_WORKERS smoke=$smoke"
+    echo "settings: ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP PAUSE=$PAUSE SCENARIOS=\"$SCENARIOS\" WORKERS=$WORKERS PREFORKD_WORKERS=$PREFORKD_WORKERS PREFORK_POOL=$PREFORK_POOL FAIR_WORKERS=$FAIR_WORKERS smoke=$smoke"
 } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt" >&2
 

@@ -4,7 +4,8 @@
 # messages) and may set any of the settings below first.
 #
 # Settings (environment): BENCH_DIR=/tmp/preforkd-bench (configs, pid files, logs, docroot,
-# results), PREFORKD=<repo>/build/preforkd, WORKERS=$(nproc), PORT_BASE=18180 (servers use
+# results), PREFORKD=<repo>/build/preforkd, WORKERS=$(nproc) (nginx's worker processes, and
+# preforkd's unless PREFORKD_WORKERS says otherwise), PORT_BASE=18180 (servers use
 # PORT_BASE..PORT_BASE+5), INSTALL=1 (0: never run apt-get).
 
 bench_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -12,6 +13,7 @@ bench_repo=$(cd "$bench_lib_dir/../.." && pwd)
 PREFORKD=${PREFORKD:-$bench_repo/build/preforkd}
 BENCH_DIR=${BENCH_DIR:-/tmp/preforkd-bench}
 WORKERS=${WORKERS:-$(nproc 2>/dev/null || echo 2)}
+PREFORKD_WORKERS=${PREFORKD_WORKERS:-$WORKERS}
 PORT_BASE=${PORT_BASE:-18180}
 INSTALL=${INSTALL:-1}
 PATH=$PATH:/usr/sbin:/sbin
@@ -21,6 +23,7 @@ note() { echo "$me: $*" >&2; }
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 
 is_uint "$WORKERS" && [ "$WORKERS" -ge 1 ] || die "WORKERS must be >= 1"
+is_uint "$PREFORKD_WORKERS" && [ "$PREFORKD_WORKERS" -ge 1 ] || die "PREFORKD_WORKERS must be >= 1"
 is_uint "$PORT_BASE" && [ "$PORT_BASE" -ge 1024 ] && [ "$PORT_BASE" -le 65000 ] ||
     die "PORT_BASE must be in 1024..65000"
 # The path ends up inside server configs: keep it to a plain character set.
@@ -250,7 +253,7 @@ EOF
 write_conf() {
     local w=${2:-$WORKERS}
     case $1 in
-        preforkd) write_preforkd_conf preforkd "$w" 512 ;;
+        preforkd) write_preforkd_conf preforkd "${2:-$PREFORKD_WORKERS}" 512 ;;
         preforkd-1) write_preforkd_conf preforkd-1 "${PREFORK_POOL:-64}" 1 ;;
         preforkd-4) write_preforkd_conf preforkd-4 "${FAIR_WORKERS:-4}" 512 ;;
         nginx) write_nginx_conf "$w" ;;

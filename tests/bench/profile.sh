@@ -26,7 +26,7 @@ set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 case ${1:-} in
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     "") ;;
     *) echo "profile.sh: unknown argument: $1" >&2; exit 2 ;;
 esac
@@ -44,11 +44,12 @@ for v in STRACE_SECONDS CG_SHORT CG_LONG; do
     is_uint "${!v}" && [ "${!v}" -ge 1 ] || die "$v must be whole seconds >= 1"
 done
 [ "$CG_LONG" -gt "$CG_SHORT" ] || die "CG_LONG must be longer than CG_SHORT"
-for s in $SERVERS $CG_SERVERS; do [[ $s =~ ^(preforkd|nginx|lighttpd|apache)$ ]] || die "unknown server: $s"; done
+for s in $SERVERS; do [[ $s =~ ^(preforkd|preforkd-1|nginx|lighttpd|apache)$ ]] || die "unknown server: $s"; done
+for s in $CG_SERVERS; do [[ $s =~ ^(preforkd|nginx|lighttpd)$ ]] || die "unknown server: $s"; done
 for s in $SCENARIOS $CG_SCENARIOS; do [[ $s =~ ^[abcd]$ ]] || die "unknown scenario: $s"; done
 
 want=(wrk curl strace valgrind)
-for s in $SERVERS $CG_SERVERS; do [ "$s" = preforkd ] || want+=("$(package_of "$s")"); done
+for s in $SERVERS $CG_SERVERS; do [[ $s == preforkd* ]] || want+=("$(package_of "$s")"); done
 install_missing "${want[@]}" || die "missing tools (see above)"
 
 OUT=${OUT:-$BENCH_DIR/profile/$(date +%Y%m%d-%H%M%S)}
