@@ -70,6 +70,11 @@ class http_session final : public session {
     flush_result flush() noexcept;
     bool read_some() noexcept;
     bool wait_for_input() noexcept;
+    // The input and output buffers are lent by the service while a request is read and
+    // answered, and given back while the connection waits idle: an idle keep-alive
+    // connection holds none, and the few in use stay warm in the cache.
+    bool take_buffers() noexcept;  // false: out of memory
+    void return_buffers() noexcept;
     bool begin_close() noexcept;
     bool linger() noexcept;
     void update_busy() noexcept;
@@ -172,9 +177,12 @@ std::string http_service::take_output() {
     return s;
 }
 
-void http_service::give_output(std::string&& s) noexcept {
-    // A buffer that grew for a burst of pipelined responses is not worth keeping.
-    if (s.capacity() > coalesce_limit * 2 || spare_outputs_.size() >= 64) return;
+void http_service::give_output(std::string s) noexcept {
+    // A buffer that grew for a burst of pipelined responses is not worth keeping, nor one
+    // that never got its reserve.
+    if (s.capacity() < output_reserve || s.capacity() > coalesce_limit * 2 ||
+        spare_outputs_.size() >= 64)
+        return;
     s.clear();
     try {
         spare_outputs_.push_back(std::move(s));
@@ -207,10 +215,7 @@ http_session::http_session(http_service& svc, accepted_connection&& conn)
       cfg_(svc.settings()),
       fd_(std::move(conn.fd)),
       peer_(conn.peer),
-      in_(svc.take_buffer()),
-      in_cap_(svc.input_capacity()),
-      parser_(svc.settings().max_header_bytes),
-      out_(svc.take_output()) {
+      parser_(svc.settings().max_header_bytes) {
     // Responses leave in whole writes (coalesced heads and small bodies, MSG_MORE before
     // sendfile), so Nagle could only delay the last segment of each: the worker sets
     // TCP_NODELAY on its listeners, and accepted sockets inherit it (no call here).
@@ -218,9 +223,32 @@ http_session::http_session(http_service& svc, accepted_connection&& conn)
     set_deadline(idle_since_ + cfg_.header_timeout.count());
 }
 
-http_session::~http_session() {
-    if (in_cap_ == svc_.input_capacity()) svc_.give_buffer(std::move(in_));
-    svc_.give_output(std::move(out_));
+http_session::~http_session() { return_buffers(); }
+
+bool http_session::take_buffers() noexcept {
+    try {
+        if (!in_) {
+            in_ = svc_.take_buffer();
+            in_cap_ = svc_.input_capacity();
+        }
+        if (out_.empty() && out_.capacity() < output_reserve) out_ = svc_.take_output();
+        return true;
+    } catch (...) {
+        return false;  // out of memory: the connection closes
+    }
+}
+
+void http_session::return_buffers() noexcept {
+    if (in_cap_ == svc_.input_capacity())
+        svc_.give_buffer(std::move(in_));
+    else
+        in_.reset();  // grown for a long head: not a spare
+    in_cap_ = 0;
+    in_start_ = in_end_ = 0;
+    if (out_.empty()) {
+        svc_.give_output(std::move(out_));
+        out_.clear();
+    }
 }
 
 bool http_session::on_io(uint32_t events) noexcept {
@@ -240,6 +268,7 @@ bool http_session::on_deadline() noexcept {
         // Part of a head came, the rest did not in time (RFC 9110 section 15.5.9).
         in_start_ = in_end_ = 0;
         in_head_ = false;
+        if (!take_buffers()) return false;
         try {
             respond_page(408, false, 1, false, {}, nullptr);
         } catch (...) {
@@ -258,6 +287,7 @@ bool http_session::on_retire() noexcept {
 }
 
 bool http_session::run() noexcept {
+    if (!take_buffers()) return false;
     for (;;) {
         const bool wants_input = lingering_ || process_input();
         if (has_output()) {
@@ -385,6 +415,8 @@ bool http_session::wait_for_input() noexcept {
     else
         at = idle_since_ + (served_ > 0 ? cfg_.keepalive_timeout : cfg_.header_timeout).count();
     set_deadline(at);
+    // Idle between requests: the buffers go back to the service until bytes come.
+    if (!in_head_ && in_start_ == in_end_ && drain_left_ == 0) return_buffers();
     update_busy();
     return true;
 }

@@ -39,13 +39,14 @@ class http_service final : public service {
     size_t input_capacity() const noexcept { return input_capacity_; }
     size_t max_input_capacity() const noexcept { return max_input_capacity_; }
 
-    // Input buffers are recycled between connections, so that a worker serving short
-    // connections does not call malloc for each.
+    // Input buffers are recycled between connections and between the requests of one
+    // (sessions hold them only while reading and answering), so that a worker serving
+    // short connections does not call malloc for each, and idle connections cost none.
     std::unique_ptr<char[]> take_buffer();
     void give_buffer(std::unique_ptr<char[]> b) noexcept;
     // Output strings too, with their capacity.
     std::string take_output();
-    void give_output(std::string&& s) noexcept;
+    void give_output(std::string s) noexcept;
 
   private:
     worker_context& ctx_;

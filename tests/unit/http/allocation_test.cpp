@@ -66,6 +66,43 @@ TEST_F(allocation_test, a_new_connection_on_a_warm_worker_allocates_only_its_ses
     EXPECT_EQ(last, 1u);
 }
 
+TEST_F(allocation_test, idle_keep_alive_connections_hold_no_buffers) {
+    // Twenty keep-alive connections answered in turn: each borrows the service's buffers
+    // for its request and gives them back when it waits again, so after the first request
+    // no connection allocates any (holding its own, each would need two).
+    struct peer {
+        unique_fd client;
+        std::unique_ptr<session> s;
+    };
+    std::vector<peer> peers(20);
+    for (auto& p : peers) {
+        int sv[2];
+        ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+        p.client.reset(sv[0]);
+        accepted_connection c;
+        c.fd = unique_fd(sv[1]);
+        c.peer = v4_peer("127.0.0.1");
+        c.peer_len = sizeof(sockaddr_in);
+        p.s = service_->open(std::move(c));
+        ASSERT_TRUE(p.s);
+    }
+    const std::string req = "GET /a.txt HTTP/1.1\r\nHost: test\r\n\r\n";
+    std::string sink;
+    sink.reserve(1 << 16);
+    auto serve = [&](peer& p) {
+        ASSERT_EQ(::send(p.client.get(), req.data(), req.size(), 0),
+                  static_cast<ssize_t>(req.size()));
+        ASSERT_TRUE(p.s->on_io(EPOLLIN | EPOLLOUT));
+        char buf[4096];
+        ASSERT_GT(::recv(p.client.get(), buf, sizeof buf, 0), 0);
+    };
+    serve(peers[0]);  // warms the cache and the spare buffers
+    const std::size_t before = allocation_count;
+    for (int round = 0; round < 2; ++round)
+        for (auto& p : peers) serve(p);
+    EXPECT_EQ(allocation_count - before, 0u);
+}
+
 TEST_F(allocation_test, pipelined_and_large_file_requests_allocate_nothing_when_warm) {
     connect();
     const std::string req =
