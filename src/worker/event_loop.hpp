@@ -33,7 +33,7 @@ private:
     struct listener_watch : watch {
         unique_fd fd;
         uint32_t index = 0;
-        uint32_t accepted = 0;  // since this worker last (re-)registered it
+        int64_t turn_start = -1;  // first accept since this worker (re-)registered it; -1: none
     };
     struct connection : watch {
         std::unique_ptr<session> s;

@@ -1,6 +1,6 @@
 // EPOLLEXCLUSIVE wakes the first waiting worker in the order the workers registered the
 // listener, so without countermeasures one worker takes nearly every new connection. The
-// worker loop re-registers its listener after a batch of accepts (src/worker/event_loop.cpp);
+// worker loop re-registers its listener after a short turn of accepts (event_loop.cpp);
 // this checks the spread with the per-worker `accepted` counts of the status page.
 #include <algorithm>
 #include <regex>
