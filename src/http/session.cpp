@@ -70,9 +70,11 @@ class http_session final : public session {
     flush_result flush() noexcept;
     bool read_some() noexcept;
     bool wait_for_input() noexcept;
-    // The input and output buffers are lent by the service while a request is read and
-    // answered, and given back while the connection waits idle: an idle keep-alive
-    // connection holds none, and the few in use stay warm in the cache.
+    // The input buffer is lent by the service while a request is read and answered, and
+    // given back while the connection waits idle: an idle keep-alive connection holds
+    // none, and the few in use stay warm in the cache. The output string (smaller, and
+    // dearer to lend: a std::string swap costs more than the rest of the round trip) is
+    // taken once and given back when the session ends.
     bool take_buffers() noexcept;  // false: out of memory
     void return_buffers() noexcept;
     bool begin_close() noexcept;
@@ -165,30 +167,32 @@ void http_service::give_buffer(std::unique_ptr<char[]> b) noexcept {
     }
 }
 
-std::string http_service::take_output() {
-    std::string s;
-    if (!spare_outputs_.empty()) {
-        s = std::move(spare_outputs_.back());
-        spare_outputs_.pop_back();
+// Swaps rather than moves: on the hot path (every keep-alive request) a swap with a slot
+// that stays in the vector is a few stores, with no construction or destruction.
+void http_service::take_output(std::string& out) {
+    if (spare_out_count_ > 0) {
+        out.swap(spare_outputs_[--spare_out_count_]);
     } else {
         // Room for a head and a small file: no growth steps for the usual response.
-        s.reserve(output_reserve);
+        out.reserve(output_reserve);
     }
-    return s;
 }
 
-void http_service::give_output(std::string s) noexcept {
+void http_service::give_output(std::string& out) noexcept {
     // A buffer that grew for a burst of pipelined responses is not worth keeping, nor one
     // that never got its reserve.
-    if (s.capacity() < output_reserve || s.capacity() > coalesce_limit * 2 ||
-        spare_outputs_.size() >= 64)
-        return;
-    s.clear();
-    try {
-        spare_outputs_.push_back(std::move(s));
-    } catch (...) {
-        // dropped: freed by its destructor
+    const size_t cap = out.capacity();
+    if (cap >= output_reserve && cap <= coalesce_limit * 2 && spare_out_count_ < 64) {
+        out.clear();
+        try {
+            if (spare_out_count_ == spare_outputs_.size()) spare_outputs_.emplace_back();
+            out.swap(spare_outputs_[spare_out_count_++]);
+            return;
+        } catch (...) {
+            // no slot: freed below
+        }
     }
+    std::string().swap(out);
 }
 
 std::unique_ptr<session> http_service::open(accepted_connection&& conn) noexcept {
@@ -223,7 +227,10 @@ http_session::http_session(http_service& svc, accepted_connection&& conn)
     set_deadline(idle_since_ + cfg_.header_timeout.count());
 }
 
-http_session::~http_session() { return_buffers(); }
+http_session::~http_session() {
+    return_buffers();
+    if (out_.empty()) svc_.give_output(out_);
+}
 
 bool http_session::take_buffers() noexcept {
     try {
@@ -231,7 +238,7 @@ bool http_session::take_buffers() noexcept {
             in_ = svc_.take_buffer();
             in_cap_ = svc_.input_capacity();
         }
-        if (out_.empty() && out_.capacity() < output_reserve) out_ = svc_.take_output();
+        if (out_.empty() && out_.capacity() < output_reserve) svc_.take_output(out_);
         return true;
     } catch (...) {
         return false;  // out of memory: the connection closes
@@ -245,10 +252,6 @@ void http_session::return_buffers() noexcept {
         in_.reset();  // grown for a long head: not a spare
     in_cap_ = 0;
     in_start_ = in_end_ = 0;
-    if (out_.empty()) {
-        svc_.give_output(std::move(out_));
-        out_.clear();
-    }
 }
 
 bool http_session::on_io(uint32_t events) noexcept {
@@ -287,7 +290,7 @@ bool http_session::on_retire() noexcept {
 }
 
 bool http_session::run() noexcept {
-    if (!take_buffers()) return false;
+    if ((!in_ || out_.capacity() < output_reserve) && !take_buffers()) return false;
     for (;;) {
         const bool wants_input = lingering_ || process_input();
         if (has_output()) {
@@ -415,7 +418,7 @@ bool http_session::wait_for_input() noexcept {
     else
         at = idle_since_ + (served_ > 0 ? cfg_.keepalive_timeout : cfg_.header_timeout).count();
     set_deadline(at);
-    // Idle between requests: the buffers go back to the service until bytes come.
+    // Idle between requests: the input buffer goes back to the service until bytes come.
     if (!in_head_ && in_start_ == in_end_ && drain_left_ == 0) return_buffers();
     update_busy();
     return true;

@@ -44,9 +44,11 @@ class http_service final : public service {
     // short connections does not call malloc for each, and idle connections cost none.
     std::unique_ptr<char[]> take_buffer();
     void give_buffer(std::unique_ptr<char[]> b) noexcept;
-    // Output strings too, with their capacity.
-    std::string take_output();
-    void give_output(std::string s) noexcept;
+    // Output strings are recycled between connections, with their capacity: take_output
+    // fills an empty string, and give_output keeps (or frees) the buffer of one and leaves
+    // it empty.
+    void take_output(std::string& out);
+    void give_output(std::string& out) noexcept;
 
   private:
     worker_context& ctx_;
@@ -59,7 +61,8 @@ class http_service final : public service {
     size_t input_capacity_ = 0;
     size_t max_input_capacity_ = 0;
     std::vector<std::unique_ptr<char[]>> spare_buffers_;
-    std::vector<std::string> spare_outputs_;
+    std::vector<std::string> spare_outputs_;  // [0, spare_out_count_) are spares
+    size_t spare_out_count_ = 0;
 
     friend class http_session;
 };
