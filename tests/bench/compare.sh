@@ -8,7 +8,8 @@
 # It installs what is missing among wrk, nginx, lighttpd, apache2 and curl (apt-get, as root
 # or through sudo; no system service is started), writes a docroot and one config per server
 # under $BENCH_DIR, starts preforkd from the build and the peers on 127.0.0.1, runs the
-# scenarios interleaved (round 1: scenario a on every server, then b...; round 2: the same),
+# scenarios interleaved (round 1: scenario a on every server, then b...; round 2: the same,
+# each scenario's servers in a rotated order),
 # stops every process it started (by PID), and prints a table of median req/s, p50, p99 and
 # errors per server with the ratio to the best peer, then the targets of the performance issue
 # with how far each is met.
@@ -24,7 +25,7 @@
 #      per-worker accepted counts come from its status page (?json)
 #
 # Environment (defaults):
-#   ROUNDS=3  DURATION=10 (s per run)  WARMUP=3 (s per server, 0 = none)  PAUSE=1 (s)
+#   ROUNDS=3  DURATION=10 (s per run)  WARMUP=3 (s per server, 0 = none)  PAUSE=2 (s)
 #   SCENARIOS="a b c d e f"  PEERS="nginx lighttpd apache"  WORKERS=$(nproc) (nginx and
 #   preforkd workers)  PREFORKD_WORKERS=$WORKERS  PREFORK_POOL=64  FAIR_WORKERS=4
 #   PORT_BASE=18180 (uses 6 ports from it)
@@ -52,7 +53,7 @@ fi
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
-PAUSE=${PAUSE:-1}
+PAUSE=${PAUSE:-2}
 SCENARIOS=${SCENARIOS:-a b c d e f}
 PEERS=${PEERS:-nginx lighttpd apache}
 WORKERS=${WORKERS:-$(nproc 2>/dev/null || echo 2)}
@@ -186,8 +187,13 @@ for r in $(seq "$ROUNDS"); do
     for entry in "${plan[@]}"; do
         set -- $entry
         key=$1; workload=$2; shift 2
+        # Rotated each round, so that no server always runs right after the same one (a
+        # run after Apache's 256 busy children, for one, starts on a busier machine).
+        order=("$@")
+        k=$(( (r - 1) % $# ))
+        order=("${order[@]:k}" "${order[@]:0:k}")
         read -r conns path mode <<< "$(wrk_args "$workload")"
-        for s in "$@"; do
+        for s in "${order[@]}"; do
             i=$((i + 1))
             file="$OUT/raw/r$r-${key/\//}-$s.txt"
             cmd=(wrk -t1 "$conns" -d"${DURATION}s" --latency)
