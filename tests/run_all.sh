@@ -6,7 +6,7 @@
 #
 # Environment: JOBS (build parallelism, default nproc), PREFORKD_SKIP_SANITIZE=1 to skip the
 # sanitizer pass, PREFORKD_FUZZ_SECONDS (seconds per fuzz target, default 30, so 60 s for the
-# two; 0 skips the fuzz run).
+# two; 0 skips the fuzz run), PREFORKD_SKIP_BENCH=1 to skip the benchmark smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -72,6 +72,14 @@ if [ "$fuzz_seconds" != 0 ]; then
             exit 1
         fi
     done
+fi
+
+if [ "${PREFORKD_SKIP_BENCH:-0}" != 1 ]; then
+    # The benchmark harness, once, 1 s per scenario, so that it cannot rot. It never gates on
+    # a number: it fails only when the harness itself breaks (a server does not start...).
+    step "benchmark smoke run (tests/bench/compare.sh --smoke)"
+    INSTALL=$([ "${PREFORKD_SKIP_APT:-0}" = 1 ] && echo 0 || echo 1) \
+        PREFORKD="$root/build/preforkd" tests/bench/compare.sh --smoke
 fi
 
 step "all tests passed"

@@ -27,6 +27,8 @@ class date_cache {
     // Cheap when the second has not changed: one comparison.
     void update(time_t now) noexcept;
     std::string_view server_and_date() const noexcept { return {lines_.data(), lines_len_}; }
+    // The IMF-fixdate alone (http_date_length characters).
+    std::string_view date() const noexcept { return {lines_.data() + date_at_, http_date_length}; }
     std::string_view log_time() const noexcept { return {log_.data(), log_len_}; }
     time_t now() const noexcept { return now_; }
 

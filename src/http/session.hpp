@@ -21,6 +21,7 @@ inline constexpr uint64_t max_linger_bytes = 1 << 20;
 inline constexpr uint64_t max_drained_body = 64 * 1024;  // larger GET/HEAD bodies: 413
 inline constexpr size_t coalesce_limit = 64 * 1024;      // queued output before a flush
 inline constexpr uint64_t write_budget = 8u << 20;       // bytes per call before yielding
+inline constexpr size_t output_reserve = 4096;           // a new output string's capacity
 
 class http_service final : public service {
   public:
@@ -38,10 +39,16 @@ class http_service final : public service {
     size_t input_capacity() const noexcept { return input_capacity_; }
     size_t max_input_capacity() const noexcept { return max_input_capacity_; }
 
-    // Input buffers are recycled between connections, so that a worker serving short
-    // connections does not call malloc for each.
+    // Input buffers are recycled between connections and between the requests of one
+    // (sessions hold them only while reading and answering), so that a worker serving
+    // short connections does not call malloc for each, and idle connections cost none.
     std::unique_ptr<char[]> take_buffer();
     void give_buffer(std::unique_ptr<char[]> b) noexcept;
+    // Output strings are recycled between connections, with their capacity: take_output
+    // fills an empty string, and give_output keeps (or frees) the buffer of one and leaves
+    // it empty.
+    void take_output(std::string& out);
+    void give_output(std::string& out) noexcept;
 
   private:
     worker_context& ctx_;
@@ -54,6 +61,8 @@ class http_service final : public service {
     size_t input_capacity_ = 0;
     size_t max_input_capacity_ = 0;
     std::vector<std::unique_ptr<char[]>> spare_buffers_;
+    std::vector<std::string> spare_outputs_;  // [0, spare_out_count_) are spares
+    size_t spare_out_count_ = 0;
 
     friend class http_session;
 };

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "http/path.hpp"
 #include "http/response.hpp"
@@ -150,6 +151,25 @@ std::shared_ptr<file_entry> file_cache::resolve(std::string_view key) noexcept {
         e->err = ENOMEM;
         return e;
     }
+}
+
+std::string_view ok_head(file_entry& e, const date_cache& dates) {
+    if (e.ok_head.empty()) {
+        std::string h;
+        h.reserve(64 + dates.server_and_date().size() + e.length_line.size() + e.type_lines.size());
+        head_writer w(h);
+        w.status(200, dates);
+        w.raw(e.length_line);
+        w.raw(e.type_lines);
+        const std::string_view sd = dates.server_and_date();
+        e.ok_head_date_at = h.find(sd) + (sd.size() - http_date_length - 2);
+        e.ok_head = std::move(h);
+        e.ok_head_date = dates.now();
+    } else if (e.ok_head_date != dates.now()) {
+        std::memcpy(e.ok_head.data() + e.ok_head_date_at, dates.date().data(), http_date_length);
+        e.ok_head_date = dates.now();
+    }
+    return e.ok_head;
 }
 
 void file_cache::fill_file(file_entry& e, unique_fd fd, const struct stat& st) noexcept {

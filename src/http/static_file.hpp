@@ -47,7 +47,20 @@ struct file_entry {
     std::string length_line;      // "Content-Length: <size>\r\n"
     int64_t checked_s = 0;        // monotonic second of the last validation
     int err = 0;                  // errno for `error`
+
+    // The head of a full 200 answer but its Connection and final lines, built at its first
+    // use (see ok_head) and kept while the file does not change.
+    std::string ok_head;
+    size_t ok_head_date_at = 0;  // where its Date value starts
+    time_t ok_head_date = -1;    // the second that Date value says
 };
+
+class date_cache;
+// "HTTP/1.1 200 OK", Server, Date, Content-Length, Content-Type, Last-Modified, ETag and
+// Accept-Ranges lines of a file entry: one append on the hot path. Built once per entry;
+// afterwards only its Date is rewritten, at most once a second. Throws std::bad_alloc on
+// its first use only.
+std::string_view ok_head(file_entry& e, const date_cache& dates);
 
 struct string_hash {
     using is_transparent = void;

@@ -33,6 +33,7 @@ private:
     struct listener_watch : watch {
         unique_fd fd;
         uint32_t index = 0;
+        int64_t turn_start = -1;  // first accept since this worker (re-)registered it; -1: none
     };
     struct connection : watch {
         std::unique_ptr<session> s;
@@ -43,6 +44,7 @@ private:
     bool setup() noexcept;
     int64_t wait_timeout_ms() const noexcept;
     void on_listener(listener_watch& l) noexcept;
+    bool accept_one(listener_watch& l) noexcept;  // false: stop accepting for now
     void on_connection(connection& c, uint32_t events) noexcept;
     void on_signals() noexcept;
     void on_signal(int signo) noexcept override;  // also called by a blocking session
@@ -51,6 +53,8 @@ private:
     void scan_deadlines() noexcept;
     void heartbeat() noexcept;
     void arm_listeners(bool on) noexcept;
+    void add_listener(listener_watch& l) noexcept;
+    void requeue_listener(listener_watch& l) noexcept;
     void begin_retire(const char* why) noexcept;
     void reopen_logs() noexcept;
     void publish_counts() noexcept;
