@@ -23,17 +23,8 @@ namespace preforkd::test {
 
 std::string request_once(uint16_t port, const std::string& target, const std::string& expected,
                          std::chrono::milliseconds timeout, uint16_t* local_port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return std::string("socket: ") + std::strerror(errno);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sin.sin_port = htons(port);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) != 0) {
-        std::string e = std::string("connect: ") + std::strerror(errno);
-        ::close(fd);
-        return e;
-    }
+    int fd = connect_loopback(port);
+    if (fd < 0) return std::string("connect: ") + std::strerror(errno);
     sockaddr_in me{};
     socklen_t len = sizeof(me);
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len);

@@ -294,13 +294,8 @@ class idle_connections {
   public:
     void open(uint16_t port, int n) {
         for (int i = 0; i < n; ++i) {
-            int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-            sockaddr_in sin{};
-            sin.sin_family = AF_INET;
-            sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-            sin.sin_port = htons(port);
-            ::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));  // EINPROGRESS
-            fds_.push_back(fd);
+            int fd = connect_loopback(port, SOCK_NONBLOCK);
+            if (fd >= 0) fds_.push_back(fd);
         }
     }
     void close_all() {
@@ -499,15 +494,7 @@ TEST_F(chaos, fork_failing_for_the_process_limit_backs_off_and_the_pool_comes_ba
 // ---- 5. bad clients -------------------------------------------------------------------------
 
 int connect_nonblocking(uint16_t port, int rcvbuf = 0) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return -1;
-    if (rcvbuf > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sin.sin_port = htons(port);
-    ::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));  // EINPROGRESS
-    return fd;
+    return connect_loopback(port, SOCK_NONBLOCK, rcvbuf);
 }
 
 struct bad_client {

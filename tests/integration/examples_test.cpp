@@ -28,15 +28,7 @@ class line_client {
   public:
     explicit line_client(uint16_t port, std::chrono::milliseconds timeout = 5s)
         : timeout_(timeout) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in sin{};
-        sin.sin_family = AF_INET;
-        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        sin.sin_port = htons(port);
-        if (::connect(fd_, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) != 0) {
-            ::close(fd_);
-            fd_ = -1;
-        }
+        fd_ = connect_loopback(port);
     }
     ~line_client() {
         if (fd_ >= 0) ::close(fd_);

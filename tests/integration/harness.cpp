@@ -57,6 +57,24 @@ uint16_t free_port() {
     return ntohs(sin.sin_port);
 }
 
+int connect_loopback(uint16_t port, int flags, int rcvbuf) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
+    if (fd < 0) return -1;
+    if (rcvbuf > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sin.sin_port = htons(port);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) != 0 &&
+        !((flags & SOCK_NONBLOCK) && errno == EINPROGRESS)) {
+        int err = errno;
+        ::close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
 std::string read_file(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
     std::stringstream ss;
@@ -349,16 +367,8 @@ std::string http_response::header(const std::string& name) const {
 }
 
 http_client::http_client(uint16_t port, std::chrono::milliseconds timeout) : timeout_(timeout) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sin.sin_port = htons(port);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) != 0) {
-        ::close(fd_);
-        fd_ = -1;
-        return;
-    }
+    fd_ = connect_loopback(port);
+    if (fd_ < 0) return;
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }

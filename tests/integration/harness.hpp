@@ -21,6 +21,10 @@ namespace fs = std::filesystem;
 // A loopback port nobody listens on right now.
 uint16_t free_port();
 
+// A TCP socket connected (or, with SOCK_NONBLOCK in `flags`, connecting) to 127.0.0.1:port;
+// -1 with errno set when that fails. `rcvbuf` > 0 shrinks the receive buffer first.
+int connect_loopback(uint16_t port, int flags = 0, int rcvbuf = 0);
+
 std::string read_file(const fs::path& p);
 void write_file(const fs::path& p, const std::string& content);
 

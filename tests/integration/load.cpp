@@ -1,5 +1,7 @@
 #include "integration/load.hpp"
 
+#include "integration/harness.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -14,18 +16,10 @@ namespace preforkd::test {
 namespace {
 
 int connect_to(uint16_t port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sin.sin_port = htons(port);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) != 0) {
-        ::close(fd);
-        return -1;
-    }
+    int fd = connect_loopback(port);
+    if (fd < 0) return -1;
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    // Closing with unread data or in TIME_WAIT must not slow the test's port reuse.
     return fd;
 }
 
