@@ -25,7 +25,7 @@ step() { printf '\n==== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
 
 step "build (g++, -Werror)"
 # The Debian package test installs and purges the package: CI machines only (root).
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPREFORKD_WERROR=ON \
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPREFORKD_WERROR=ON -DPREFORKD_TESTS=ON \
     -DPREFORKD_PACKAGING_TEST="$([ "$(id -u)" = 0 ] && echo ON || echo OFF)"
 cmake --build build -j"$JOBS"
 
