@@ -158,6 +158,10 @@ parse_status request_parser::parse(std::string_view data) noexcept {
                 unsigned char c = static_cast<unsigned char>(p[i]);
                 if (c == ' ') {
                     method_checked_ = true;
+                    // Known from here on, whatever fails later: an error answer to HEAD
+                    // carries no body.
+                    head_.method =
+                        classify_method(std::string_view(p + line_start_, i - line_start_));
                     break;
                 }
                 if (c == '\r' || c == '\n') break;  // judged with the whole line

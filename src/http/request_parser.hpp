@@ -81,6 +81,11 @@ class request_parser {
     // After error: the status to answer with (400, 414, 431, 505).
     int error_status() const noexcept { return error_status_; }
 
+    // The method as soon as its token has been read whole (up to its SP), also when the
+    // request fails later (in the target, the version or a header); `other` before that.
+    // An error answer to HEAD must carry no content (RFC 9110 section 9.3.2).
+    method_t method() const noexcept { return head_.method; }
+
     // The request line once it has been read whole (done, or an error in the headers),
     // as a view into `data`; empty before that.
     std::string_view request_line(std::string_view data) const noexcept;

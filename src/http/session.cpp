@@ -273,7 +273,7 @@ bool http_session::on_deadline() noexcept {
         in_head_ = false;
         if (!take_buffers()) return false;
         try {
-            respond_page(408, false, 1, false, {}, nullptr);
+            respond_page(408, false, 1, parser_.method() == method_t::head, {}, nullptr);
         } catch (...) {
             return false;
         }
@@ -344,8 +344,11 @@ bool http_session::process_input() noexcept {
                 case parse_status::need_more:
                     return true;
                 case parse_status::error:
-                    respond_page(parser_.error_status(), false, 1, false,
-                                 parser_.request_line(data), nullptr);
+                    // A HEAD gets the head of the error page alone (RFC 9110 section 9.3.2),
+                    // as soon as its method token was read, even if its headers were bad.
+                    respond_page(parser_.error_status(), false, 1,
+                                 parser_.method() == method_t::head, parser_.request_line(data),
+                                 nullptr);
                     in_start_ = in_end_ = 0;  // nothing after a bad head can be trusted
                     in_head_ = false;
                     return false;

@@ -416,3 +416,29 @@ TEST(request_parser, judges_bytes_past_the_limit_by_the_limit_alone_at_every_spl
         EXPECT_EQ(p.error_status(), 414) << split;
     }
 }
+
+TEST(request_parser, knows_the_method_after_an_error_once_its_token_was_read) {
+    // The session answers an error to HEAD without a body: the method must outlive errors
+    // in the headers, the version or the target.
+    const std::string no_host = "HEAD / HTTP/1.1\r\n\r\n";
+    const std::string bad_header = "HEAD /x HTTP/1.1\r\nHost: a\r\nBad Header: 1\r\n\r\n";
+    const std::string bad_version = "HEAD / HTTP/2.0\r\nHost: a\r\n\r\n";
+    for (const std::string& text : {no_host, bad_header, bad_version}) {
+        for (size_t split = 1; split <= text.size(); ++split) {
+            request_parser p(8192);
+            parse_status s = p.parse(std::string_view(text).substr(0, split));
+            if (s == parse_status::need_more) s = p.parse(text);
+            ASSERT_EQ(s, parse_status::error) << text;
+            EXPECT_EQ(p.method(), method_t::head) << text << " split at " << split;
+        }
+    }
+    request_parser p(8192);
+    EXPECT_EQ(p.parse("HEA"), parse_status::need_more);
+    EXPECT_EQ(p.method(), method_t::other) << "not known before its SP";
+    EXPECT_EQ(p.parse("HEAD /"), parse_status::need_more);
+    EXPECT_EQ(p.method(), method_t::head);
+    p.reset();
+    EXPECT_EQ(p.method(), method_t::other);
+    EXPECT_EQ(p.parse("GET / HTTP/1.1\r\nBad Header: 1\r\n\r\n"), parse_status::error);
+    EXPECT_EQ(p.method(), method_t::get);
+}

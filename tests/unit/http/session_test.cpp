@@ -294,6 +294,50 @@ INSTANTIATE_TEST_SUITE_P(
                             "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n", 413}),
     [](const auto& p) { return std::string(p.param.name); });
 
+// RFC 9110 section 9.3.2: no content in an answer to HEAD, errors included; the
+// Content-Length is still that of the page a GET would get.
+TEST_F(http_session_test, answers_errors_to_head_without_a_body) {
+    struct head_case {
+        std::string request;
+        int status;
+    };
+    for (const head_case& c :
+         {head_case{"HEAD / HTTP/1.1\r\n\r\n", 400},
+          head_case{"HEAD / HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n", 400},
+          head_case{"HEAD / HTTP/2.0\r\nHost: t\r\n\r\n", 505},
+          head_case{"HEAD / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(9000, 'x') + "\r\n\r\n",
+                    431}}) {
+        connect();
+        std::string raw = exchange(c.request);
+        auto r = parse_responses(raw, {true});
+        ASSERT_EQ(r.size(), 1u) << raw;
+        EXPECT_EQ(r[0].status, c.status) << c.request.substr(0, 40);
+        EXPECT_EQ(r[0]["content-length"], std::to_string(error_body_length(c.status)));
+        EXPECT_EQ(r[0]["connection"], "close");
+        EXPECT_EQ(raw.size(), r[0].head.size()) << "a body followed: " << raw;
+        EXPECT_TRUE(eof_);
+    }
+    // The same error to GET keeps its page.
+    connect();
+    auto g = parse_responses(exchange("GET / HTTP/1.1\r\n\r\n"));
+    ASSERT_EQ(g.size(), 1u);
+    EXPECT_EQ(g[0].status, 400);
+    EXPECT_EQ(g[0].body.size(), error_body_length(400));
+}
+
+TEST_F(http_session_test, answers_408_to_a_slow_head_request_without_a_body) {
+    connect();
+    EXPECT_TRUE(exchange("HEAD / HTTP/1.1\r\nHost: t\r\n").empty());
+    set_now(session_->deadline_ms());
+    deadline();
+    std::string raw;
+    read_available(raw);
+    auto r = parse_responses(raw, {true});
+    ASSERT_EQ(r.size(), 1u) << raw;
+    EXPECT_EQ(r[0].status, 408);
+    EXPECT_EQ(raw.size(), r[0].head.size()) << "a body followed: " << raw;
+}
+
 TEST_F(http_session_test, grows_its_buffer_for_a_head_up_to_max_header_bytes) {
     settings_->max_header_bytes = 60'000;
     make_service();
