@@ -346,6 +346,13 @@ bool request_parser::parse_header(std::string_view line, size_t off) noexcept {
 
 bool request_parser::finish(std::string_view data) noexcept {
     if (head_.version_minor == 1 && !head_.has_host) return fail(400), false;
+    // Without an authority in the target, Host carries it (RFC 9112 section 3.2), and an
+    // http URI with an empty host is invalid (RFC 9110 section 4.2.1): nginx answers 400
+    // too. An empty Host (or a bare ":port") stays fine beside an absolute-form target,
+    // whose own authority is used and Host ignored (RFC 9112 section 3.2.2).
+    if (head_.has_host && head_.form != target_form::absolute &&
+        (host_.len == 0 || data[host_.off] == ':'))
+        return fail(400), false;
     if (head_.has_transfer_encoding) {
         // RFC 9112 section 6.1 and 6.3: Transfer-Encoding in HTTP/1.0, beside a
         // Content-Length, with chunked applied twice or not last: the framing cannot be

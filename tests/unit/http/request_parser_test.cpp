@@ -281,7 +281,21 @@ TEST(request_parser, accepts_tabs_and_obs_text_in_values_and_trims_ows) {
 TEST(request_parser, requires_host_in_http_1_1) {
     EXPECT_EQ(error_of("GET / HTTP/1.1\r\n\r\n"), 400);
     EXPECT_EQ(parse_whole("GET / HTTP/1.0\r\n\r\n").status, parse_status::done);
-    EXPECT_EQ(parse_whole("GET / HTTP/1.1\r\nHost:\r\n\r\n").status, parse_status::done);
+}
+
+TEST(request_parser, refuses_an_empty_host_unless_the_target_carries_the_authority) {
+    // RFC 9112 section 3.2: the origin form takes its authority from Host.
+    EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost:\r\n\r\n"), 400);
+    EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: \t \r\n\r\n"), 400);
+    EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: :8080\r\n\r\n"), 400);
+    EXPECT_EQ(error_of("GET / HTTP/1.0\r\nHost:\r\n\r\n"), 400);
+    EXPECT_EQ(error_of("OPTIONS * HTTP/1.1\r\nHost:\r\n\r\n"), 400);
+    // RFC 9112 section 3.2.2: with the absolute form, Host is ignored.
+    request_parser p(8192);
+    ASSERT_EQ(p.parse("GET http://example.com/a HTTP/1.1\r\nHost:\r\n\r\n"), parse_status::done);
+    EXPECT_EQ(p.head().form, target_form::absolute);
+    EXPECT_TRUE(p.head().has_host);
+    EXPECT_EQ(p.head().host, "");
 }
 
 TEST(request_parser, refuses_a_repeated_host) {

@@ -271,6 +271,7 @@ INSTANTIATE_TEST_SUITE_P(
                             400},
         protocol_error_case{"obs_fold", "GET / HTTP/1.1\r\nHost: test\r\nX: a\r\n b\r\n\r\n", 400},
         protocol_error_case{"missing_host", "GET / HTTP/1.1\r\n\r\n", 400},
+        protocol_error_case{"empty_host", "GET / HTTP/1.1\r\nHost:\r\n\r\n", 400},
         protocol_error_case{"te_and_cl",
                             "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
                             "Transfer-Encoding: chunked\r\n\r\n",
@@ -336,6 +337,16 @@ TEST_F(http_session_test, answers_408_to_a_slow_head_request_without_a_body) {
     ASSERT_EQ(r.size(), 1u) << raw;
     EXPECT_EQ(r[0].status, 408);
     EXPECT_EQ(raw.size(), r[0].head.size()) << "a body followed: " << raw;
+}
+
+TEST_F(http_session_test, serves_an_absolute_form_target_with_an_empty_host) {
+    // RFC 9112 section 3.2.2: the target's authority is used, the Host ignored.
+    connect();
+    auto r = parse_responses(exchange("GET http://test/a.txt HTTP/1.1\r\nHost:\r\n\r\n"));
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].status, 200);
+    EXPECT_EQ(r[0].body, a_body);
+    EXPECT_TRUE(open());
 }
 
 TEST_F(http_session_test, grows_its_buffer_for_a_head_up_to_max_header_bytes) {
