@@ -108,7 +108,8 @@ class http_session final : public session {
     size_t in_start_ = 0;  // first byte not yet consumed
     size_t in_end_ = 0;
     request_parser parser_;
-    std::string path_;  // normalised path of the current request, reused
+    std::string path_;      // normalised path of the current request, reused
+    std::string combined_;  // repeated If-None-Match lines as one list: empty until needed
 
     std::string out_;
     size_t out_sent_ = 0;
@@ -603,10 +604,19 @@ void http_session::serve_file(const std::shared_ptr<file_entry>& e, const reques
     head_writer w(out_);
 
     // RFC 9110 section 13.2.2: If-None-Match first; If-Modified-Since only without it.
+    std::string_view if_none_match = h.if_none_match;
+    if (h.if_none_match_repeated) {
+        // Rare: several lines are one list (RFC 9110 section 5.3), built in a string of
+        // this session's rather than in the parser, which allocates nothing.
+        combine_field_lines(h.bytes, "if-none-match", combined_);
+        if_none_match = combined_;
+    }
     bool not_modified = false;
-    if (!h.if_none_match.empty()) {
-        not_modified = if_none_match_matches(h.if_none_match, e->etag);
-    } else if (!h.if_modified_since.empty()) {
+    if (!if_none_match.empty()) {
+        not_modified = if_none_match_matches(if_none_match, e->etag);
+    } else if (!h.if_modified_since.empty() && !h.if_modified_since_repeated) {
+        // A repeated If-Modified-Since is a list, never a valid HTTP-date: ignored
+        // (RFC 9110 section 13.1.3).
         time_t since = 0;
         not_modified = parse_http_date(h.if_modified_since, since) && e->mtime_s <= since;
     }
@@ -619,8 +629,11 @@ void http_session::serve_file(const std::shared_ptr<file_entry>& e, const reques
     }
 
     byte_range range;
-    // Range is defined for GET only (RFC 9110 section 14.2); a repeated one is ignored.
+    // Range is defined for GET only (RFC 9110 section 14.2); a repeated one is ignored, and
+    // so is one whose If-Range is repeated: a list of validators is no validator, and the
+    // whole file is always a correct answer.
     if (h.method == method_t::get && !h.range.empty() && !h.range_repeated &&
+        !h.if_range_repeated &&
         (h.if_range.empty() ||
          if_range_matches(h.if_range, e->etag, static_cast<time_t>(e->mtime_s))))
         range = evaluate_range(h.range, e->size);

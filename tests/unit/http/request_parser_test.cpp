@@ -456,3 +456,40 @@ TEST(request_parser, knows_the_method_after_an_error_once_its_token_was_read) {
     EXPECT_EQ(p.parse("GET / HTTP/1.1\r\nBad Header: 1\r\n\r\n"), parse_status::error);
     EXPECT_EQ(p.method(), method_t::get);
 }
+
+TEST(request_parser, reports_repeated_conditional_headers_and_keeps_the_first) {
+    request_parser p(8192);
+    ASSERT_EQ(p.parse("GET / HTTP/1.1\r\nHost: a\r\n"
+                      "If-None-Match: \"a\"\r\nIf-Modified-Since: x\r\nIf-Range: \"r\"\r\n"
+                      "if-none-match: \"b\"\r\nIF-MODIFIED-SINCE: y\r\nIf-Range: \"s\"\r\n\r\n"),
+              parse_status::done);
+    EXPECT_EQ(p.head().if_none_match, "\"a\"");
+    EXPECT_TRUE(p.head().if_none_match_repeated);
+    EXPECT_EQ(p.head().if_modified_since, "x");
+    EXPECT_TRUE(p.head().if_modified_since_repeated);
+    EXPECT_EQ(p.head().if_range, "\"r\"");
+    EXPECT_TRUE(p.head().if_range_repeated);
+    p.reset();
+    ASSERT_EQ(p.parse(full_request), parse_status::done);
+    EXPECT_FALSE(p.head().if_none_match_repeated);
+    EXPECT_FALSE(p.head().if_modified_since_repeated);
+    EXPECT_FALSE(p.head().if_range_repeated);
+    EXPECT_EQ(p.head().bytes, full_request);
+}
+
+TEST(request_parser, combines_repeated_field_lines_into_one_list) {
+    const std::string head =
+        "\r\nGET / HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"a\", \"b\"\r\nX: 1\r\n"
+        "If-None-Match:\r\nif-none-match: \t\"c\" \r\n\r\n";
+    const std::string text = head + "GET /next HTTP/1.1\r\nIf-None-Match: \"d\"\r\n\r\n";
+    request_parser p(8192);
+    ASSERT_EQ(p.parse(text), parse_status::done);
+    EXPECT_EQ(p.head().bytes, head);
+    std::string out = "old";
+    combine_field_lines(p.head().bytes, "if-none-match", out);
+    EXPECT_EQ(out, "\"a\", \"b\", \"c\"");
+    combine_field_lines(p.head().bytes, "host", out);
+    EXPECT_EQ(out, "a");
+    combine_field_lines(p.head().bytes, "range", out);
+    EXPECT_EQ(out, "");
+}

@@ -138,6 +138,52 @@ TEST_F(http_session_test, if_none_match_overrides_if_modified_since) {
     EXPECT_EQ(r[0].status, 200);
 }
 
+// RFC 9110 section 5.3: field lines of one name are one comma-separated list.
+TEST_F(http_session_test, combines_repeated_if_none_match_lines) {
+    connect();
+    const std::string etag = get("/a.txt")[0]["etag"];
+    auto first = get("/a.txt", "If-None-Match: " + etag + "\r\nIf-None-Match: \"other\"\r\n");
+    ASSERT_EQ(first.size(), 1u);
+    EXPECT_EQ(first[0].status, 304);
+    auto middle = get("/a.txt", "If-None-Match: \"x\"\r\nIf-None-Match: \"y\", " + etag +
+                                    "\r\nIf-None-Match: \"z\"\r\n");
+    ASSERT_EQ(middle.size(), 1u);
+    EXPECT_EQ(middle[0].status, 304);
+    auto none = get("/a.txt", "If-None-Match: \"x\"\r\nIf-None-Match: \"y\"\r\n");
+    ASSERT_EQ(none.size(), 1u);
+    EXPECT_EQ(none[0].status, 200);
+    EXPECT_EQ(none[0].body, a_body);
+    // The combined list replaces If-Modified-Since, as one line would.
+    auto both = get("/a.txt",
+                    "If-None-Match: \"x\"\r\nIf-None-Match: \"y\"\r\n"
+                    "If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n");
+    ASSERT_EQ(both.size(), 1u);
+    EXPECT_EQ(both[0].status, 200);
+}
+
+// RFC 9110 section 13.1.3: more than one member is not a valid date: ignored.
+TEST_F(http_session_test, ignores_a_repeated_if_modified_since) {
+    connect();
+    const std::string lm = get("/a.txt")[0]["last-modified"];
+    auto r = get("/a.txt", "If-Modified-Since: " + lm + "\r\nIf-Modified-Since: " + lm + "\r\n");
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].status, 200);
+    EXPECT_EQ(r[0].body, a_body);
+}
+
+TEST_F(http_session_test, ignores_the_range_of_a_repeated_if_range) {
+    connect();
+    const std::string etag = get("/a.txt")[0]["etag"];
+    auto one = get("/a.txt", "Range: bytes=2-5\r\nIf-Range: " + etag + "\r\n");
+    ASSERT_EQ(one.size(), 1u);
+    EXPECT_EQ(one[0].status, 206);
+    auto r =
+        get("/a.txt", "Range: bytes=2-5\r\nIf-Range: " + etag + "\r\nIf-Range: " + etag + "\r\n");
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].status, 200);
+    EXPECT_EQ(r[0].body, a_body);
+}
+
 TEST_F(http_session_test, answers_206_to_a_single_range) {
     connect();
     auto r = get("/a.txt", "Range: bytes=2-5\r\n");
