@@ -211,6 +211,18 @@ TEST_F(http_session_test, answers_416_to_an_unsatisfiable_range) {
     EXPECT_TRUE(open());
 }
 
+TEST_F(http_session_test, clamps_a_last_position_beyond_64_bits) {
+    connect();
+    auto r = get("/a.txt", "Range: bytes=0-99999999999999999999\r\n");
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].status, 206);
+    EXPECT_EQ(r[0]["content-range"], "bytes 0-99/100");
+    EXPECT_EQ(r[0].body, a_body);
+    auto far = get("/a.txt", "Range: bytes=99999999999999999999-\r\n");
+    ASSERT_EQ(far.size(), 1u);
+    EXPECT_EQ(far[0].status, 416);
+}
+
 TEST_F(http_session_test, ignores_a_range_whose_if_range_does_not_match) {
     connect();
     auto r = get("/a.txt", "Range: bytes=2-5\r\nIf-Range: \"stale\"\r\n");
