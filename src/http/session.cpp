@@ -118,6 +118,7 @@ class http_session final : public session {
     uint64_t file_left_ = 0;
 
     uint64_t drain_left_ = 0;  // body bytes of the last request still to discard
+    int64_t drain_until_ = 0;  // when a body being discarded must have arrived
     uint64_t served_ = 0;      // responses on this connection
     int64_t idle_since_ = 0;
     int64_t head_started_ = 0;
@@ -418,7 +419,7 @@ bool http_session::wait_for_input() noexcept {
     if (in_head_)
         at = head_started_ + cfg_.header_timeout.count();  // never extended by a trickle
     else if (drain_left_ > 0)
-        at = ctx_.now_ms() + cfg_.header_timeout.count();
+        at = drain_until_;  // set once, when the head was done: never extended by a trickle
     else
         at = idle_since_ + (served_ > 0 ? cfg_.keepalive_timeout : cfg_.header_timeout).count();
     set_deadline(at);
@@ -544,6 +545,11 @@ void http_session::handle() {
     // A small body on GET/HEAD has no meaning but must be read past, or its bytes would be
     // parsed as the next request.
     drain_left_ = h.content_length;
+    // One deadline for the whole body, set now and never moved by a trickle. It counts from
+    // the end of the head rather than from its start: the head had its own header_timeout,
+    // and a client whose head came late but in time must still get the same budget for up
+    // to 64 KiB; the request is still bounded (2 x header_timeout at most).
+    if (drain_left_ > 0) drain_until_ = ctx_.now_ms() + cfg_.header_timeout.count();
     const bool keep = keep_alive_for(h);
 
     target_parts parts = split_target(h.target, h.form);

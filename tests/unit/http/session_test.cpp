@@ -441,6 +441,27 @@ TEST_F(http_session_test, drains_a_body_that_arrives_in_pieces) {
     EXPECT_EQ(r[1].body, "docs index\n");
 }
 
+TEST_F(http_session_test, gives_a_drained_body_one_deadline_that_a_trickle_does_not_move) {
+    settings_->header_timeout = std::chrono::milliseconds(10'000);
+    connect();
+    auto r = parse_responses(
+        exchange("GET /a.txt HTTP/1.1\r\nHost: test\r\nContent-Length: 65536\r\n\r\nx"));
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].status, 200);
+    const int64_t until = now_ + 10'000;  // from the end of the head
+    EXPECT_EQ(session_->deadline_ms(), until);
+    // Bytes that each would have bought another 10 s, had the deadline restarted per read.
+    for (int64_t at : {until - 9'000, until - 1'000, until - 1}) {
+        set_now(at);
+        EXPECT_TRUE(exchange("x").empty());
+        ASSERT_TRUE(open());
+        EXPECT_EQ(session_->deadline_ms(), until);
+    }
+    set_now(until);
+    deadline();
+    EXPECT_FALSE(open()) << "a body still arriving at its deadline ends the connection";
+}
+
 TEST_F(http_session_test, cuts_off_a_slowloris_at_the_header_deadline) {
     settings_->header_timeout = std::chrono::milliseconds(10'000);
     connect();
