@@ -486,6 +486,40 @@ TEST_F(http_session_test, cuts_off_a_slowloris_at_the_header_deadline) {
     EXPECT_EQ(r[0]["connection"], "close");
 }
 
+TEST_F(http_session_test, times_the_first_head_from_the_accept) {
+    settings_->header_timeout = std::chrono::milliseconds(10'000);
+    connect();
+    const int64_t accepted = now_;
+    set_now(accepted + 9'900);  // silent almost all of header_timeout, then a first byte
+    EXPECT_TRUE(exchange("GET / HTTP/1.1\r\n").empty());
+    ASSERT_TRUE(open());
+    EXPECT_EQ(session_->deadline_ms(), accepted + 10'000);
+    set_now(accepted + 10'000);
+    deadline();
+    std::string raw;
+    read_available(raw);
+    auto r = parse_responses(raw);
+    ASSERT_EQ(r.size(), 1u) << raw;
+    EXPECT_EQ(r[0].status, 408);
+}
+
+TEST_F(http_session_test, times_a_later_head_from_its_first_byte) {
+    settings_->header_timeout = std::chrono::milliseconds(10'000);
+    settings_->keepalive_timeout = std::chrono::milliseconds(5'000);
+    connect();
+    set_now(now_ + 3'000);
+    ASSERT_EQ(get("/a.txt").size(), 1u);
+    EXPECT_EQ(session_->deadline_ms(), now_ + 5'000) << "idle: keepalive_timeout";
+    set_now(now_ + 4'000);
+    const int64_t first_byte = now_;
+    EXPECT_TRUE(exchange("GET /a.txt HTTP/1.1\r\n").empty());
+    EXPECT_EQ(session_->deadline_ms(), first_byte + 10'000);
+    set_now(now_ + 9'000);
+    auto r = parse_responses(exchange("Host: t\r\n\r\n"));
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].status, 200);
+}
+
 TEST_F(http_session_test, the_deadline_is_not_early) {
     connect();
     exchange("GET / HTTP/1.1\r\n");
