@@ -51,6 +51,26 @@ void append_encoded_path(std::string& out, std::string_view path) {
     }
 }
 
+// A decoded path as the error log shows it. It is the client's bytes: control bytes (which
+// the logger would only blank out, so that "%0a" and "%20" looked alike) and bytes >= 0x80
+// (which a terminal may take for controls too) become \xhh, and so does '\' itself, so
+// that the line says unambiguously which bytes were asked for.
+std::string escape_for_log(std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(s.size());
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c >= 0x7f || c == '\\') {
+            const char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+            out.append(esc, 4);
+        } else {
+            out.push_back(ch);
+        }
+    }
+    return out;
+}
+
 }  // namespace
 
 class http_session final : public session {
@@ -601,8 +621,10 @@ void http_session::handle() {
             respond_page(404, keep, h.version_minor, head_only, h.request_line, &h);
             return;
         case lookup_kind::error:
-            ctx_.log().error("http: {}: {}", path_.empty() ? std::string_view("/") : path_,
-                             std::strerror(e->err));
+            if (ctx_.log().enabled(log_level::error))
+                ctx_.log().error("http: {}: {}",
+                                 path_.empty() ? std::string("/") : escape_for_log(path_),
+                                 std::strerror(e->err));
             respond_page(500, keep, h.version_minor, head_only, h.request_line, &h);
             return;
     }

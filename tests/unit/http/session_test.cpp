@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
+#include <algorithm>
+#include <cstring>
 #include <fstream>
 
 #include "session_fixture.hpp"
@@ -723,6 +726,35 @@ TEST_F(http_session_test, writes_one_combined_log_line_per_request) {
               std::string::npos)
         << l1;
     EXPECT_NE(l2.find("\"GET /missing HTTP/1.1\" 404 "), std::string::npos) << l2;
+}
+
+TEST_F(http_session_test, escapes_the_path_in_the_error_log) {
+    // A socket under the root cannot be opened (ENXIO): the answer is 500 and the error
+    // log names the path. Its name holds a newline, a backslash and non-ASCII bytes.
+    const std::string name = "bad\nline\\\xc3\xa9";
+    unique_fd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    ASSERT_TRUE(sock.valid());
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::string path = (root_ / name).string();
+    ASSERT_LT(path.size(), sizeof addr.sun_path);
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    ASSERT_EQ(::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+
+    const std::string log_path = (base_ / "error.log").string();
+    unique_fd log_fd(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    ASSERT_TRUE(log_fd.valid());
+    log_.adopt(std::move(log_fd), log_path);
+    log_.set_level(log_level::error);
+    connect();
+    auto r = get("/bad%0aline%5c%c3%a9");
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].status, 500);
+
+    std::ifstream in(log_path);
+    std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;
+    EXPECT_NE(log.find("http: bad\\x0aline\\x5c\\xc3\\xa9: "), std::string::npos) << log;
 }
 
 TEST_F(http_session_test, logs_nothing_when_the_access_log_is_off) {
