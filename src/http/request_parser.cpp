@@ -158,6 +158,10 @@ parse_status request_parser::parse(std::string_view data) noexcept {
                 unsigned char c = static_cast<unsigned char>(p[i]);
                 if (c == ' ') {
                     method_checked_ = true;
+                    // Known from here on, whatever fails later: an error answer to HEAD
+                    // carries no body.
+                    head_.method =
+                        classify_method(std::string_view(p + line_start_, i - line_start_));
                     break;
                 }
                 if (c == '\r' || c == '\n') break;  // judged with the whole line
@@ -287,7 +291,14 @@ bool request_parser::parse_header(std::string_view line, size_t off) noexcept {
             if (detail::iequals(name, "referer")) referer_ = value_span;
             break;
         case 8:
-            if (detail::iequals(name, "if-range")) if_range_ = value_span;
+            if (detail::iequals(name, "if-range")) {
+                if (if_range_seen_) {
+                    head_.if_range_repeated = true;
+                } else {
+                    if_range_seen_ = true;
+                    if_range_ = value_span;
+                }
+            }
             break;
         case 10:
             if (detail::iequals(name, "connection")) {
@@ -301,7 +312,14 @@ bool request_parser::parse_header(std::string_view line, size_t off) noexcept {
             break;
         case 13:
             if (detail::iequals(name, "if-none-match")) {
-                if_none_match_ = value_span;
+                // Later lines are read by combine_field_lines() only if there are any: the
+                // usual single line costs nothing more.
+                if (if_none_match_seen_) {
+                    head_.if_none_match_repeated = true;
+                } else {
+                    if_none_match_seen_ = true;
+                    if_none_match_ = value_span;
+                }
             }
             break;
         case 14:
@@ -331,7 +349,12 @@ bool request_parser::parse_header(std::string_view line, size_t off) noexcept {
                 });
                 if (empty) return fail(400), false;
             } else if (detail::iequals(name, "if-modified-since")) {
-                if_modified_since_ = value_span;
+                if (if_modified_since_seen_) {
+                    head_.if_modified_since_repeated = true;
+                } else {
+                    if_modified_since_seen_ = true;
+                    if_modified_since_ = value_span;
+                }
             }
             break;
         default:
@@ -342,6 +365,13 @@ bool request_parser::parse_header(std::string_view line, size_t off) noexcept {
 
 bool request_parser::finish(std::string_view data) noexcept {
     if (head_.version_minor == 1 && !head_.has_host) return fail(400), false;
+    // Without an authority in the target, Host carries it (RFC 9112 section 3.2), and an
+    // http URI with an empty host is invalid (RFC 9110 section 4.2.1): nginx answers 400
+    // too. An empty Host (or a bare ":port") stays fine beside an absolute-form target,
+    // whose own authority is used and Host ignored (RFC 9112 section 3.2.2).
+    if (head_.has_host && head_.form != target_form::absolute &&
+        (host_.len == 0 || data[host_.off] == ':'))
+        return fail(400), false;
     if (head_.has_transfer_encoding) {
         // RFC 9112 section 6.1 and 6.3: Transfer-Encoding in HTTP/1.0, beside a
         // Content-Length, with chunked applied twice or not last: the framing cannot be
@@ -361,7 +391,32 @@ bool request_parser::finish(std::string_view data) noexcept {
     head_.if_range = view(data, if_range_);
     head_.user_agent = view(data, user_agent_);
     head_.referer = view(data, referer_);
+    head_.bytes = data.substr(0, head_length_);
     return true;
+}
+
+void combine_field_lines(std::string_view head, std::string_view lower_name, std::string& out) {
+    out.clear();
+    bool request_line_seen = false;
+    // The head was accepted by parse(): every line ends in CRLF, header lines have a colon.
+    while (!head.empty()) {
+        const size_t eol = head.find("\r\n");
+        if (eol == std::string_view::npos) break;
+        const std::string_view line = head.substr(0, eol);
+        head.remove_prefix(eol + 2);
+        if (!request_line_seen) {
+            request_line_seen = !line.empty();  // empty lines before it are skipped
+            continue;
+        }
+        if (line.empty()) break;  // the end of the head
+        const size_t colon = line.find(':');
+        if (colon == std::string_view::npos || !detail::iequals(line.substr(0, colon), lower_name))
+            continue;
+        const std::string_view value = trim_ows(line.substr(colon + 1));
+        if (value.empty()) continue;
+        if (!out.empty()) out.append(", ");
+        out.append(value);
+    }
 }
 
 }  // namespace preforkd::http

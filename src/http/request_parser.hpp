@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace preforkd::http {
@@ -48,16 +49,30 @@ struct request_head {
     bool has_transfer_encoding = false;
     bool transfer_encoding_chunked_only = false;  // exactly one coding, "chunked"
 
-    // Headers the static file handler reads; empty when absent. A repeated Range is
-    // reported so that it can be ignored rather than guessed at.
+    // Headers the static file handler reads; empty when absent, the first line's value when
+    // repeated. Repeats are reported: a repeated Range, If-Modified-Since or If-Range is
+    // ignored rather than guessed at, and repeated If-None-Match lines are combined into
+    // one list (RFC 9110 section 5.3) with combine_field_lines().
     std::string_view if_none_match;
+    bool if_none_match_repeated = false;
     std::string_view if_modified_since;
+    bool if_modified_since_repeated = false;
     std::string_view range;
     bool range_repeated = false;
     std::string_view if_range;
+    bool if_range_repeated = false;
     std::string_view user_agent;
     std::string_view referer;
+
+    // The whole head as received, leading empty lines and the final empty line included.
+    std::string_view bytes;
 };
+
+// Replaces `out` with the values of every `lower_name` field line of `head` (a head that
+// parse() accepted, as request_head::bytes gives it) joined by ", ", empty values left out:
+// the one list that RFC 9110 section 5.3 makes of repeated field lines. It allocates, so
+// it is for the rare repeat only.
+void combine_field_lines(std::string_view head, std::string_view lower_name, std::string& out);
 
 enum class parse_status : uint8_t { need_more, done, error };
 
@@ -80,6 +95,11 @@ class request_parser {
 
     // After error: the status to answer with (400, 414, 431, 505).
     int error_status() const noexcept { return error_status_; }
+
+    // The method as soon as its token has been read whole (up to its SP), also when the
+    // request fails later (in the target, the version or a header); `other` before that.
+    // An error answer to HEAD must carry no content (RFC 9110 section 9.3.2).
+    method_t method() const noexcept { return head_.method; }
 
     // The request line once it has been read whole (done, or an error in the headers),
     // as a view into `data`; empty before that.
@@ -114,6 +134,9 @@ class request_parser {
     unsigned te_chunked_ = 0;
     bool te_last_chunked_ = false;
     bool range_seen_ = false;
+    bool if_none_match_seen_ = false;
+    bool if_modified_since_seen_ = false;
+    bool if_range_seen_ = false;
     bool method_checked_ = false;  // the method's SP has been seen and its bytes checked
     size_t method_scan_ = 0;
 };

@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <limits>
 
 namespace preforkd::http {
 
@@ -59,10 +60,29 @@ std::string_view trim_ows(std::string_view s) noexcept {
     return s;
 }
 
-bool parse_u64(std::string_view s, uint64_t& out) noexcept {
-    if (s.empty() || s.size() > 19) return false;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    return ec == std::errc{} && p == s.data() + s.size();
+// A range position, 1*DIGIT. RFC 9110 section 14.1.1 sets no upper bound, and a position
+// too large for 64 bits is still a valid one, only past the end of any file: it saturates
+// at UINT64_MAX, so that a last-pos is clamped to the end, a first-pos is unsatisfiable
+// and a suffix-length takes the whole file (section 14.1.2), rather than the Range being
+// dropped as malformed.
+bool parse_position(std::string_view s, uint64_t& out) noexcept {
+    if (s.empty()) return false;
+    constexpr uint64_t max = std::numeric_limits<uint64_t>::max();
+    uint64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return false;
+        const auto d = static_cast<uint64_t>(c - '0');
+        v = v > (max - d) / 10 ? max : v * 10 + d;
+    }
+    out = v;
+    return true;
+}
+
+// a < b for two 1*DIGIT strings of any length.
+bool position_less(std::string_view a, std::string_view b) noexcept {
+    while (a.size() > 1 && a.front() == '0') a.remove_prefix(1);
+    while (b.size() > 1 && b.front() == '0') b.remove_prefix(1);
+    return a.size() != b.size() ? a.size() < b.size() : a < b;
 }
 
 }  // namespace
@@ -234,20 +254,22 @@ byte_range evaluate_range(std::string_view header, uint64_t size) noexcept {
     r.kind = range_kind::partial;
     if (a.empty()) {  // suffix: the last b bytes
         uint64_t n = 0;
-        if (!parse_u64(b, n)) return full;
+        if (!parse_position(b, n)) return full;
         if (n == 0 || size == 0) return {range_kind::unsatisfiable, 0, 0};
         r.length = n < size ? n : size;
         r.first = size - r.length;
         return r;
     }
     uint64_t first = 0;
-    if (!parse_u64(a, first)) return full;
+    if (!parse_position(a, first)) return full;
     uint64_t last = 0;
     if (b.empty()) {
         last = size == 0 ? 0 : size - 1;
     } else {
-        if (!parse_u64(b, last)) return full;
-        if (last < first) return full;  // invalid range-spec: ignored
+        if (!parse_position(b, last)) return full;
+        // Two saturated positions are compared as the numbers they spell.
+        if (last < first || (last == first && position_less(b, a)))
+            return full;  // invalid range-spec: ignored
         if (last >= size) last = size == 0 ? 0 : size - 1;
     }
     if (first >= size) return {range_kind::unsatisfiable, 0, 0};

@@ -51,6 +51,26 @@ void append_encoded_path(std::string& out, std::string_view path) {
     }
 }
 
+// A decoded path as the error log shows it. It is the client's bytes: control bytes (which
+// the logger would only blank out, so that "%0a" and "%20" looked alike) and bytes >= 0x80
+// (which a terminal may take for controls too) become \xhh, and so does '\' itself, so
+// that the line says unambiguously which bytes were asked for.
+std::string escape_for_log(std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(s.size());
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c >= 0x7f || c == '\\') {
+            const char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+            out.append(esc, 4);
+        } else {
+            out.push_back(ch);
+        }
+    }
+    return out;
+}
+
 }  // namespace
 
 class http_session final : public session {
@@ -108,7 +128,8 @@ class http_session final : public session {
     size_t in_start_ = 0;  // first byte not yet consumed
     size_t in_end_ = 0;
     request_parser parser_;
-    std::string path_;  // normalised path of the current request, reused
+    std::string path_;      // normalised path of the current request, reused
+    std::string combined_;  // repeated If-None-Match lines as one list: empty until needed
 
     std::string out_;
     size_t out_sent_ = 0;
@@ -117,9 +138,11 @@ class http_session final : public session {
     uint64_t file_left_ = 0;
 
     uint64_t drain_left_ = 0;  // body bytes of the last request still to discard
+    int64_t drain_until_ = 0;  // when a body being discarded must have arrived
     uint64_t served_ = 0;      // responses on this connection
     int64_t idle_since_ = 0;
-    int64_t head_started_ = 0;
+    int64_t accepted_at_ = 0;
+    int64_t head_started_ = 0;  // what header_timeout counts from for the head being read
     int64_t linger_until_ = 0;
     uint64_t lingered_ = 0;
     bool in_head_ = false;      // some bytes of a request head have arrived
@@ -223,7 +246,7 @@ http_session::http_session(http_service& svc, accepted_connection&& conn)
     // Responses leave in whole writes (coalesced heads and small bodies, MSG_MORE before
     // sendfile), so Nagle could only delay the last segment of each: the worker sets
     // TCP_NODELAY on its listeners, and accepted sockets inherit it (no call here).
-    idle_since_ = ctx_.now_ms();
+    idle_since_ = accepted_at_ = ctx_.now_ms();
     set_deadline(idle_since_ + cfg_.header_timeout.count());
 }
 
@@ -273,7 +296,7 @@ bool http_session::on_deadline() noexcept {
         in_head_ = false;
         if (!take_buffers()) return false;
         try {
-            respond_page(408, false, 1, false, {}, nullptr);
+            respond_page(408, false, 1, parser_.method() == method_t::head, {}, nullptr);
         } catch (...) {
             return false;
         }
@@ -336,7 +359,11 @@ bool http_session::process_input() noexcept {
         }
         if (!in_head_) {
             in_head_ = true;
-            head_started_ = ctx_.now_ms();
+            // The first head of a connection is timed from the accept, like nginx's
+            // client_header_timeout: a client silent for most of header_timeout must not
+            // get a second one with its first byte. A later head is timed from its first
+            // byte, the wait before it being keepalive_timeout's.
+            head_started_ = served_ == 0 ? accepted_at_ : ctx_.now_ms();
         }
         std::string_view data(in_.get() + in_start_, in_end_ - in_start_);
         try {
@@ -344,8 +371,11 @@ bool http_session::process_input() noexcept {
                 case parse_status::need_more:
                     return true;
                 case parse_status::error:
-                    respond_page(parser_.error_status(), false, 1, false,
-                                 parser_.request_line(data), nullptr);
+                    // A HEAD gets the head of the error page alone (RFC 9110 section 9.3.2),
+                    // as soon as its method token was read, even if its headers were bad.
+                    respond_page(parser_.error_status(), false, 1,
+                                 parser_.method() == method_t::head, parser_.request_line(data),
+                                 nullptr);
                     in_start_ = in_end_ = 0;  // nothing after a bad head can be trusted
                     in_head_ = false;
                     return false;
@@ -414,7 +444,7 @@ bool http_session::wait_for_input() noexcept {
     if (in_head_)
         at = head_started_ + cfg_.header_timeout.count();  // never extended by a trickle
     else if (drain_left_ > 0)
-        at = ctx_.now_ms() + cfg_.header_timeout.count();
+        at = drain_until_;  // set once, when the head was done: never extended by a trickle
     else
         at = idle_since_ + (served_ > 0 ? cfg_.keepalive_timeout : cfg_.header_timeout).count();
     set_deadline(at);
@@ -540,6 +570,11 @@ void http_session::handle() {
     // A small body on GET/HEAD has no meaning but must be read past, or its bytes would be
     // parsed as the next request.
     drain_left_ = h.content_length;
+    // One deadline for the whole body, set now and never moved by a trickle. It counts from
+    // the end of the head rather than from its start: the head had its own header_timeout,
+    // and a client whose head came late but in time must still get the same budget for up
+    // to 64 KiB; the request is still bounded (2 x header_timeout at most).
+    if (drain_left_ > 0) drain_until_ = ctx_.now_ms() + cfg_.header_timeout.count();
     const bool keep = keep_alive_for(h);
 
     target_parts parts = split_target(h.target, h.form);
@@ -586,8 +621,10 @@ void http_session::handle() {
             respond_page(404, keep, h.version_minor, head_only, h.request_line, &h);
             return;
         case lookup_kind::error:
-            ctx_.log().error("http: {}: {}", path_.empty() ? std::string_view("/") : path_,
-                             std::strerror(e->err));
+            if (ctx_.log().enabled(log_level::error))
+                ctx_.log().error("http: {}: {}",
+                                 path_.empty() ? std::string("/") : escape_for_log(path_),
+                                 std::strerror(e->err));
             respond_page(500, keep, h.version_minor, head_only, h.request_line, &h);
             return;
     }
@@ -600,10 +637,19 @@ void http_session::serve_file(const std::shared_ptr<file_entry>& e, const reques
     head_writer w(out_);
 
     // RFC 9110 section 13.2.2: If-None-Match first; If-Modified-Since only without it.
+    std::string_view if_none_match = h.if_none_match;
+    if (h.if_none_match_repeated) {
+        // Rare: several lines are one list (RFC 9110 section 5.3), built in a string of
+        // this session's rather than in the parser, which allocates nothing.
+        combine_field_lines(h.bytes, "if-none-match", combined_);
+        if_none_match = combined_;
+    }
     bool not_modified = false;
-    if (!h.if_none_match.empty()) {
-        not_modified = if_none_match_matches(h.if_none_match, e->etag);
-    } else if (!h.if_modified_since.empty()) {
+    if (!if_none_match.empty()) {
+        not_modified = if_none_match_matches(if_none_match, e->etag);
+    } else if (!h.if_modified_since.empty() && !h.if_modified_since_repeated) {
+        // A repeated If-Modified-Since is a list, never a valid HTTP-date: ignored
+        // (RFC 9110 section 13.1.3).
         time_t since = 0;
         not_modified = parse_http_date(h.if_modified_since, since) && e->mtime_s <= since;
     }
@@ -616,8 +662,11 @@ void http_session::serve_file(const std::shared_ptr<file_entry>& e, const reques
     }
 
     byte_range range;
-    // Range is defined for GET only (RFC 9110 section 14.2); a repeated one is ignored.
+    // Range is defined for GET only (RFC 9110 section 14.2); a repeated one is ignored, and
+    // so is one whose If-Range is repeated: a list of validators is no validator, and the
+    // whole file is always a correct answer.
     if (h.method == method_t::get && !h.range.empty() && !h.range_repeated &&
+        !h.if_range_repeated &&
         (h.if_range.empty() ||
          if_range_matches(h.if_range, e->etag, static_cast<time_t>(e->mtime_s))))
         range = evaluate_range(h.range, e->size);

@@ -281,7 +281,21 @@ TEST(request_parser, accepts_tabs_and_obs_text_in_values_and_trims_ows) {
 TEST(request_parser, requires_host_in_http_1_1) {
     EXPECT_EQ(error_of("GET / HTTP/1.1\r\n\r\n"), 400);
     EXPECT_EQ(parse_whole("GET / HTTP/1.0\r\n\r\n").status, parse_status::done);
-    EXPECT_EQ(parse_whole("GET / HTTP/1.1\r\nHost:\r\n\r\n").status, parse_status::done);
+}
+
+TEST(request_parser, refuses_an_empty_host_unless_the_target_carries_the_authority) {
+    // RFC 9112 section 3.2: the origin form takes its authority from Host.
+    EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost:\r\n\r\n"), 400);
+    EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: \t \r\n\r\n"), 400);
+    EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: :8080\r\n\r\n"), 400);
+    EXPECT_EQ(error_of("GET / HTTP/1.0\r\nHost:\r\n\r\n"), 400);
+    EXPECT_EQ(error_of("OPTIONS * HTTP/1.1\r\nHost:\r\n\r\n"), 400);
+    // RFC 9112 section 3.2.2: with the absolute form, Host is ignored.
+    request_parser p(8192);
+    ASSERT_EQ(p.parse("GET http://example.com/a HTTP/1.1\r\nHost:\r\n\r\n"), parse_status::done);
+    EXPECT_EQ(p.head().form, target_form::absolute);
+    EXPECT_TRUE(p.head().has_host);
+    EXPECT_EQ(p.head().host, "");
 }
 
 TEST(request_parser, refuses_a_repeated_host) {
@@ -415,4 +429,67 @@ TEST(request_parser, judges_bytes_past_the_limit_by_the_limit_alone_at_every_spl
         ASSERT_EQ(s, parse_status::error);
         EXPECT_EQ(p.error_status(), 414) << split;
     }
+}
+
+TEST(request_parser, knows_the_method_after_an_error_once_its_token_was_read) {
+    // The session answers an error to HEAD without a body: the method must outlive errors
+    // in the headers, the version or the target.
+    const std::string no_host = "HEAD / HTTP/1.1\r\n\r\n";
+    const std::string bad_header = "HEAD /x HTTP/1.1\r\nHost: a\r\nBad Header: 1\r\n\r\n";
+    const std::string bad_version = "HEAD / HTTP/2.0\r\nHost: a\r\n\r\n";
+    for (const std::string& text : {no_host, bad_header, bad_version}) {
+        for (size_t split = 1; split <= text.size(); ++split) {
+            request_parser p(8192);
+            parse_status s = p.parse(std::string_view(text).substr(0, split));
+            if (s == parse_status::need_more) s = p.parse(text);
+            ASSERT_EQ(s, parse_status::error) << text;
+            EXPECT_EQ(p.method(), method_t::head) << text << " split at " << split;
+        }
+    }
+    request_parser p(8192);
+    EXPECT_EQ(p.parse("HEA"), parse_status::need_more);
+    EXPECT_EQ(p.method(), method_t::other) << "not known before its SP";
+    EXPECT_EQ(p.parse("HEAD /"), parse_status::need_more);
+    EXPECT_EQ(p.method(), method_t::head);
+    p.reset();
+    EXPECT_EQ(p.method(), method_t::other);
+    EXPECT_EQ(p.parse("GET / HTTP/1.1\r\nBad Header: 1\r\n\r\n"), parse_status::error);
+    EXPECT_EQ(p.method(), method_t::get);
+}
+
+TEST(request_parser, reports_repeated_conditional_headers_and_keeps_the_first) {
+    request_parser p(8192);
+    ASSERT_EQ(p.parse("GET / HTTP/1.1\r\nHost: a\r\n"
+                      "If-None-Match: \"a\"\r\nIf-Modified-Since: x\r\nIf-Range: \"r\"\r\n"
+                      "if-none-match: \"b\"\r\nIF-MODIFIED-SINCE: y\r\nIf-Range: \"s\"\r\n\r\n"),
+              parse_status::done);
+    EXPECT_EQ(p.head().if_none_match, "\"a\"");
+    EXPECT_TRUE(p.head().if_none_match_repeated);
+    EXPECT_EQ(p.head().if_modified_since, "x");
+    EXPECT_TRUE(p.head().if_modified_since_repeated);
+    EXPECT_EQ(p.head().if_range, "\"r\"");
+    EXPECT_TRUE(p.head().if_range_repeated);
+    p.reset();
+    ASSERT_EQ(p.parse(full_request), parse_status::done);
+    EXPECT_FALSE(p.head().if_none_match_repeated);
+    EXPECT_FALSE(p.head().if_modified_since_repeated);
+    EXPECT_FALSE(p.head().if_range_repeated);
+    EXPECT_EQ(p.head().bytes, full_request);
+}
+
+TEST(request_parser, combines_repeated_field_lines_into_one_list) {
+    const std::string head =
+        "\r\nGET / HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"a\", \"b\"\r\nX: 1\r\n"
+        "If-None-Match:\r\nif-none-match: \t\"c\" \r\n\r\n";
+    const std::string text = head + "GET /next HTTP/1.1\r\nIf-None-Match: \"d\"\r\n\r\n";
+    request_parser p(8192);
+    ASSERT_EQ(p.parse(text), parse_status::done);
+    EXPECT_EQ(p.head().bytes, head);
+    std::string out = "old";
+    combine_field_lines(p.head().bytes, "if-none-match", out);
+    EXPECT_EQ(out, "\"a\", \"b\", \"c\"");
+    combine_field_lines(p.head().bytes, "host", out);
+    EXPECT_EQ(out, "a");
+    combine_field_lines(p.head().bytes, "range", out);
+    EXPECT_EQ(out, "");
 }

@@ -115,8 +115,41 @@ TEST(evaluate_range, ignores_what_it_does_not_serve) {
     EXPECT_EQ(evaluate_range("bytes=a-b", 1000).kind, range_kind::full);
     EXPECT_EQ(evaluate_range("bytes=-", 1000).kind, range_kind::full);
     EXPECT_EQ(evaluate_range("bytes=+1-2", 1000).kind, range_kind::full);
-    EXPECT_EQ(evaluate_range("bytes=99999999999999999999-", 1000).kind, range_kind::full);
     EXPECT_EQ(evaluate_range("BYTES=0-1", 1000).kind, range_kind::partial);
+}
+
+// RFC 9110 section 14.1.2: positions have no upper bound. One past 64 bits is still past
+// the end of the file: a last-pos is clamped, a first-pos is unsatisfiable, a suffix
+// takes the whole file.
+TEST(evaluate_range, reads_positions_of_twenty_digits_and_more) {
+    byte_range r = evaluate_range("bytes=0-99999999999999999999", 1000);
+    EXPECT_EQ(r.kind, range_kind::partial);
+    EXPECT_EQ(r.first, 0u);
+    EXPECT_EQ(r.length, 1000u);
+    r = evaluate_range("bytes=10-18446744073709551616", 1000);  // 2^64
+    EXPECT_EQ(r.kind, range_kind::partial);
+    EXPECT_EQ(r.first, 10u);
+    EXPECT_EQ(r.length, 990u);
+    r = evaluate_range("bytes=-99999999999999999999", 1000);
+    EXPECT_EQ(r.kind, range_kind::partial);
+    EXPECT_EQ(r.first, 0u);
+    EXPECT_EQ(r.length, 1000u);
+    r = evaluate_range("bytes=000000000000000000000005-000000000000000000000009", 1000);
+    EXPECT_EQ(r.kind, range_kind::partial);
+    EXPECT_EQ(r.first, 5u);
+    EXPECT_EQ(r.length, 5u);
+    EXPECT_EQ(evaluate_range("bytes=99999999999999999999-", 1000).kind, range_kind::unsatisfiable);
+    EXPECT_EQ(evaluate_range("bytes=18446744073709551615-", 1000).kind, range_kind::unsatisfiable);
+    EXPECT_EQ(evaluate_range("bytes=99999999999999999999-99999999999999999999", 1000).kind,
+              range_kind::unsatisfiable);
+    EXPECT_EQ(evaluate_range("bytes=18446744073709551615-99999999999999999999", 1000).kind,
+              range_kind::unsatisfiable);
+    // last-pos < first-pos stays an invalid range-spec, however long the numbers.
+    EXPECT_EQ(evaluate_range("bytes=99999999999999999999-5", 1000).kind, range_kind::full);
+    EXPECT_EQ(evaluate_range("bytes=99999999999999999999-99999999999999999998", 1000).kind,
+              range_kind::full);
+    EXPECT_EQ(evaluate_range("bytes=99999999999999999999-099999999999999999999", 1000).kind,
+              range_kind::unsatisfiable);
 }
 
 TEST(head_writer, writes_status_server_date_headers_and_connection) {

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
+#include <algorithm>
+#include <cstring>
 #include <fstream>
 
 #include "session_fixture.hpp"
@@ -138,6 +141,52 @@ TEST_F(http_session_test, if_none_match_overrides_if_modified_since) {
     EXPECT_EQ(r[0].status, 200);
 }
 
+// RFC 9110 section 5.3: field lines of one name are one comma-separated list.
+TEST_F(http_session_test, combines_repeated_if_none_match_lines) {
+    connect();
+    const std::string etag = get("/a.txt")[0]["etag"];
+    auto first = get("/a.txt", "If-None-Match: " + etag + "\r\nIf-None-Match: \"other\"\r\n");
+    ASSERT_EQ(first.size(), 1u);
+    EXPECT_EQ(first[0].status, 304);
+    auto middle = get("/a.txt", "If-None-Match: \"x\"\r\nIf-None-Match: \"y\", " + etag +
+                                    "\r\nIf-None-Match: \"z\"\r\n");
+    ASSERT_EQ(middle.size(), 1u);
+    EXPECT_EQ(middle[0].status, 304);
+    auto none = get("/a.txt", "If-None-Match: \"x\"\r\nIf-None-Match: \"y\"\r\n");
+    ASSERT_EQ(none.size(), 1u);
+    EXPECT_EQ(none[0].status, 200);
+    EXPECT_EQ(none[0].body, a_body);
+    // The combined list replaces If-Modified-Since, as one line would.
+    auto both = get("/a.txt",
+                    "If-None-Match: \"x\"\r\nIf-None-Match: \"y\"\r\n"
+                    "If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\n");
+    ASSERT_EQ(both.size(), 1u);
+    EXPECT_EQ(both[0].status, 200);
+}
+
+// RFC 9110 section 13.1.3: more than one member is not a valid date: ignored.
+TEST_F(http_session_test, ignores_a_repeated_if_modified_since) {
+    connect();
+    const std::string lm = get("/a.txt")[0]["last-modified"];
+    auto r = get("/a.txt", "If-Modified-Since: " + lm + "\r\nIf-Modified-Since: " + lm + "\r\n");
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].status, 200);
+    EXPECT_EQ(r[0].body, a_body);
+}
+
+TEST_F(http_session_test, ignores_the_range_of_a_repeated_if_range) {
+    connect();
+    const std::string etag = get("/a.txt")[0]["etag"];
+    auto one = get("/a.txt", "Range: bytes=2-5\r\nIf-Range: " + etag + "\r\n");
+    ASSERT_EQ(one.size(), 1u);
+    EXPECT_EQ(one[0].status, 206);
+    auto r =
+        get("/a.txt", "Range: bytes=2-5\r\nIf-Range: " + etag + "\r\nIf-Range: " + etag + "\r\n");
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].status, 200);
+    EXPECT_EQ(r[0].body, a_body);
+}
+
 TEST_F(http_session_test, answers_206_to_a_single_range) {
     connect();
     auto r = get("/a.txt", "Range: bytes=2-5\r\n");
@@ -163,6 +212,18 @@ TEST_F(http_session_test, answers_416_to_an_unsatisfiable_range) {
     EXPECT_EQ(r[0].status, 416);
     EXPECT_EQ(r[0]["content-range"], "bytes */100");
     EXPECT_TRUE(open());
+}
+
+TEST_F(http_session_test, clamps_a_last_position_beyond_64_bits) {
+    connect();
+    auto r = get("/a.txt", "Range: bytes=0-99999999999999999999\r\n");
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].status, 206);
+    EXPECT_EQ(r[0]["content-range"], "bytes 0-99/100");
+    EXPECT_EQ(r[0].body, a_body);
+    auto far = get("/a.txt", "Range: bytes=99999999999999999999-\r\n");
+    ASSERT_EQ(far.size(), 1u);
+    EXPECT_EQ(far[0].status, 416);
 }
 
 TEST_F(http_session_test, ignores_a_range_whose_if_range_does_not_match) {
@@ -271,6 +332,7 @@ INSTANTIATE_TEST_SUITE_P(
                             400},
         protocol_error_case{"obs_fold", "GET / HTTP/1.1\r\nHost: test\r\nX: a\r\n b\r\n\r\n", 400},
         protocol_error_case{"missing_host", "GET / HTTP/1.1\r\n\r\n", 400},
+        protocol_error_case{"empty_host", "GET / HTTP/1.1\r\nHost:\r\n\r\n", 400},
         protocol_error_case{"te_and_cl",
                             "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
                             "Transfer-Encoding: chunked\r\n\r\n",
@@ -293,6 +355,60 @@ INSTANTIATE_TEST_SUITE_P(
         protocol_error_case{"big_body_get",
                             "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n", 413}),
     [](const auto& p) { return std::string(p.param.name); });
+
+// RFC 9110 section 9.3.2: no content in an answer to HEAD, errors included; the
+// Content-Length is still that of the page a GET would get.
+TEST_F(http_session_test, answers_errors_to_head_without_a_body) {
+    struct head_case {
+        std::string request;
+        int status;
+    };
+    for (const head_case& c :
+         {head_case{"HEAD / HTTP/1.1\r\n\r\n", 400},
+          head_case{"HEAD / HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n", 400},
+          head_case{"HEAD / HTTP/2.0\r\nHost: t\r\n\r\n", 505},
+          head_case{"HEAD / HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(9000, 'x') + "\r\n\r\n",
+                    431}}) {
+        connect();
+        std::string raw = exchange(c.request);
+        auto r = parse_responses(raw, {true});
+        ASSERT_EQ(r.size(), 1u) << raw;
+        EXPECT_EQ(r[0].status, c.status) << c.request.substr(0, 40);
+        EXPECT_EQ(r[0]["content-length"], std::to_string(error_body_length(c.status)));
+        EXPECT_EQ(r[0]["connection"], "close");
+        EXPECT_EQ(raw.size(), r[0].head.size()) << "a body followed: " << raw;
+        EXPECT_TRUE(eof_);
+    }
+    // The same error to GET keeps its page.
+    connect();
+    auto g = parse_responses(exchange("GET / HTTP/1.1\r\n\r\n"));
+    ASSERT_EQ(g.size(), 1u);
+    EXPECT_EQ(g[0].status, 400);
+    EXPECT_EQ(g[0].body.size(), error_body_length(400));
+}
+
+TEST_F(http_session_test, answers_408_to_a_slow_head_request_without_a_body) {
+    connect();
+    EXPECT_TRUE(exchange("HEAD / HTTP/1.1\r\nHost: t\r\n").empty());
+    set_now(session_->deadline_ms());
+    deadline();
+    std::string raw;
+    read_available(raw);
+    auto r = parse_responses(raw, {true});
+    ASSERT_EQ(r.size(), 1u) << raw;
+    EXPECT_EQ(r[0].status, 408);
+    EXPECT_EQ(raw.size(), r[0].head.size()) << "a body followed: " << raw;
+}
+
+TEST_F(http_session_test, serves_an_absolute_form_target_with_an_empty_host) {
+    // RFC 9112 section 3.2.2: the target's authority is used, the Host ignored.
+    connect();
+    auto r = parse_responses(exchange("GET http://test/a.txt HTTP/1.1\r\nHost:\r\n\r\n"));
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].status, 200);
+    EXPECT_EQ(r[0].body, a_body);
+    EXPECT_TRUE(open());
+}
 
 TEST_F(http_session_test, grows_its_buffer_for_a_head_up_to_max_header_bytes) {
     settings_->max_header_bytes = 60'000;
@@ -328,6 +444,27 @@ TEST_F(http_session_test, drains_a_body_that_arrives_in_pieces) {
     EXPECT_EQ(r[1].body, "docs index\n");
 }
 
+TEST_F(http_session_test, gives_a_drained_body_one_deadline_that_a_trickle_does_not_move) {
+    settings_->header_timeout = std::chrono::milliseconds(10'000);
+    connect();
+    auto r = parse_responses(
+        exchange("GET /a.txt HTTP/1.1\r\nHost: test\r\nContent-Length: 65536\r\n\r\nx"));
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].status, 200);
+    const int64_t until = now_ + 10'000;  // from the end of the head
+    EXPECT_EQ(session_->deadline_ms(), until);
+    // Bytes that each would have bought another 10 s, had the deadline restarted per read.
+    for (int64_t at : {until - 9'000, until - 1'000, until - 1}) {
+        set_now(at);
+        EXPECT_TRUE(exchange("x").empty());
+        ASSERT_TRUE(open());
+        EXPECT_EQ(session_->deadline_ms(), until);
+    }
+    set_now(until);
+    deadline();
+    EXPECT_FALSE(open()) << "a body still arriving at its deadline ends the connection";
+}
+
 TEST_F(http_session_test, cuts_off_a_slowloris_at_the_header_deadline) {
     settings_->header_timeout = std::chrono::milliseconds(10'000);
     connect();
@@ -350,6 +487,40 @@ TEST_F(http_session_test, cuts_off_a_slowloris_at_the_header_deadline) {
     ASSERT_EQ(r.size(), 1u);
     EXPECT_EQ(r[0].status, 408);
     EXPECT_EQ(r[0]["connection"], "close");
+}
+
+TEST_F(http_session_test, times_the_first_head_from_the_accept) {
+    settings_->header_timeout = std::chrono::milliseconds(10'000);
+    connect();
+    const int64_t accepted = now_;
+    set_now(accepted + 9'900);  // silent almost all of header_timeout, then a first byte
+    EXPECT_TRUE(exchange("GET / HTTP/1.1\r\n").empty());
+    ASSERT_TRUE(open());
+    EXPECT_EQ(session_->deadline_ms(), accepted + 10'000);
+    set_now(accepted + 10'000);
+    deadline();
+    std::string raw;
+    read_available(raw);
+    auto r = parse_responses(raw);
+    ASSERT_EQ(r.size(), 1u) << raw;
+    EXPECT_EQ(r[0].status, 408);
+}
+
+TEST_F(http_session_test, times_a_later_head_from_its_first_byte) {
+    settings_->header_timeout = std::chrono::milliseconds(10'000);
+    settings_->keepalive_timeout = std::chrono::milliseconds(5'000);
+    connect();
+    set_now(now_ + 3'000);
+    ASSERT_EQ(get("/a.txt").size(), 1u);
+    EXPECT_EQ(session_->deadline_ms(), now_ + 5'000) << "idle: keepalive_timeout";
+    set_now(now_ + 4'000);
+    const int64_t first_byte = now_;
+    EXPECT_TRUE(exchange("GET /a.txt HTTP/1.1\r\n").empty());
+    EXPECT_EQ(session_->deadline_ms(), first_byte + 10'000);
+    set_now(now_ + 9'000);
+    auto r = parse_responses(exchange("Host: t\r\n\r\n"));
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].status, 200);
 }
 
 TEST_F(http_session_test, the_deadline_is_not_early) {
@@ -555,6 +726,35 @@ TEST_F(http_session_test, writes_one_combined_log_line_per_request) {
               std::string::npos)
         << l1;
     EXPECT_NE(l2.find("\"GET /missing HTTP/1.1\" 404 "), std::string::npos) << l2;
+}
+
+TEST_F(http_session_test, escapes_the_path_in_the_error_log) {
+    // A socket under the root cannot be opened (ENXIO): the answer is 500 and the error
+    // log names the path. Its name holds a newline, a backslash and non-ASCII bytes.
+    const std::string name = "bad\nline\\\xc3\xa9";
+    unique_fd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    ASSERT_TRUE(sock.valid());
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::string path = (root_ / name).string();
+    ASSERT_LT(path.size(), sizeof addr.sun_path);
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    ASSERT_EQ(::bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+
+    const std::string log_path = (base_ / "error.log").string();
+    unique_fd log_fd(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    ASSERT_TRUE(log_fd.valid());
+    log_.adopt(std::move(log_fd), log_path);
+    log_.set_level(log_level::error);
+    connect();
+    auto r = get("/bad%0aline%5c%c3%a9");
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].status, 500);
+
+    std::ifstream in(log_path);
+    std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;
+    EXPECT_NE(log.find("http: bad\\x0aline\\x5c\\xc3\\xa9: "), std::string::npos) << log;
 }
 
 TEST_F(http_session_test, logs_nothing_when_the_access_log_is_off) {
