@@ -1,6 +1,7 @@
 // Drives one HTTP session by hand over a socketpair, the way the worker's loop would.
 #pragma once
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -98,9 +99,12 @@ class session_fixture : public ::testing::Test {
     void SetUp() override {
         ::signal(SIGPIPE, SIG_IGN);  // sendfile has no MSG_NOSIGNAL; the worker ignores SIGPIPE
         namespace fs = std::filesystem;
+        // Parameterised test names hold a '/': flattened, so that base_ is one folder and
+        // TearDown's remove_all takes all of it.
+        std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+        std::replace(name.begin(), name.end(), '/', '_');
         base_ = fs::temp_directory_path() /
-                ("preforkd-session-" + std::to_string(::getpid()) + "-" +
-                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
+                ("preforkd-session-" + std::to_string(::getpid()) + "-" + name);
         fs::remove_all(base_);
         root_ = base_ / "www";
         fs::create_directories(root_ / "docs");
