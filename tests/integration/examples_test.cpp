@@ -7,14 +7,17 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -125,11 +128,11 @@ class example_test : public ::testing::Test {
         }
         return out;
     }
-    void start(const std::string& binary, std::map<std::string, std::string> tables = {}) {
+    void start(const std::string& binary, std::map<std::string, std::string> tables = {},
+               spawn_options so = {}) {
         binary_ = binary;
         srv_ = std::make_unique<server>(dir_.path(), port_);
         srv_->write_config(render(tables));
-        spawn_options so;
         so.binary = binary;
         ASSERT_TRUE(srv_->start({"-F"}, so)) << "server did not start; output:\n"
                                              << srv_->output() << "\nerror log:\n"
@@ -137,9 +140,17 @@ class example_test : public ::testing::Test {
     }
     void rewrite(std::map<std::string, std::string> tables) { srv_->write_config(render(tables)); }
     // The workers of generation `g` (2 and later: reloads) are up.
-    bool wait_generation(int g) {
+    bool wait_generation(int g, std::chrono::milliseconds timeout = 10s) {
         std::string needle = "generation " + std::to_string(g) + " serves";
-        return wait_until([&] { return srv_->error_log().find(needle) != std::string::npos; }, 10s);
+        return wait_until([&] { return srv_->error_log().find(needle) != std::string::npos; },
+                          timeout);
+    }
+    // Lines of the error log containing `what`.
+    size_t log_count(const std::string& what) const {
+        std::string log = srv_->error_log();
+        size_t n = 0;
+        for (size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
+        return n;
     }
 
     temp_dir dir_;
