@@ -178,10 +178,11 @@ void supervisor::handle_signal(int signo, pid_t sender) {
             reopen_logs();
             break;
         case SIGTTIN:
-            adjust_floor(+1);
-            break;
         case SIGTTOU:
-            adjust_floor(-1);
+            // Stopping, a new worker would get no QUIT and no listener, and be killed at the
+            // deadline. A signalfd hands pending signals over by number, so a TTIN sent just
+            // before a QUIT is read after it.
+            if (stopping_ == stop_mode::none) adjust_floor(signo == SIGTTIN ? +1 : -1);
             break;
         case SIGURG:
             if (stopping_ == stop_mode::none) tick();

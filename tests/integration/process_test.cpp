@@ -178,6 +178,21 @@ TEST_F(process_management, user_root_is_kept_with_a_warning) {
     EXPECT_NE(srv_->error_log().find("root"), std::string::npos);
 }
 
+// A TTIN read after a QUIT (a signalfd hands pending signals over by number: QUIT first)
+// must not start a worker into the stop, where nobody tells it to go.
+TEST_F(process_management, ttin_during_a_graceful_stop_starts_no_worker) {
+    cfg_.set("workers", "start", "1");
+    cfg_.set("workers", "min_spare", "0");
+    start();
+    ASSERT_TRUE(srv_->wait_workers(1));
+    srv_->signal(SIGTTIN);
+    srv_->signal(SIGQUIT);
+    auto t = std::chrono::steady_clock::now();
+    EXPECT_EQ(srv_->wait_exit(10s), 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - t, 3s) << srv_->error_log();
+    EXPECT_EQ(srv_->error_log().find("killed by signal"), std::string::npos) << srv_->error_log();
+}
+
 TEST_F(process_management, usr1_reopens_renamed_logs_in_supervisor_and_workers) {
     start();
     ASSERT_TRUE(srv_->wait_workers(2));
