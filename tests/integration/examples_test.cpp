@@ -384,6 +384,52 @@ TEST_F(example_test, usr1_reopens_the_error_log_of_a_worker_in_a_handler) {
         << read_file(dir_.path() / "error.log.1");
 }
 
+// A worker's own signals stay blocked from its fork until its loop reads them. Here every
+// worker takes 500 ms to start (make_service sleeps), and each TTIN is followed at once by a
+// USR1 (the supervisor passes it to every worker): unblocked, it would kill the starting
+// worker, which would count as a crash.
+TEST_F(example_test, usr1_reaching_a_slow_starting_worker_waits_for_its_loop) {
+    start(PREFORKD_BLOCKING_PROBE, {{"workers", "start = 1\nmin_spare = 0\nmax_spare = 16\n"},
+                                    {"probe", "start_delay = \"500ms\"\n"}});
+    ASSERT_TRUE(srv_->wait_workers(1));
+    constexpr size_t rounds = 4;
+    for (size_t i = 0; i < rounds; ++i) {
+        // One after the other: sent together, the supervisor would read USR1 first (a
+        // signalfd hands pending signals over by number).
+        srv_->signal(SIGTTIN);
+        ASSERT_TRUE(wait_until([&] { return log_count("spawned worker") == 2 + i; }, 3s));
+        srv_->signal(SIGUSR1);
+    }
+    // Every one of them comes up, and acts on the USR1 once its loop runs.
+    ASSERT_TRUE(srv_->wait_workers(1 + rounds)) << srv_->error_log();
+    for (pid_t w : srv_->workers()) {
+        std::string reopened = "worker[" + std::to_string(w) + "]: reopened the logs";
+        EXPECT_TRUE(wait_until([&] { return log_count(reopened) > 0; }, 3s)) << srv_->error_log();
+    }
+    EXPECT_EQ(log_count("spawned worker"), 1 + rounds) << srv_->error_log();
+    std::string log = srv_->error_log();
+    EXPECT_EQ(log.find("killed by signal"), std::string::npos) << log;
+    EXPECT_EQ(log.find("crashed"), std::string::npos) << log;
+    line_client c(port_);
+    EXPECT_EQ(c.ask("still"), "still");
+}
+
+// The same for QUIT (a graceful stop, a retire, the supervisor's death): a worker still
+// starting retires cleanly once its loop runs, instead of dumping its core.
+TEST_F(example_test, quit_reaching_a_slow_starting_worker_lets_it_retire) {
+    start(PREFORKD_BLOCKING_PROBE,
+          {{"workers", "start = 1\nmin_spare = 0\n"}, {"probe", "start_delay = \"500ms\"\n"}},
+          {.rlimits = {{RLIMIT_CORE, 0}}});
+    ASSERT_TRUE(srv_->wait_workers(1));
+    srv_->signal(SIGTTIN);
+    ASSERT_TRUE(wait_until([&] { return log_count("spawned worker") == 2; }, 3s));
+    srv_->signal(SIGQUIT);
+    EXPECT_EQ(srv_->wait_exit(10s), 0);
+    std::string log = srv_->error_log();
+    EXPECT_EQ(log.find("killed by signal"), std::string::npos) << log;
+    EXPECT_EQ(log_count("retired"), 2u) << log;
+}
+
 // ---- daytime (event-driven) ----
 
 std::string this_year() {

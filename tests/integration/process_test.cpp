@@ -178,6 +178,38 @@ TEST_F(process_management, user_root_is_kept_with_a_warning) {
     EXPECT_NE(srv_->error_log().find("root"), std::string::npos);
 }
 
+// A worker's own signals are blocked from its fork until its loop reads them: a USR1 (the
+// supervisor's log reopening) or a QUIT (a retire) reaching a worker that is still starting
+// waits for it, instead of killing it (USR1) or dumping its core (QUIT). The window is short
+// here (privilege drop, the HTTP service's set-up: a few ms), so each round sends the signal
+// a little later after its TTIN than the one before; examples_test.cpp widens the window
+// with a slow starting application.
+TEST_F(process_management, usr1_and_quit_reaching_starting_workers_kill_none) {
+    cfg_.set("workers", "start", "1");
+    cfg_.set("workers", "min_spare", "0");
+    cfg_.set("workers", "max_spare", "64");
+    start();
+    ASSERT_TRUE(srv_->wait_workers(1));
+    // Not sent together: the supervisor would read both at once, and a signalfd hands them
+    // over by number (USR1 and QUIT before TTIN).
+    auto fork_then = [&](int sig, std::chrono::microseconds gap) {
+        srv_->signal(SIGTTIN);
+        std::this_thread::sleep_for(gap);
+        srv_->signal(sig);  // the supervisor passes USR1 and QUIT to every worker
+    };
+    constexpr int rounds = 40;
+    for (int i = 0; i < rounds; ++i) {
+        fork_then(SIGUSR1, std::chrono::microseconds(200 * (i % 20)));
+        std::this_thread::sleep_for(5ms);
+    }
+    EXPECT_TRUE(srv_->wait_workers(1 + rounds, 10s)) << srv_->workers().size();
+    fork_then(SIGQUIT, 1ms);  // a graceful stop
+    EXPECT_EQ(srv_->wait_exit(10s), 0);
+    std::string log = srv_->error_log();
+    EXPECT_EQ(log.find("killed by signal"), std::string::npos) << log;
+    EXPECT_EQ(log.find("crashed"), std::string::npos) << log;
+}
+
 // A TTIN read after a QUIT (a signalfd hands pending signals over by number: QUIT first)
 // must not start a worker into the stop, where nobody tells it to go.
 TEST_F(process_management, ttin_during_a_graceful_stop_starts_no_worker) {
