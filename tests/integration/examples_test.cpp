@@ -430,6 +430,59 @@ TEST_F(example_test, quit_reaching_a_slow_starting_worker_lets_it_retire) {
     EXPECT_EQ(log_count("retired"), 2u) << log;
 }
 
+// A worker that fails by itself as it starts (abort() in make_service, every time): the
+// supervisor backs off, 100 ms doubling to a 10 s cap with one probe at a time, instead of
+// fork-looping. The broken file comes by a reload, as broken deployments do (a broken file
+// at start makes the start fail); the old generation serves meanwhile. A fixed file brings
+// the pool back.
+TEST_F(example_test, a_worker_crashing_at_start_backs_off_then_a_fixed_file_brings_the_pool_back) {
+    start(PREFORKD_BLOCKING_PROBE, {{"workers", "start = 2\n"}, {"probe", "tag = \"good\"\n"}},
+          {.rlimits = {{RLIMIT_CORE, 0}}});
+    ASSERT_TRUE(srv_->wait_workers(2));
+    rewrite({{"workers", "start = 2\n"}, {"probe", "tag = \"broken\"\ncrash_at_start = true\n"}});
+    srv_->signal(SIGHUP);
+    auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(wait_until(
+        [&] { return srv_->error_log().find("reloading: generation 2") != std::string::npos; },
+        3s));
+    std::this_thread::sleep_for(10s - (std::chrono::steady_clock::now() - t0));
+    // "spawned worker PID (generation 2, slot N)": the forks of the crashing generation.
+    size_t forks = 0;
+    {
+        std::istringstream log(srv_->error_log());
+        for (std::string line; std::getline(log, line);)
+            if (line.find("spawned worker") != std::string::npos &&
+                line.find("(generation 2,") != std::string::npos)
+                ++forks;
+    }
+    std::printf("[figures] a worker crashing at start: %zu forks in 10 s\n", forks);
+    std::fflush(stdout);
+    // Two at once (the new generation's start), then one probe after each delay: 0.2, 0.4,
+    // 0.8, 1.6, 3.2 s (the next after 6.4 s more, past the 10 s): 7 forks, fewer on a slow
+    // machine, never more. Without back-off: thousands; with the back-off restarted once
+    // (the old generation's young workers coming of age, an earlier bug): 11.
+    EXPECT_LE(forks, 9u) << srv_->error_log();
+    EXPECT_GE(forks, 5u) << srv_->error_log();
+    EXPECT_NE(srv_->error_log().find("in a row): next spawn in"), std::string::npos);
+    EXPECT_TRUE(zombie_children_of(srv_->pid()).empty());
+    // The old generation served all along.
+    {
+        line_client c(port_);
+        EXPECT_EQ(c.ask("tag"), "good");
+    }
+
+    rewrite({{"workers", "start = 2\n"}, {"probe", "tag = \"fixed\"\n"}});
+    srv_->signal(SIGHUP);
+    ASSERT_TRUE(wait_generation(3, 15s)) << srv_->error_log();
+    EXPECT_TRUE(wait_until(
+        [&] {
+            line_client c(port_);
+            return c.ask("tag") == "fixed";
+        },
+        5s));
+    EXPECT_TRUE(srv_->wait_workers(2, 10s)) << srv_->workers().size();
+}
+
 // ---- daytime (event-driven) ----
 
 std::string this_year() {
