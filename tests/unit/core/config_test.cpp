@@ -11,6 +11,8 @@
 #include <preforkd/config.hpp>
 #include <string>
 
+#include "core/pid_file_setting.hpp"
+
 namespace preforkd {
 namespace {
 
@@ -640,6 +642,47 @@ TEST_F(config_file, folder_cannot_be_read) {
     auto r = load_config(dir_);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.err().message, "cannot read " + dir_.string() + ": Is a directory");
+}
+
+// ---- preforkd -s: server.pid_file only ------------------------------------------------------
+
+TEST_F(config_file, signal_reads_only_the_pid_file) {
+    // The application's tables are neither parsed nor checked, nor are the other keys: a
+    // running server whose docroot is gone can still be stopped.
+    fs::path p = write("s.toml",
+                       "[server]\nlisten = [\"nonsense\"]\npid_file = \"run/s.pid\"\n"
+                       "[workers]\nstart = 9\nmax = 1\n[http]\nroot = \"/gone\"\ncolour = 1\n");
+    auto r = load_pid_file_setting(p);
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    EXPECT_EQ(*r, (dir_ / "run/s.pid").string());
+    // Unset: the default, as the server has it.
+    auto d = load_pid_file_setting(write("d.toml", "[http]\nroot = \"/gone\"\n"));
+    ASSERT_TRUE(d.ok()) << d.err().message;
+    EXPECT_EQ(*d, server_config{}.pid_file);
+}
+
+TEST_F(config_file, signal_still_needs_a_readable_toml_file_and_a_sane_pid_file) {
+    fs::path absent = dir_ / "absent.toml";
+    auto r = load_pid_file_setting(absent);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().message, "cannot read " + absent.string() + ": No such file or directory");
+    fs::path garbage = write("g.toml", "[server]\npid_file = \"x.pid\"\nthis is not toml\n");
+    r = load_pid_file_setting(garbage);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().message.rfind(garbage.string() + ":3: ", 0), 0u) << r.err().message;
+    fs::path wrong = write("w.toml", "[server]\n\npid_file = 42\n");
+    r = load_pid_file_setting(wrong);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().message,
+              wrong.string() + ":3: server.pid_file must be a string, not an integer");
+    fs::path empty = write("e.toml", "[server]\npid_file = \"\"\n");
+    r = load_pid_file_setting(empty);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().message, empty.string() + ":2: server.pid_file must not be empty");
+    fs::path not_table = write("t.toml", "server = 1\n");
+    r = load_pid_file_setting(not_table);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().message, not_table.string() + ":1: server must be a table, not an integer");
 }
 
 TEST(shipped_config, package_config_loads) {
