@@ -100,6 +100,8 @@ void read_server(toml_table_reader& r, server_config& s) {
     s.backlog = static_cast<int>(r.integer("backlog", s.backlog, 1, 65535));
     s.user = no_nul(r, "user", r.string("user", s.user));
     s.group = no_nul(r, "group", r.string("group", s.group));
+    s.user_line = r.line_for("user");
+    s.group_line = r.line_for("group");
     read_pid_file(r, s);
 }
 

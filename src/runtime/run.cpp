@@ -93,8 +93,8 @@ int run(int argc, char** argv, const application& app) {
         return 1;
     }
     if (cl->test) {
-        if (auto creds = sys::resolve_credentials(cfg->server); !creds) {
-            say(app.name, fmt::format("{}: {}", cfg->path.string(), creds.err().message));
+        if (auto creds = sys::resolve_credentials(*cfg); !creds) {
+            say(app.name, creds.err().message);
             return 1;
         }
         std::printf("%s: configuration file %s test is successful\n", app.name.c_str(),

@@ -2,6 +2,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "integration/fixture.hpp"
 
 namespace preforkd::test {
@@ -133,6 +135,26 @@ TEST_F(startup, signal_with_an_unreadable_or_broken_file_is_a_clear_error) {
     r = run_binary({"-c", broken, "-s", "stop"});
     EXPECT_EQ(r.status, 1);
     EXPECT_NE(r.output.find("preforkd: " + broken + ":3: "), std::string::npos) << r.output;
+}
+
+TEST_F(startup, an_unknown_user_is_reported_with_file_line_and_key) {
+    // Root or not, the name is unknown before anything else is asked about it.
+    cfg_.set("server", "user", "\"no-such-user-xyz\"");
+    std::string toml = cfg_.render();
+    size_t at = toml.find("user = ");
+    ASSERT_NE(at, std::string::npos);
+    auto line = std::count(toml.begin(), toml.begin() + static_cast<std::ptrdiff_t>(at), '\n') + 1;
+    srv_ = std::make_unique<server>(dir_.path(), port_);
+    srv_->write_config(toml);
+    std::string want = "preforkd: " + srv_->config_path().string() + ":" + std::to_string(line) +
+                       ": server.user no-such-user-xyz: no such user\n";
+    auto t = run_binary({"-t", "-c", srv_->config_path().string()});
+    EXPECT_EQ(t.status, 1);
+    EXPECT_EQ(t.output, want);
+    // Starting says the same (the supervisor resolves the user when it builds its generation).
+    auto f = run_binary({"-F", "-c", srv_->config_path().string()});
+    EXPECT_EQ(f.status, 1);
+    EXPECT_NE(f.output.find(want), std::string::npos) << f.output;
 }
 
 TEST_F(startup, signal_without_a_running_server_is_a_clear_error) {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/pid_file_setting.hpp"
+#include "sys/privileges.hpp"
 
 namespace preforkd {
 namespace {
@@ -683,6 +684,37 @@ TEST_F(config_file, signal_still_needs_a_readable_toml_file_and_a_sane_pid_file)
     r = load_pid_file_setting(not_table);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.err().message, not_table.string() + ":1: server must be a table, not an integer");
+}
+
+// ---- server.user and server.group against the user database --------------------------------
+
+TEST(credentials, an_unknown_user_is_named_with_its_file_and_line) {
+    // Root or not, an unknown name fails before any question of who may run as whom.
+    auto c = parse_config("[server]\nlisten = [\"127.0.0.1:1\"]\n\nuser = \"no-such-user-xyz\"\n",
+                          "/srv/site/x.toml");
+    ASSERT_TRUE(c.ok()) << c.err().message;
+    EXPECT_EQ(c->server.user_line, 4u);
+    auto r = sys::resolve_credentials(*c);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().message, "/srv/site/x.toml:4: server.user no-such-user-xyz: no such user");
+}
+
+TEST(credentials, an_unknown_group_is_named_with_its_file_and_line) {
+    auto c = parse_config("[server]\ngroup = \"no-such-group-xyz\"\n", "/srv/site/x.toml");
+    ASSERT_TRUE(c.ok()) << c.err().message;
+    auto r = sys::resolve_credentials(*c);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().message, "/srv/site/x.toml:2: server.group no-such-group-xyz: no such group");
+}
+
+TEST(credentials, keys_left_out_take_the_line_of_their_table) {
+    auto c = parse_config("# comment\n\n[server]\nbacklog = 5\n", "/srv/site/x.toml");
+    ASSERT_TRUE(c.ok()) << c.err().message;
+    EXPECT_EQ(c->server.user_line, 3u);
+    EXPECT_EQ(c->server.group_line, 3u);
+    auto none = parse_config("", "/srv/site/x.toml");
+    ASSERT_TRUE(none.ok()) << none.err().message;
+    EXPECT_EQ(none->server.user_line, 1u);
 }
 
 TEST(shipped_config, package_config_loads) {
