@@ -103,12 +103,20 @@ result<credentials> resolve_credentials(const config& cfg) {
 result<void> drop_privileges(const credentials& creds) noexcept {
     if (!creds.change) return {};
     // Supplementary groups first (root's would survive setgid), then the gid, then the uid:
-    // after setuid there is no right left to change the others.
-    if (::setgroups(1, &creds.gid) != 0) return error::from_errno(errno, "setgroups");
+    // after setuid there is no right left to change the others. The user's own groups from
+    // the group database, as nginx and Apache do: a docroot readable through a group the user
+    // is a member of must stay readable. Should the database fail us (an unreachable NSS
+    // source), the one group is still a safe set: root's groups must go in any case.
+    if (::initgroups(creds.user.c_str(), creds.gid) != 0 && ::setgroups(1, &creds.gid) != 0)
+        return error::from_errno(errno, "setgroups");
     if (::setgid(creds.gid) != 0) return error::from_errno(errno, "setgid");
     if (::setuid(creds.uid) != 0) return error::from_errno(errno, "setuid");
+    // Proof that root is gone for good: neither the uid nor the gid comes back. (A group that
+    // is root's on purpose, gid 0, is not a regained privilege.)
     if (creds.uid != 0 && (::setuid(0) == 0 || ::seteuid(0) == 0))
         return error("privileges could be regained after setuid");
+    if (creds.uid != 0 && creds.gid != 0 && (::setgid(0) == 0 || ::setegid(0) == 0))
+        return error("group root could be regained after setuid");
     return {};
 }
 

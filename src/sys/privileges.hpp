@@ -24,7 +24,8 @@ struct credentials {
 // Errors are one `file:line: server.user ...` line, from cfg.path and the keys' lines.
 result<credentials> resolve_credentials(const config& cfg);
 
-// setgroups + setgid + setuid, then proves root cannot come back.
+// initgroups (the user's supplementary groups) + setgid + setuid, then proves root cannot
+// come back.
 result<void> drop_privileges(const credentials& creds) noexcept;
 
 }  // namespace preforkd::sys

@@ -1,5 +1,7 @@
 // Process management with the real binary: spare scaling, max_requests, the heartbeat
 // watchdog, crash-loop back-off, privileges and log reopening.
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -223,6 +225,43 @@ TEST_F(process_management, ttin_during_a_graceful_stop_starts_no_worker) {
     EXPECT_EQ(srv_->wait_exit(10s), 0);
     EXPECT_LT(std::chrono::steady_clock::now() - t, 3s) << srv_->error_log();
     EXPECT_EQ(srv_->error_log().find("killed by signal"), std::string::npos) << srv_->error_log();
+}
+
+// initgroups, not setgroups(1, &gid): the workers keep their user's supplementary groups
+// (e.g. a docroot readable through one), and none of root's.
+TEST_F(process_management, workers_get_their_users_supplementary_groups) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+    // A user that is a member of some group besides its own, from this machine's database.
+    std::string user;
+    gid_t extra = 0, primary = 0;
+    ::setgrent();
+    while (group* g = ::getgrent()) {
+        for (char** m = g->gr_mem; m && *m && user.empty(); ++m) {
+            passwd* pw = ::getpwnam(*m);
+            if (pw && pw->pw_uid != 0 && pw->pw_gid != g->gr_gid) {
+                user = *m;
+                extra = g->gr_gid;
+                primary = pw->pw_gid;
+            }
+        }
+        if (!user.empty()) break;
+    }
+    ::endgrent();
+    if (user.empty()) GTEST_SKIP() << "no user with a supplementary group in /etc/group";
+    cfg_.set("server", "user", "\"" + user + "\"");
+    start();
+    ASSERT_TRUE(srv_->wait_workers(2));
+    for (pid_t w : srv_->workers()) {
+        std::string groups = " " + proc_status_field(w, "Groups") + " ";
+        std::replace(groups.begin(), groups.end(), '\t', ' ');
+        EXPECT_NE(groups.find(" " + std::to_string(extra) + " "), std::string::npos)
+            << user << ": " << groups;
+        EXPECT_NE(groups.find(" " + std::to_string(primary) + " "), std::string::npos)
+            << user << ": " << groups;
+        EXPECT_EQ(groups.find(" 0 "), std::string::npos) << user << ": " << groups;
+        std::string gid = proc_status_field(w, "Gid");
+        EXPECT_EQ(gid.find("\t0"), std::string::npos) << "a root gid remains: " << gid;
+    }
 }
 
 TEST_F(process_management, usr1_reopens_renamed_logs_in_supervisor_and_workers) {
