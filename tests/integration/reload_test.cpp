@@ -14,6 +14,7 @@
 
 #include "integration/fixture.hpp"
 #include "integration/load.hpp"
+#include "sys/systemd.hpp"
 
 namespace preforkd::test {
 namespace {
@@ -265,6 +266,7 @@ int bound_listener(uint16_t port) {
 }
 
 TEST_F(zero_downtime, socket_activation_adopts_the_passed_socket) {
+    if (!sys::systemd_support()) GTEST_SKIP() << "built without systemd (PREFORKD_SYSTEMD=OFF)";
     int fd = bound_listener(port_);
     ASSERT_GE(fd, 0);
     std::string inode = fs::read_symlink("/proc/self/fd/" + std::to_string(fd)).string();
@@ -317,6 +319,7 @@ private:
 };
 
 TEST_F(zero_downtime, systemd_notifications_for_ready_reload_and_stop) {
+    if (!sys::systemd_support()) GTEST_SKIP() << "built without systemd (PREFORKD_SYSTEMD=OFF)";
     notify_listener n(dir_.path() / "notify.sock");
     srv_ = std::make_unique<server>(dir_.path(), port_);
     srv_->write_config(cfg_.render());
@@ -332,6 +335,7 @@ TEST_F(zero_downtime, systemd_notifications_for_ready_reload_and_stop) {
 }
 
 TEST_F(zero_downtime, upgrade_hands_mainpid_to_the_new_supervisor) {
+    if (!sys::systemd_support()) GTEST_SKIP() << "built without systemd (PREFORKD_SYSTEMD=OFF)";
     notify_listener n(dir_.path() / "notify.sock");
     srv_ = std::make_unique<server>(dir_.path(), port_);
     srv_->write_config(cfg_.render());
