@@ -483,6 +483,39 @@ TEST_F(example_test, a_worker_crashing_at_start_backs_off_then_a_fixed_file_brin
     EXPECT_TRUE(srv_->wait_workers(2, 10s)) << srv_->workers().size();
 }
 
+// Issue 6: a HUP while a reload is still bringing its generation up is queued, not lost and
+// not run beside it; it runs once that generation serves, and its file wins.
+TEST_F(example_test, a_hup_during_a_slow_reload_is_queued_and_applied_after_it) {
+    start(PREFORKD_BLOCKING_PROBE, {{"probe", "tag = \"zero\"\n"}});
+    rewrite({{"probe", "tag = \"A\"\nstart_delay = \"1500ms\"\n"}});
+    srv_->signal(SIGHUP);
+    ASSERT_TRUE(wait_until(
+        [&] { return srv_->error_log().find("reloading: generation 2") != std::string::npos; },
+        3s));
+    // Generation 2's workers take 1.5 s to come up: this HUP finds its reload running.
+    rewrite({{"probe", "tag = \"B\"\n"}});
+    srv_->signal(SIGHUP);
+    ASSERT_TRUE(wait_generation(3, 15s)) << srv_->error_log();
+    std::string log = srv_->error_log();
+    size_t queued = log.find("reload queued");
+    size_t second_serves = log.find("generation 2 serves");
+    size_t third_starts = log.find("reloading: generation 3");
+    ASSERT_NE(queued, std::string::npos) << log;
+    ASSERT_NE(second_serves, std::string::npos) << log;
+    ASSERT_NE(third_starts, std::string::npos) << log;
+    // One after the other: generation 3 began only once generation 2 served.
+    EXPECT_LT(queued, second_serves) << log;
+    EXPECT_LT(second_serves, third_starts) << log;
+    EXPECT_EQ(log_count("reloading: generation"), 2u) << log;
+    EXPECT_TRUE(wait_until(
+        [&] {
+            line_client c(port_);
+            return c.ask("tag") == "B";
+        },
+        5s));
+    EXPECT_TRUE(srv_->wait_workers(2, 10s)) << srv_->workers().size();
+}
+
 // ---- daytime (event-driven) ----
 
 std::string this_year() {
