@@ -553,5 +553,27 @@ TEST_F(example_test, daytime_closes_idle_connections_and_reloads_its_format) {
         5s));
 }
 
+TEST_F(example_test, daytime_ttin_and_ttou_change_the_pool) {
+    start(PREFORKD_EXAMPLE_DAYTIME,
+          {{"workers", "min_spare = 0\nmax_spare = 8\n"}, {"daytime", "format = \"year %Y\"\n"}});
+    ASSERT_TRUE(srv_->wait_workers(2));
+    srv_->signal(SIGTTIN);
+    EXPECT_TRUE(srv_->wait_workers(3)) << srv_->workers().size();
+    EXPECT_NE(srv_->error_log().find("TTIN: pool floor 2 -> 3"), std::string::npos)
+        << srv_->error_log();
+    std::this_thread::sleep_for(200ms);
+    srv_->signal(SIGTTOU);
+    std::this_thread::sleep_for(200ms);
+    srv_->signal(SIGTTOU);
+    EXPECT_TRUE(srv_->wait_workers(1)) << srv_->workers().size();
+    EXPECT_NE(srv_->error_log().find("TTOU: pool floor 2 -> 1"), std::string::npos)
+        << srv_->error_log();
+    // The floor holds: the spare bounds (min_spare 0) do not grow the pool back.
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_EQ(srv_->workers().size(), 1u);
+    line_client c(port_);
+    EXPECT_EQ(c.ask("now"), "year " + this_year());
+}
+
 }  // namespace
 }  // namespace preforkd::test
