@@ -50,6 +50,11 @@ struct server_config {
     std::string user;   // "" = nobody when started as root
     std::string group;  // "" = the user's primary group
     std::string pid_file = "/run/preforkd/preforkd.pid";
+    // The lines of `user` and `group` in the file (the [server] table's line when absent, 1
+    // without one): they are checked against the user database after the load, and those
+    // errors name the line as load errors do.
+    uint32_t user_line = 1;
+    uint32_t group_line = 1;
 };
 
 struct workers_config {

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "core/config_reader.hpp"
+#include "core/pid_file_setting.hpp"
 
 namespace preforkd {
 
@@ -69,6 +70,13 @@ std::string no_nul(toml_table_reader& r, std::string_view key, std::string value
     return value;
 }
 
+void read_pid_file(toml_table_reader& r, server_config& s) {
+    if (!r.has("pid_file")) return;
+    std::string pid = r.path("pid_file", s.pid_file);
+    if (!r.failed() && pid.empty()) r.fail("pid_file", "must not be empty");
+    s.pid_file = std::move(pid);
+}
+
 void read_server(toml_table_reader& r, server_config& s) {
     if (r.has("listen")) {
         std::vector<std::string> entries = r.strings("listen", {});
@@ -92,11 +100,9 @@ void read_server(toml_table_reader& r, server_config& s) {
     s.backlog = static_cast<int>(r.integer("backlog", s.backlog, 1, 65535));
     s.user = no_nul(r, "user", r.string("user", s.user));
     s.group = no_nul(r, "group", r.string("group", s.group));
-    if (r.has("pid_file")) {
-        std::string pid = r.path("pid_file", s.pid_file);
-        if (!r.failed() && pid.empty()) r.fail("pid_file", "must not be empty");
-        s.pid_file = std::move(pid);
-    }
+    s.user_line = r.line_for("user");
+    s.group_line = r.line_for("group");
+    read_pid_file(r, s);
 }
 
 void read_workers(toml_table_reader& r, workers_config& w) {
@@ -242,6 +248,45 @@ result<void> check_top_level(const toml::table& root, const std::string& name,
     return error(name + ':' + std::to_string(problem_line) + ": " + problem);
 }
 
+// The file's text: a config file is small, so anything but a readable regular file of sane
+// size is reported as the wrong file.
+result<std::string> read_config_text(const std::string& name) {
+    unique_fd fd(::open(name.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return error::from_errno(errno, "cannot read " + name);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return error::from_errno(errno, "cannot read " + name);
+    if (S_ISDIR(st.st_mode)) return error::from_errno(EISDIR, "cannot read " + name);
+    if (st.st_size > max_config_bytes) {
+        return error(std::make_error_code(std::errc::file_too_large),
+                     "cannot read " + name + ": larger than 16 MiB, not a config file");
+    }
+    std::string text;
+    char buf[16384];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return error::from_errno(errno, "cannot read " + name);
+        }
+        if (n == 0) break;
+        text.append(buf, static_cast<size_t>(n));
+        if (text.size() > static_cast<size_t>(max_config_bytes)) {
+            return error(std::make_error_code(std::errc::file_too_large),
+                         "cannot read " + name + ": larger than 16 MiB, not a config file");
+        }
+    }
+    return text;
+}
+
+result<toml::table> parse_toml(std::string_view text, const std::string& name) {
+    try {
+        return toml::parse(text, name);
+    } catch (const toml::parse_error& e) {
+        uint32_t line = e.source().begin.line > 0 ? e.source().begin.line : 1;
+        return error(name + ':' + std::to_string(line) + ": " + detail::printable(e.description()));
+    }
+}
+
 }  // namespace
 
 result<config> parse_config(std::string_view toml_text, const std::string& name,
@@ -255,13 +300,9 @@ result<config> parse_config(std::string_view toml_text, const std::string& name,
     cfg.path = abs;
     std::filesystem::path base_dir = abs.empty() ? std::filesystem::path("/") : abs.parent_path();
 
-    toml::table root;
-    try {
-        root = toml::parse(toml_text, name);
-    } catch (const toml::parse_error& e) {
-        uint32_t line = e.source().begin.line > 0 ? e.source().begin.line : 1;
-        return error(name + ':' + std::to_string(line) + ": " + detail::printable(e.description()));
-    }
+    auto parsed = parse_toml(toml_text, name);
+    if (!parsed) return std::move(parsed).err();
+    const toml::table& root = *parsed;
 
     if (auto top = check_top_level(root, name, schema); !top) return std::move(top).err();
 
@@ -293,31 +334,31 @@ result<config> parse_config(std::string_view toml_text, const std::string& name,
 
 result<config> load_config(const std::filesystem::path& file, const app_schema& schema) {
     const std::string name = file.string();
-    unique_fd fd(::open(name.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return error::from_errno(errno, "cannot read " + name);
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) return error::from_errno(errno, "cannot read " + name);
-    if (S_ISDIR(st.st_mode)) return error::from_errno(EISDIR, "cannot read " + name);
-    if (st.st_size > max_config_bytes) {
-        return error(std::make_error_code(std::errc::file_too_large),
-                     "cannot read " + name + ": larger than 16 MiB, not a config file");
-    }
-    std::string text;
-    char buf[16384];
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return error::from_errno(errno, "cannot read " + name);
-        }
-        if (n == 0) break;
-        text.append(buf, static_cast<size_t>(n));
-        if (text.size() > static_cast<size_t>(max_config_bytes)) {
-            return error(std::make_error_code(std::errc::file_too_large),
-                         "cannot read " + name + ": larger than 16 MiB, not a config file");
-        }
-    }
-    return parse_config(text, name, schema);
+    auto text = read_config_text(name);
+    if (!text) return std::move(text).err();
+    return parse_config(*text, name, schema);
+}
+
+result<std::string> load_pid_file_setting(const std::filesystem::path& file) {
+    const std::string name = file.string();
+    auto text = read_config_text(name);
+    if (!text) return std::move(text).err();
+    std::error_code ec;
+    std::filesystem::path abs = std::filesystem::absolute(name, ec).lexically_normal();
+    if (ec) return error(ec, "cannot resolve " + name + ": " + ec.message());
+    auto root = parse_toml(*text, name);
+    if (!root) return std::move(root).err();
+    // The rest of the file is not this command's business: the running server validated it
+    // when it loaded it, and what it names (a docroot, a user) may be gone since.
+    const toml::node* server = root->get("server");
+    if (server && !server->is_table())
+        return error(name + ':' + std::to_string(detail::line_of(*server, 1)) +
+                     ": server must be a table, not " + std::string(detail::type_name(*server)));
+    toml_table_reader r("server", server ? server->as_table() : nullptr, name, abs.parent_path());
+    server_config s;
+    read_pid_file(r, s);
+    if (r.failed()) return r.finish().err();  // the one recorded problem; unread keys are fine
+    return s.pid_file;
 }
 
 }  // namespace preforkd

@@ -61,13 +61,14 @@ class toml_table_reader final : public table_reader {
     // The key's node without marking it read (null when absent).
     const toml::node* peek(std::string_view key) const { return find(key); }
     bool failed() const { return error_.has_value(); }
+    // The line of `key`, else the table's, else 1: what errors about the key name.
+    uint32_t line_for(std::string_view key) const;
 
   private:
     // The node of `key` (marked as read), or null when absent or after a recorded problem.
     const toml::node* take(std::string_view key);
     const toml::node* find(std::string_view key) const;
     void wrong_type(std::string_view key, const toml::node& node, std::string_view wanted);
-    uint32_t line_for(std::string_view key) const;
 
     std::string name_;
     const toml::table* table_;

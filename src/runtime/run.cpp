@@ -10,6 +10,7 @@
 
 #include <preforkd/application.hpp>
 
+#include "core/pid_file_setting.hpp"
 #include "runtime/command_line.hpp"
 #include "supervisor/supervisor.hpp"
 #include "sys/daemon.hpp"
@@ -26,9 +27,8 @@ void say(const std::string& program, const std::string& message) {
     std::fprintf(stderr, "%s: %s\n", program.c_str(), message.c_str());
 }
 
-int send_signal(const application& app, const config& cfg, const std::string& verb) {
+int send_signal(const application& app, const std::string& file, const std::string& verb) {
     int signo = *sys::signal_for_verb(verb);
-    const std::string& file = cfg.server.pid_file;
     auto pid = sys::read_pid_file(file);
     if (!pid) {
         say(app.name, fmt::format("no pid in {}: is {} running?", file, app.name));
@@ -65,6 +65,18 @@ int run(int argc, char** argv, const application& app) {
         return 0;
     }
 
+    if (!cl->signal.empty()) {
+        // Only the pid file matters here: the whole file was checked when the server loaded
+        // it, and what it names may have gone since (a deleted docroot must not prevent
+        // `-s stop`).
+        auto pid_file = load_pid_file_setting(cl->config_path);
+        if (!pid_file) {
+            say(app.name, pid_file.err().message);
+            return 1;
+        }
+        return send_signal(app, *pid_file, cl->signal);
+    }
+
     // In the foreground, errors go to the terminal unless the file says where they go; the
     // same rule at every reload.
     auto load = [path = cl->config_path, &app, fg = cl->foreground]() {
@@ -80,10 +92,9 @@ int run(int argc, char** argv, const application& app) {
         say(app.name, cfg.err().message);
         return 1;
     }
-    if (!cl->signal.empty()) return send_signal(app, *cfg, cl->signal);
     if (cl->test) {
-        if (auto creds = sys::resolve_credentials(cfg->server); !creds) {
-            say(app.name, fmt::format("{}: {}", cfg->path.string(), creds.err().message));
+        if (auto creds = sys::resolve_credentials(*cfg); !creds) {
+            say(app.name, creds.err().message);
             return 1;
         }
         std::printf("%s: configuration file %s test is successful\n", app.name.c_str(),

@@ -22,8 +22,8 @@ constexpr int64_t reload_patience_ms = 5000;
 result<std::shared_ptr<generation>> supervisor::make_generation(config cfg, uint32_t id) {
     auto gen = std::make_shared<generation>();
     gen->id = id;
-    auto creds = sys::resolve_credentials(cfg.server);
-    if (!creds) return error(fmt::format("{}: {}", cfg.path.string(), creds.err().message));
+    auto creds = sys::resolve_credentials(cfg);
+    if (!creds) return std::move(creds).err();
     gen->creds = std::move(*creds);
     static const listener_list none;
     auto ls = open_listeners(cfg.server.listen, cfg.server.backlog,

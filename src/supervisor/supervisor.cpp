@@ -178,10 +178,11 @@ void supervisor::handle_signal(int signo, pid_t sender) {
             reopen_logs();
             break;
         case SIGTTIN:
-            adjust_floor(+1);
-            break;
         case SIGTTOU:
-            adjust_floor(-1);
+            // Stopping, a new worker would get no QUIT and no listener, and be killed at the
+            // deadline. A signalfd hands pending signals over by number, so a TTIN sent just
+            // before a QUIT is read after it.
+            if (stopping_ == stop_mode::none) adjust_floor(signo == SIGTTIN ? +1 : -1);
             break;
         case SIGURG:
             if (stopping_ == stop_mode::none) tick();
@@ -208,9 +209,14 @@ void supervisor::tick() {
         }
         if (!w.healthy && now - w.started_ms >= 1000) {
             w.healthy = true;
-            if (crashes_ > 0) log_.info("worker {} is up: crash back-off cleared", w.pid);
-            crashes_ = 0;
-            backoff_logged_for_ = -1;
+            // Only the current generation's workers speak for its configuration: a worker of
+            // the previous one coming of age while a reload crash-loops proves nothing, and
+            // would restart the back-off from 100 ms.
+            if (w.gen == current_) {
+                if (crashes_ > 0) log_.info("worker {} is up: crash back-off cleared", w.pid);
+                crashes_ = 0;
+                backoff_logged_for_ = -1;
+            }
         }
         if (w.retiring && !w.killed && w.kill_at_ms != 0 && now >= w.kill_at_ms) {
             log_.warn("worker {} still running {} ms after graceful_timeout: killing it", w.pid,

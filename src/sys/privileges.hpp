@@ -21,9 +21,11 @@ struct credentials {
 
 // Started as root: server.user ("" = nobody) and server.group ("" = the user's primary
 // group). Started as anyone else: the workers stay that user; asking for another is an error.
-result<credentials> resolve_credentials(const server_config& server);
+// Errors are one `file:line: server.user ...` line, from cfg.path and the keys' lines.
+result<credentials> resolve_credentials(const config& cfg);
 
-// setgroups + setgid + setuid, then proves root cannot come back.
+// initgroups (the user's supplementary groups) + setgid + setuid, then proves root cannot
+// come back.
 result<void> drop_privileges(const credentials& creds) noexcept;
 
 }  // namespace preforkd::sys

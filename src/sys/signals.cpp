@@ -62,7 +62,7 @@ std::optional<signalfd_siginfo> read_signal(int fd) noexcept {
     }
 }
 
-void reset_signal_state() noexcept {
+void reset_signal_state(std::initializer_list<int> ignored, const sigset_t* blocked) noexcept {
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     ::sigemptyset(&dfl.sa_mask);
@@ -70,9 +70,13 @@ void reset_signal_state() noexcept {
         if (s == SIGKILL || s == SIGSTOP) continue;
         ::sigaction(s, &dfl, nullptr);  // EINVAL for the few unchangeable ones: fine
     }
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    ::sigemptyset(&ign.sa_mask);
+    for (int s : ignored) ::sigaction(s, &ign, nullptr);
     sigset_t none;
     ::sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::sigprocmask(SIG_SETMASK, blocked ? blocked : &none, nullptr);
 }
 
 }  // namespace preforkd::sys

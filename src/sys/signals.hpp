@@ -34,7 +34,11 @@ result<unique_fd> open_signalfd(const sigset_t& set);
 // Reads one pending signal; nullopt when none is left.
 std::optional<signalfd_siginfo> read_signal(int fd) noexcept;
 
-// For a freshly forked child: every disposition back to default, nothing blocked.
-void reset_signal_state() noexcept;
+// For a freshly forked child: every disposition back to default, then those in `ignored` to
+// SIG_IGN, and only then the mask set to exactly `blocked` (nothing by default). In that
+// order, a signal left pending by the parent's mask (a HUP to the process group just after
+// the fork) is discarded if ignored, and never meets its default action on the way.
+void reset_signal_state(std::initializer_list<int> ignored = {},
+                        const sigset_t* blocked = nullptr) noexcept;
 
 }  // namespace preforkd::sys

@@ -17,6 +17,7 @@
 
 #include "sys/signals.hpp"
 #include "worker/max_requests.hpp"
+#include "worker/signal_watch.hpp"
 
 namespace preforkd::detail {
 namespace {
@@ -65,8 +66,8 @@ bool event_loop::setup() noexcept {
         log_.crit("epoll_create1: {}", std::strerror(errno));
         return false;
     }
-    // INT too: Ctrl-C reaches the whole foreground group, and the supervisor stops anyway.
-    auto sigs = sys::open_signalfd(sys::make_sigset({SIGTERM, SIGINT, SIGQUIT, SIGUSR1}));
+    // Blocked since the fork (run_worker): whatever arrived meanwhile is read from here.
+    auto sigs = sys::open_signalfd(worker_signals());
     if (!sigs) {
         log_.crit("{}", sigs.err().message);
         return false;

@@ -6,9 +6,14 @@
 
 namespace preforkd::detail {
 
+sigset_t worker_signals() noexcept {
+    // INT too: Ctrl-C reaches the whole foreground group, and the supervisor stops anyway.
+    return sys::make_sigset({SIGTERM, SIGINT, SIGQUIT, SIGUSR1});
+}
+
 result<void> signal_watch::open() {
-    // The event loop's set (event_loop.cpp): the signals a handler must not sit on.
-    auto fd = sys::open_signalfd(sys::make_sigset({SIGTERM, SIGINT, SIGQUIT, SIGUSR1}));
+    // The event loop's set: the signals a handler must not sit on.
+    auto fd = sys::open_signalfd(worker_signals());
     if (!fd) return std::move(fd).err();
     fd_ = std::move(*fd);
     return {};

@@ -6,12 +6,20 @@
 // then and there, USR1 reopens the logs, TERM marks the loop to stop when the handler returns.
 #pragma once
 
+#include <signal.h>
+
 #include <cstdint>
 #include <preforkd/result.hpp>
 #include <preforkd/service.hpp>
 #include <preforkd/unique_fd.hpp>
 
 namespace preforkd::detail {
+
+// The signals a worker acts on (TERM, INT, QUIT, USR1), read from a signalfd by its loop and
+// by a blocking handler's watch. They stay blocked from the fork on (run_worker), so one that
+// arrives while the worker starts (privilege drop, make_service) waits in the signalfd
+// instead of meeting its default action: USR1 would kill the worker, QUIT dump its core.
+sigset_t worker_signals() noexcept;
 
 class signal_watch {
   public:

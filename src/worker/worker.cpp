@@ -14,15 +14,10 @@
 
 #include "sys/signals.hpp"
 #include "worker/event_loop.hpp"
+#include "worker/signal_watch.hpp"
 
 namespace preforkd {
 namespace {
-
-void ignore(int signo) noexcept {
-    struct sigaction sa {};
-    sa.sa_handler = SIG_IGN;
-    ::sigaction(signo, &sa, nullptr);
-}
 
 // workers.rlimit_nofile: soft and hard alike, like nginx's worker_rlimit_nofile. Done before
 // dropping privileges, so that root may raise the hard limit. A limit that cannot be had
@@ -44,13 +39,16 @@ void apply_nofile_limit(uint64_t want, logger& log) noexcept {
 
 int run_worker(worker_start& ws, const application& app) noexcept {
     for (int fd : ws.close_fds) ::close(fd);
-    sys::reset_signal_state();
-    // A peer that hangs up makes writes fail with EPIPE, which sessions handle; the default
-    // SIGPIPE would kill the worker and every connection it holds.
-    ignore(SIGPIPE);
-    // Job-control and supervisor-only signals reaching the whole process group (a shell's
-    // `kill -TTIN -PGID`, a terminal hang-up) are the supervisor's business.
-    for (int s : {SIGHUP, SIGTTIN, SIGTTOU, SIGUSR2, SIGWINCH}) ignore(s);
+    // Ignored: SIGPIPE, since a peer that hangs up makes writes fail with EPIPE, which
+    // sessions handle, while the default would kill the worker and every connection it
+    // holds; and job-control and supervisor-only signals reaching the whole process group (a
+    // shell's `kill -TTIN -PGID`, a terminal hang-up), which are the supervisor's business.
+    // Blocked: the worker's own signals, from the fork (the supervisor's mask blocks them)
+    // until the event loop's signalfd reads them. Unblocked in between, a USR1 (the
+    // supervisor's log reopening) would kill a worker still starting, a QUIT (a retire, or
+    // the PDEATHSIG below) dump its core, and both would count as crashes.
+    const sigset_t blocked = detail::worker_signals();
+    sys::reset_signal_state({SIGPIPE, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR2, SIGWINCH}, &blocked);
     // If the supervisor dies, finish what is in flight and go, rather than linger serving
     // with nobody to respawn or reload.
     ::prctl(PR_SET_PDEATHSIG, SIGQUIT);

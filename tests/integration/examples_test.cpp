@@ -7,14 +7,17 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -125,11 +128,11 @@ class example_test : public ::testing::Test {
         }
         return out;
     }
-    void start(const std::string& binary, std::map<std::string, std::string> tables = {}) {
+    void start(const std::string& binary, std::map<std::string, std::string> tables = {},
+               spawn_options so = {}) {
         binary_ = binary;
         srv_ = std::make_unique<server>(dir_.path(), port_);
         srv_->write_config(render(tables));
-        spawn_options so;
         so.binary = binary;
         ASSERT_TRUE(srv_->start({"-F"}, so)) << "server did not start; output:\n"
                                              << srv_->output() << "\nerror log:\n"
@@ -137,9 +140,17 @@ class example_test : public ::testing::Test {
     }
     void rewrite(std::map<std::string, std::string> tables) { srv_->write_config(render(tables)); }
     // The workers of generation `g` (2 and later: reloads) are up.
-    bool wait_generation(int g) {
+    bool wait_generation(int g, std::chrono::milliseconds timeout = 10s) {
         std::string needle = "generation " + std::to_string(g) + " serves";
-        return wait_until([&] { return srv_->error_log().find(needle) != std::string::npos; }, 10s);
+        return wait_until([&] { return srv_->error_log().find(needle) != std::string::npos; },
+                          timeout);
+    }
+    // Lines of the error log containing `what`.
+    size_t log_count(const std::string& what) const {
+        std::string log = srv_->error_log();
+        size_t n = 0;
+        for (size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
+        return n;
     }
 
     temp_dir dir_;
@@ -373,6 +384,138 @@ TEST_F(example_test, usr1_reopens_the_error_log_of_a_worker_in_a_handler) {
         << read_file(dir_.path() / "error.log.1");
 }
 
+// A worker's own signals stay blocked from its fork until its loop reads them. Here every
+// worker takes 500 ms to start (make_service sleeps), and each TTIN is followed at once by a
+// USR1 (the supervisor passes it to every worker): unblocked, it would kill the starting
+// worker, which would count as a crash.
+TEST_F(example_test, usr1_reaching_a_slow_starting_worker_waits_for_its_loop) {
+    start(PREFORKD_BLOCKING_PROBE, {{"workers", "start = 1\nmin_spare = 0\nmax_spare = 16\n"},
+                                    {"probe", "start_delay = \"500ms\"\n"}});
+    ASSERT_TRUE(srv_->wait_workers(1));
+    constexpr size_t rounds = 4;
+    for (size_t i = 0; i < rounds; ++i) {
+        // One after the other: sent together, the supervisor would read USR1 first (a
+        // signalfd hands pending signals over by number).
+        srv_->signal(SIGTTIN);
+        ASSERT_TRUE(wait_until([&] { return log_count("spawned worker") == 2 + i; }, 3s));
+        srv_->signal(SIGUSR1);
+    }
+    // Every one of them comes up, and acts on the USR1 once its loop runs.
+    ASSERT_TRUE(srv_->wait_workers(1 + rounds)) << srv_->error_log();
+    for (pid_t w : srv_->workers()) {
+        std::string reopened = "worker[" + std::to_string(w) + "]: reopened the logs";
+        EXPECT_TRUE(wait_until([&] { return log_count(reopened) > 0; }, 3s)) << srv_->error_log();
+    }
+    EXPECT_EQ(log_count("spawned worker"), 1 + rounds) << srv_->error_log();
+    std::string log = srv_->error_log();
+    EXPECT_EQ(log.find("killed by signal"), std::string::npos) << log;
+    EXPECT_EQ(log.find("crashed"), std::string::npos) << log;
+    line_client c(port_);
+    EXPECT_EQ(c.ask("still"), "still");
+}
+
+// The same for QUIT (a graceful stop, a retire, the supervisor's death): a worker still
+// starting retires cleanly once its loop runs, instead of dumping its core.
+TEST_F(example_test, quit_reaching_a_slow_starting_worker_lets_it_retire) {
+    start(PREFORKD_BLOCKING_PROBE,
+          {{"workers", "start = 1\nmin_spare = 0\n"}, {"probe", "start_delay = \"500ms\"\n"}},
+          {.rlimits = {{RLIMIT_CORE, 0}}});
+    ASSERT_TRUE(srv_->wait_workers(1));
+    srv_->signal(SIGTTIN);
+    ASSERT_TRUE(wait_until([&] { return log_count("spawned worker") == 2; }, 3s));
+    srv_->signal(SIGQUIT);
+    EXPECT_EQ(srv_->wait_exit(10s), 0);
+    std::string log = srv_->error_log();
+    EXPECT_EQ(log.find("killed by signal"), std::string::npos) << log;
+    EXPECT_EQ(log_count("retired"), 2u) << log;
+}
+
+// A worker that fails by itself as it starts (abort() in make_service, every time): the
+// supervisor backs off, 100 ms doubling to a 10 s cap with one probe at a time, instead of
+// fork-looping. The broken file comes by a reload, as broken deployments do (a broken file
+// at start makes the start fail); the old generation serves meanwhile. A fixed file brings
+// the pool back.
+TEST_F(example_test, a_worker_crashing_at_start_backs_off_then_a_fixed_file_brings_the_pool_back) {
+    start(PREFORKD_BLOCKING_PROBE, {{"workers", "start = 2\n"}, {"probe", "tag = \"good\"\n"}},
+          {.rlimits = {{RLIMIT_CORE, 0}}});
+    ASSERT_TRUE(srv_->wait_workers(2));
+    rewrite({{"workers", "start = 2\n"}, {"probe", "tag = \"broken\"\ncrash_at_start = true\n"}});
+    srv_->signal(SIGHUP);
+    auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(wait_until(
+        [&] { return srv_->error_log().find("reloading: generation 2") != std::string::npos; },
+        3s));
+    std::this_thread::sleep_for(10s - (std::chrono::steady_clock::now() - t0));
+    // "spawned worker PID (generation 2, slot N)": the forks of the crashing generation.
+    size_t forks = 0;
+    {
+        std::istringstream log(srv_->error_log());
+        for (std::string line; std::getline(log, line);)
+            if (line.find("spawned worker") != std::string::npos &&
+                line.find("(generation 2,") != std::string::npos)
+                ++forks;
+    }
+    std::printf("[figures] a worker crashing at start: %zu forks in 10 s\n", forks);
+    std::fflush(stdout);
+    // Two at once (the new generation's start), then one probe after each delay: 0.2, 0.4,
+    // 0.8, 1.6, 3.2 s (the next after 6.4 s more, past the 10 s): 7 forks, fewer on a slow
+    // machine, never more. Without back-off: thousands; with the back-off restarted once
+    // (the old generation's young workers coming of age, an earlier bug): 11.
+    EXPECT_LE(forks, 9u) << srv_->error_log();
+    EXPECT_GE(forks, 5u) << srv_->error_log();
+    EXPECT_NE(srv_->error_log().find("in a row): next spawn in"), std::string::npos);
+    EXPECT_TRUE(zombie_children_of(srv_->pid()).empty());
+    // The old generation served all along.
+    {
+        line_client c(port_);
+        EXPECT_EQ(c.ask("tag"), "good");
+    }
+
+    rewrite({{"workers", "start = 2\n"}, {"probe", "tag = \"fixed\"\n"}});
+    srv_->signal(SIGHUP);
+    ASSERT_TRUE(wait_generation(3, 15s)) << srv_->error_log();
+    EXPECT_TRUE(wait_until(
+        [&] {
+            line_client c(port_);
+            return c.ask("tag") == "fixed";
+        },
+        5s));
+    EXPECT_TRUE(srv_->wait_workers(2, 10s)) << srv_->workers().size();
+}
+
+// Issue 6: a HUP while a reload is still bringing its generation up is queued, not lost and
+// not run beside it; it runs once that generation serves, and its file wins.
+TEST_F(example_test, a_hup_during_a_slow_reload_is_queued_and_applied_after_it) {
+    start(PREFORKD_BLOCKING_PROBE, {{"probe", "tag = \"zero\"\n"}});
+    rewrite({{"probe", "tag = \"A\"\nstart_delay = \"1500ms\"\n"}});
+    srv_->signal(SIGHUP);
+    ASSERT_TRUE(wait_until(
+        [&] { return srv_->error_log().find("reloading: generation 2") != std::string::npos; },
+        3s));
+    // Generation 2's workers take 1.5 s to come up: this HUP finds its reload running.
+    rewrite({{"probe", "tag = \"B\"\n"}});
+    srv_->signal(SIGHUP);
+    ASSERT_TRUE(wait_generation(3, 15s)) << srv_->error_log();
+    std::string log = srv_->error_log();
+    size_t queued = log.find("reload queued");
+    size_t second_serves = log.find("generation 2 serves");
+    size_t third_starts = log.find("reloading: generation 3");
+    ASSERT_NE(queued, std::string::npos) << log;
+    ASSERT_NE(second_serves, std::string::npos) << log;
+    ASSERT_NE(third_starts, std::string::npos) << log;
+    // One after the other: generation 3 began only once generation 2 served.
+    EXPECT_LT(queued, second_serves) << log;
+    EXPECT_LT(second_serves, third_starts) << log;
+    EXPECT_EQ(log_count("reloading: generation"), 2u) << log;
+    EXPECT_TRUE(wait_until(
+        [&] {
+            line_client c(port_);
+            return c.ask("tag") == "B";
+        },
+        5s));
+    EXPECT_TRUE(srv_->wait_workers(2, 10s)) << srv_->workers().size();
+}
+
 // ---- daytime (event-driven) ----
 
 std::string this_year() {
@@ -408,6 +551,28 @@ TEST_F(example_test, daytime_closes_idle_connections_and_reloads_its_format) {
             return b.ask("now") == "B " + this_year();
         },
         5s));
+}
+
+TEST_F(example_test, daytime_ttin_and_ttou_change_the_pool) {
+    start(PREFORKD_EXAMPLE_DAYTIME,
+          {{"workers", "min_spare = 0\nmax_spare = 8\n"}, {"daytime", "format = \"year %Y\"\n"}});
+    ASSERT_TRUE(srv_->wait_workers(2));
+    srv_->signal(SIGTTIN);
+    EXPECT_TRUE(srv_->wait_workers(3)) << srv_->workers().size();
+    EXPECT_NE(srv_->error_log().find("TTIN: pool floor 2 -> 3"), std::string::npos)
+        << srv_->error_log();
+    std::this_thread::sleep_for(200ms);
+    srv_->signal(SIGTTOU);
+    std::this_thread::sleep_for(200ms);
+    srv_->signal(SIGTTOU);
+    EXPECT_TRUE(srv_->wait_workers(1)) << srv_->workers().size();
+    EXPECT_NE(srv_->error_log().find("TTOU: pool floor 2 -> 1"), std::string::npos)
+        << srv_->error_log();
+    // The floor holds: the spare bounds (min_spare 0) do not grow the pool back.
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_EQ(srv_->workers().size(), 1u);
+    line_client c(port_);
+    EXPECT_EQ(c.ask("now"), "year " + this_year());
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "integration/fixture.hpp"
 
 namespace preforkd::test {
@@ -91,6 +93,68 @@ TEST_F(startup, daemon_mode_returns_once_ready_and_stops_with_signal_stop) {
     EXPECT_EQ(stop.status, 0) << stop.output;
     EXPECT_TRUE(wait_until([&] { return ::kill(pid, 0) != 0; }, 7s));
     EXPECT_FALSE(fs::exists(srv_->pid_file()));
+}
+
+TEST_F(startup, signal_stop_works_after_the_docroot_is_deleted) {
+    srv_ = std::make_unique<server>(dir_.path(), port_);
+    srv_->write_config(cfg_.render());
+    write_file(srv_->root() / "index.html", "daemon\n");
+    auto r = run_binary({"-c", srv_->config_path().string()});
+    ASSERT_EQ(r.status, 0) << r.output;
+    pid_t pid = std::atoi(read_file(srv_->pid_file()).c_str());
+    ASSERT_GT(pid, 0);
+    // Not our child: should -s fail, the daemon must not outlive the test (its workers
+    // follow it, PR_SET_PDEATHSIG).
+    struct kill_at_exit {
+        pid_t pid;
+        ~kill_at_exit() {
+            if (::kill(pid, 0) == 0) ::kill(pid, SIGKILL);
+        }
+    } guard{pid};
+    // http.root is gone: the file no longer loads as a whole (-t says so), but -s needs only
+    // server.pid_file.
+    fs::remove_all(srv_->root());
+    EXPECT_EQ(run_binary({"-t", "-c", srv_->config_path().string()}).status, 1);
+    auto reopen = run_binary({"-c", srv_->config_path().string(), "-s", "reopen"});
+    EXPECT_EQ(reopen.status, 0) << reopen.output;
+    auto stop = run_binary({"-c", srv_->config_path().string(), "-s", "stop"});
+    EXPECT_EQ(stop.status, 0) << stop.output;
+    EXPECT_TRUE(wait_until([&] { return ::kill(pid, 0) != 0; }, 7s));
+    EXPECT_FALSE(fs::exists(srv_->pid_file()));
+}
+
+TEST_F(startup, signal_with_an_unreadable_or_broken_file_is_a_clear_error) {
+    auto missing = (dir_.path() / "nope.toml").string();
+    auto r = run_binary({"-c", missing, "-s", "stop"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("preforkd: cannot read " + missing + ": No such file or directory"),
+              std::string::npos)
+        << r.output;
+    auto broken = (dir_.path() / "broken.toml").string();
+    write_file(broken, "[server]\npid_file = \"x.pid\"\n[[[\n");
+    r = run_binary({"-c", broken, "-s", "stop"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("preforkd: " + broken + ":3: "), std::string::npos) << r.output;
+}
+
+TEST_F(startup, an_unknown_user_is_reported_with_file_line_and_key) {
+    // Root or not, the name is unknown before anything else is asked about it.
+    cfg_.set("server", "user", "\"no-such-user-xyz\"");
+    std::string toml = cfg_.render();
+    size_t at = toml.find("user = ");
+    ASSERT_NE(at, std::string::npos);
+    auto line = std::count(toml.begin(), toml.begin() + static_cast<std::ptrdiff_t>(at), '\n') + 1;
+    srv_ = std::make_unique<server>(dir_.path(), port_);
+    srv_->write_config(toml);
+    std::string want = "preforkd: " + srv_->config_path().string() + ":" + std::to_string(line) +
+                       ": server.user no-such-user-xyz: no such user\n";
+    auto t = run_binary({"-t", "-c", srv_->config_path().string()});
+    EXPECT_EQ(t.status, 1);
+    EXPECT_EQ(t.output, want);
+    // Starting says the same (the supervisor resolves the user when it builds its generation).
+    auto f = run_binary({"-F", "-c", srv_->config_path().string()});
+    EXPECT_EQ(f.status, 1);
+    EXPECT_NE(f.output.find(want), std::string::npos) << f.output;
 }
 
 TEST_F(startup, signal_without_a_running_server_is_a_clear_error) {

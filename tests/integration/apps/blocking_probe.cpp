@@ -5,13 +5,30 @@
 //   throw      an exception out of the handler
 //   log TEXT   TEXT in the error log (info), then "logged"
 //   retiring   "yes" once the worker is retiring, else "no"
+//   tag        [probe] tag of the worker's generation (which configuration it runs)
 //   other      echoed
+// Its [probe] table makes workers misbehave as they start (in make_service, after the
+// privilege drop and before the worker's loop runs):
+//   crash_at_start = true   abort(): a worker that fails by itself, every time (a crash loop)
+//   start_delay = "500ms"   sleep first: a worker that comes up slowly
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <preforkd/preforkd.hpp>
 #include <stdexcept>
 #include <string>
+#include <thread>
+
+namespace {
+
+struct probe_settings {
+    bool crash_at_start = false;
+    preforkd::milliseconds start_delay{0};
+    std::string tag;
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
     preforkd::application app = preforkd::blocking_application([](preforkd::connection& c) {
@@ -30,6 +47,8 @@ int main(int argc, char** argv) {
                 r = c.write_all("logged\n");
             } else if (l == "retiring") {
                 r = c.write_all(c.retiring() ? "yes\n" : "no\n");
+            } else if (l == "tag") {
+                r = c.print("{}\n", c.settings<probe_settings>().tag);
             } else {
                 r = c.print("{}\n", l);
             }
@@ -39,5 +58,19 @@ int main(int argc, char** argv) {
     });
     app.name = "probe";
     app.version = PREFORKD_VERSION;
+    app.schema = preforkd::settings_table<probe_settings>(
+        "probe", [](preforkd::table_reader& t, probe_settings& s) {
+            s.crash_at_start = t.boolean("crash_at_start", s.crash_at_start);
+            s.start_delay = t.duration("start_delay", s.start_delay);
+            s.tag = t.string("tag", s.tag);
+        });
+    // The blocking service, preceded by the misbehaviour the settings ask for: through the
+    // public API only, as any application could.
+    app.make_service = [inner = app.make_service](preforkd::worker_context& ctx) {
+        const auto& s = ctx.cfg().app_settings<probe_settings>();
+        if (s.start_delay.count() > 0) std::this_thread::sleep_for(s.start_delay);
+        if (s.crash_at_start) std::abort();
+        return inner(ctx);
+    };
     return preforkd::run(argc, argv, app);
 }

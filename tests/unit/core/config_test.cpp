@@ -11,6 +11,9 @@
 #include <preforkd/config.hpp>
 #include <string>
 
+#include "core/pid_file_setting.hpp"
+#include "sys/privileges.hpp"
+
 namespace preforkd {
 namespace {
 
@@ -640,6 +643,78 @@ TEST_F(config_file, folder_cannot_be_read) {
     auto r = load_config(dir_);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.err().message, "cannot read " + dir_.string() + ": Is a directory");
+}
+
+// ---- preforkd -s: server.pid_file only ------------------------------------------------------
+
+TEST_F(config_file, signal_reads_only_the_pid_file) {
+    // The application's tables are neither parsed nor checked, nor are the other keys: a
+    // running server whose docroot is gone can still be stopped.
+    fs::path p = write("s.toml",
+                       "[server]\nlisten = [\"nonsense\"]\npid_file = \"run/s.pid\"\n"
+                       "[workers]\nstart = 9\nmax = 1\n[http]\nroot = \"/gone\"\ncolour = 1\n");
+    auto r = load_pid_file_setting(p);
+    ASSERT_TRUE(r.ok()) << r.err().message;
+    EXPECT_EQ(*r, (dir_ / "run/s.pid").string());
+    // Unset: the default, as the server has it.
+    auto d = load_pid_file_setting(write("d.toml", "[http]\nroot = \"/gone\"\n"));
+    ASSERT_TRUE(d.ok()) << d.err().message;
+    EXPECT_EQ(*d, server_config{}.pid_file);
+}
+
+TEST_F(config_file, signal_still_needs_a_readable_toml_file_and_a_sane_pid_file) {
+    fs::path absent = dir_ / "absent.toml";
+    auto r = load_pid_file_setting(absent);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().message, "cannot read " + absent.string() + ": No such file or directory");
+    fs::path garbage = write("g.toml", "[server]\npid_file = \"x.pid\"\nthis is not toml\n");
+    r = load_pid_file_setting(garbage);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().message.rfind(garbage.string() + ":3: ", 0), 0u) << r.err().message;
+    fs::path wrong = write("w.toml", "[server]\n\npid_file = 42\n");
+    r = load_pid_file_setting(wrong);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().message,
+              wrong.string() + ":3: server.pid_file must be a string, not an integer");
+    fs::path empty = write("e.toml", "[server]\npid_file = \"\"\n");
+    r = load_pid_file_setting(empty);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().message, empty.string() + ":2: server.pid_file must not be empty");
+    fs::path not_table = write("t.toml", "server = 1\n");
+    r = load_pid_file_setting(not_table);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().message, not_table.string() + ":1: server must be a table, not an integer");
+}
+
+// ---- server.user and server.group against the user database --------------------------------
+
+TEST(credentials, an_unknown_user_is_named_with_its_file_and_line) {
+    // Root or not, an unknown name fails before any question of who may run as whom.
+    auto c = parse_config("[server]\nlisten = [\"127.0.0.1:1\"]\n\nuser = \"no-such-user-xyz\"\n",
+                          "/srv/site/x.toml");
+    ASSERT_TRUE(c.ok()) << c.err().message;
+    EXPECT_EQ(c->server.user_line, 4u);
+    auto r = sys::resolve_credentials(*c);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().message, "/srv/site/x.toml:4: server.user no-such-user-xyz: no such user");
+}
+
+TEST(credentials, an_unknown_group_is_named_with_its_file_and_line) {
+    auto c = parse_config("[server]\ngroup = \"no-such-group-xyz\"\n", "/srv/site/x.toml");
+    ASSERT_TRUE(c.ok()) << c.err().message;
+    auto r = sys::resolve_credentials(*c);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().message, "/srv/site/x.toml:2: server.group no-such-group-xyz: no such group");
+}
+
+TEST(credentials, keys_left_out_take_the_line_of_their_table) {
+    auto c = parse_config("# comment\n\n[server]\nbacklog = 5\n", "/srv/site/x.toml");
+    ASSERT_TRUE(c.ok()) << c.err().message;
+    EXPECT_EQ(c->server.user_line, 3u);
+    EXPECT_EQ(c->server.group_line, 3u);
+    auto none = parse_config("", "/srv/site/x.toml");
+    ASSERT_TRUE(none.ok()) << none.err().message;
+    EXPECT_EQ(none->server.user_line, 1u);
 }
 
 TEST(shipped_config, package_config_loads) {
