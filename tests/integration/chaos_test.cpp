@@ -58,13 +58,6 @@ int64_t ms_since(clock_type::time_point t) {
 
 const std::string page(4096, 'p');
 
-// Lines of the error log containing `what`.
-size_t count_in_log(const std::string& log, const std::string& what) {
-    size_t n = 0;
-    for (size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
-    return n;
-}
-
 // ---- 1. workers killed under load -----------------------------------------------------------
 
 // Every 200 ms a random worker gets SIGKILL while two connection-per-request clients run for

@@ -30,6 +30,8 @@ void write_file(const fs::path& p, const std::string& content);
 
 // Polls `pred` every 10 ms until it holds or `timeout` passes.
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+// How many times `what` occurs in `log` (an error log: lines that say it).
+size_t count_in_log(const std::string& log, const std::string& what);
 
 // A folder under /tmp, removed with everything in it.
 class temp_dir {
