@@ -176,7 +176,11 @@ if [ "$WARMUP" -gt 0 ]; then
     done
 fi
 
-printf 'round\tscenario\tserver\tfile\tloadavg\n' > "$OUT/runs.tsv"
+# cpu_s: the server's CPU time during the run; wrk_cpu_s: wrk's own (bash's `time`, which
+# counts the waited-for wrk under timeout). wrk -t1 runs on one core: near DURATION
+# seconds it is the bottleneck, and req/s says more about wrk than about the server.
+printf 'round\tscenario\tserver\tfile\tloadavg\tcpu_s\twrk_cpu_s\n' > "$OUT/runs.tsv"
+clk_tck=$(getconf CLK_TCK)
 printf 'round\tscenario\tserver\tpid\taccepted\n' > "$OUT/accepts.tsv"
 n_runs=0
 for entry in "${plan[@]}"; do set -- $entry; n_runs=$((n_runs + $# - 2)); done
@@ -201,8 +205,13 @@ for r in $(seq "$ROUNDS"); do
             cmd+=("http://127.0.0.1:${port[$s]}$path")
             [[ $s == preforkd* ]] && before=$(accepted_counts "$s")
             load=$(cut -d' ' -f1 /proc/loadavg)
-            timeout -k 5 $((DURATION + 30)) "${cmd[@]}" > "$file" 2>&1 ||
+            cpu0=$(server_cpu_ticks "$s")
+            TIMEFORMAT='%U %S'
+            { time timeout -k 5 $((DURATION + 30)) "${cmd[@]}" > "$file" 2>&1; } 2> "$OUT/wrk-time" ||
                 die "wrk failed ($s, scenario $key): $(tail -1 "$file")"
+            cpu1=$(server_cpu_ticks "$s")
+            cpu_s=$(awk -v t=$((cpu1 - cpu0)) -v hz="$clk_tck" 'BEGIN { printf "%.2f", t / hz }')
+            wrk_cpu_s=$(awk '{ printf "%.2f", $1 + $2 }' "$OUT/wrk-time")
             if [[ $s == preforkd* ]]; then
                 after=$(accepted_counts "$s")
                 # per-worker accepted during this run (workers are fixed, pids stable)
@@ -211,8 +220,9 @@ for r in $(seq "$ROUNDS"); do
                         printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$key" "$s" "$pid" "$((b - a))"
                     done >> "$OUT/accepts.tsv"
             fi
-            printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$key" "$s" "$file" "$load" >> "$OUT/runs.tsv"
-            note "[$i/$n_runs] round $r $key $s: $(awk '/^Requests\/sec/{print $2}' "$file") req/s (load $load)"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$key" "$s" "$file" "$load" "$cpu_s" \
+                "$wrk_cpu_s" >> "$OUT/runs.tsv"
+            note "[$i/$n_runs] round $r $key $s: $(awk '/^Requests\/sec/{print $2}' "$file") req/s (load $load, server CPU ${cpu_s} s, wrk CPU ${wrk_cpu_s} s)"
             sleep "$PAUSE"
         done
     done

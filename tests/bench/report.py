@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """report.py OUT - the table and the targets from a tests/bench/compare.sh run folder.
 
-Reads OUT/runs.tsv (one row per wrk run), the raw wrk outputs it names, OUT/accepts.tsv
-(per-worker accepted connections of preforkd during each run) and OUT/rss.tsv (worker RSS
-after the run). Prints, per scenario and server: the median req/s over the rounds, the
-spread ((max - min) / median), the medians of wrk's p50 and p99, the errors summed over the
-rounds (socket errors + non-2xx/3xx), and the ratio to the best peer of that scenario
-(nginx, lighttpd or Apache; Apache alone for the strict prefork scenario e). Then each
-target of the performance issue, met or missed and by how much.
+Reads OUT/runs.tsv (one row per wrk run, with the server's and wrk's CPU time), the raw
+wrk outputs it names, OUT/accepts.tsv (per-worker accepted connections of preforkd during
+each run) and OUT/rss.tsv (worker RSS after the run). Prints, per scenario and server: the
+median req/s over the rounds, the spread ((max - min) / median), the medians of wrk's p50
+and p99, the errors summed over the rounds (socket errors + non-2xx/3xx), the ratio to the
+best peer of that scenario (nginx, lighttpd or Apache; Apache alone for the strict prefork
+scenario e), the server's CPU time per request and wrk's CPU share. Then each target of
+the performance issue, met or missed and by how much.
 """
 
 import csv
@@ -75,6 +76,13 @@ def main():
     if len(sys.argv) != 2:
         sys.exit("usage: report.py OUT")
     out = sys.argv[1]
+    duration = None  # seconds per run, from env.txt
+    try:
+        with open(os.path.join(out, "env.txt"), encoding="utf-8") as f:
+            m = re.search(r"DURATION=(\d+)", f.read())
+            duration = int(m.group(1)) if m else None
+    except OSError:
+        pass
     runs = {}  # (scenario, server) -> list of parsed runs
     order = []
     loads = []
@@ -84,7 +92,17 @@ def main():
             if key not in runs:
                 runs[key] = []
                 order.append(key)
-            runs[key].append(parse_wrk(row["file"]))
+            r = parse_wrk(row["file"])
+            # Server CPU per request and wrk's CPU share: absent in older runs.tsv files.
+            try:
+                r["cpu_us"] = float(row["cpu_s"]) * 1e6 / r["requests"]
+            except (KeyError, TypeError, ValueError, ZeroDivisionError):
+                r["cpu_us"] = None
+            try:
+                r["wrk_cpu"] = float(row["wrk_cpu_s"]) / duration if duration else None
+            except (KeyError, TypeError, ValueError):
+                r["wrk_cpu"] = None
+            runs[key].append(r)
             try:
                 loads.append(float(row["loadavg"]))
             except ValueError:
@@ -100,6 +118,8 @@ def main():
             "p50": median(r["p50"] for r in rs),
             "p99": median(r["p99"] for r in rs),
             "errors": sum(r["errors"] for r in rs),
+            "cpu_us": median(r["cpu_us"] for r in rs),
+            "wrk_cpu": median(r["wrk_cpu"] for r in rs),
             "rounds": len(rs),
         }
 
@@ -110,7 +130,7 @@ def main():
         return max(found) if found else (None, None)
 
     header = ["scenario", "server", "req/s", "spread", "p50 ms", "p99 ms", "errors",
-              "x best peer"]
+              "x best peer", "CPU us/req", "wrk CPU"]
     rows = []
     last = None
     for scenario, server in order:
@@ -123,7 +143,9 @@ def main():
         last = scenario
         rows.append([label, server, fmt(c["rps"], ".0f"),
                      "-" if c["spread"] is None else "%.0f%%" % (100 * c["spread"]),
-                     fmt(c["p50"], ".3f"), fmt(c["p99"], ".3f"), str(c["errors"]), ratio])
+                     fmt(c["p50"], ".3f"), fmt(c["p99"], ".3f"), str(c["errors"]), ratio,
+                     fmt(c["cpu_us"], ".1f"),
+                     "-" if c["wrk_cpu"] is None else "%.0f%%" % (100 * c["wrk_cpu"])])
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
 
     def line(cols):
@@ -138,6 +160,9 @@ def main():
         print(line(r))
     print("\nmedians of %d round(s), wrk -t1; spread = (max - min) / median of the rounds; "
           "errors = socket errors + non-2xx/3xx, summed" % rounds)
+    print("CPU us/req = the server's CPU time (user + system, all its processes) per request, "
+          "median; wrk CPU = wrk's CPU time / run time, median: near 100%, wrk's one thread "
+          "is the bottleneck and req/s ties mean less than CPU us/req")
     if loads:
         print("load average (1 min) before the runs: min %.2f, median %.2f, max %.2f"
               % (min(loads), statistics.median(loads), max(loads)))
