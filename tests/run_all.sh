@@ -30,7 +30,9 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPREFORKD_WERROR=ON -DPRE
 cmake --build build -j"$JOBS"
 
 step "tests (g++ build)"
-ctest --test-dir build --output-on-failure -j2 --timeout 300
+# JUnit files keep every test's output, passed ones too: the figures the tests print
+# ("[figures] ...": load results, recovery times, fork counts) are shown at the end.
+ctest --test-dir build --output-on-failure -j2 --timeout 300 --output-junit ctest-junit.xml
 
 if [ "${PREFORKD_SKIP_SANITIZE:-0}" != 1 ]; then
     step "build (clang, ASan+UBSan)"
@@ -41,7 +43,8 @@ if [ "${PREFORKD_SKIP_SANITIZE:-0}" != 1 ]; then
     # halt_on_error: the first report fails the test that caused it.
     ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-        ctest --test-dir build-asan --output-on-failure -j2 --timeout 600
+        ctest --test-dir build-asan --output-on-failure -j2 --timeout 600 \
+            --output-junit ctest-junit.xml
 fi
 
 fuzz_seconds=${PREFORKD_FUZZ_SECONDS:-30}
@@ -81,5 +84,13 @@ if [ "${PREFORKD_SKIP_BENCH:-0}" != 1 ]; then
     INSTALL=$([ "${PREFORKD_SKIP_APT:-0}" = 1 ] && echo 0 || echo 1) \
         PREFORKD="$root/build/preforkd" tests/bench/compare.sh --smoke
 fi
+
+step "figures printed by the tests"
+for build_dir in build build-asan; do
+    [ -f "$build_dir/ctest-junit.xml" ] || continue
+    echo "-- $build_dir"
+    grep -o '\[figures\].*' "$build_dir/ctest-junit.xml" |
+        sed -e 's/&quot;/"/g' -e 's/&lt;/</g' -e 's/&gt;/>/g' -e 's/&amp;/\&/g' || true
+done
 
 step "all tests passed"
