@@ -281,24 +281,14 @@ bool request_parser::parse_header(std::string_view line, size_t off) noexcept {
             }
             break;
         case 5:
-            if (detail::iequals(name, "range")) {
-                if (range_seen_) head_.range_repeated = true;
-                range_seen_ = true;
-                range_ = value_span;
-            }
+            if (detail::iequals(name, "range")) range_.take(value_span, head_.range_repeated);
             break;
         case 7:
             if (detail::iequals(name, "referer")) referer_ = value_span;
             break;
         case 8:
-            if (detail::iequals(name, "if-range")) {
-                if (if_range_seen_) {
-                    head_.if_range_repeated = true;
-                } else {
-                    if_range_seen_ = true;
-                    if_range_ = value_span;
-                }
-            }
+            if (detail::iequals(name, "if-range"))
+                if_range_.take(value_span, head_.if_range_repeated);
             break;
         case 10:
             if (detail::iequals(name, "connection")) {
@@ -311,16 +301,10 @@ bool request_parser::parse_header(std::string_view line, size_t off) noexcept {
             }
             break;
         case 13:
-            if (detail::iequals(name, "if-none-match")) {
-                // Later lines are read by combine_field_lines() only if there are any: the
-                // usual single line costs nothing more.
-                if (if_none_match_seen_) {
-                    head_.if_none_match_repeated = true;
-                } else {
-                    if_none_match_seen_ = true;
-                    if_none_match_ = value_span;
-                }
-            }
+            // Later lines are read by combine_field_lines() only if there are any: the usual
+            // single line costs nothing more.
+            if (detail::iequals(name, "if-none-match"))
+                if_none_match_.take(value_span, head_.if_none_match_repeated);
             break;
         case 14:
             if (detail::iequals(name, "content-length")) {
@@ -349,12 +333,7 @@ bool request_parser::parse_header(std::string_view line, size_t off) noexcept {
                 });
                 if (empty) return fail(400), false;
             } else if (detail::iequals(name, "if-modified-since")) {
-                if (if_modified_since_seen_) {
-                    head_.if_modified_since_repeated = true;
-                } else {
-                    if_modified_since_seen_ = true;
-                    if_modified_since_ = value_span;
-                }
+                if_modified_since_.take(value_span, head_.if_modified_since_repeated);
             }
             break;
         default:
@@ -385,10 +364,10 @@ bool request_parser::finish(std::string_view data) noexcept {
     head_.target = view(data, target_);
     head_.request_line = view(data, request_line_);
     head_.host = view(data, host_);
-    head_.if_none_match = view(data, if_none_match_);
-    head_.if_modified_since = view(data, if_modified_since_);
-    head_.range = view(data, range_);
-    head_.if_range = view(data, if_range_);
+    head_.if_none_match = view(data, if_none_match_.value);
+    head_.if_modified_since = view(data, if_modified_since_.value);
+    head_.range = view(data, range_.value);
+    head_.if_range = view(data, if_range_.value);
     head_.user_agent = view(data, user_agent_);
     head_.referer = view(data, referer_);
     head_.bytes = data.substr(0, head_length_);

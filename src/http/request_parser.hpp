@@ -110,6 +110,20 @@ class request_parser {
         uint32_t off = 0;
         uint32_t len = 0;
     };
+    // A field meant to come once: the first line's value is kept, and a repeat is only
+    // reported, for the handler to ignore or combine rather than guess at.
+    struct once_field {
+        span value;
+        bool seen = false;
+        void take(span v, bool& repeated) noexcept {
+            if (seen) {
+                repeated = true;
+            } else {
+                seen = true;
+                value = v;
+            }
+        }
+    };
     enum class state : uint8_t { leading_lines, request_line, headers, done, error };
 
     parse_status fail(int status) noexcept;
@@ -127,16 +141,12 @@ class request_parser {
     size_t head_length_ = 0;
     int error_status_ = 0;
 
-    span method_, target_, request_line_, host_, if_none_match_, if_modified_since_, range_,
-        if_range_, user_agent_, referer_;
+    span method_, target_, request_line_, host_, user_agent_, referer_;
+    once_field if_none_match_, if_modified_since_, range_, if_range_;
     request_head head_;
     unsigned te_codings_ = 0;
     unsigned te_chunked_ = 0;
     bool te_last_chunked_ = false;
-    bool range_seen_ = false;
-    bool if_none_match_seen_ = false;
-    bool if_modified_since_seen_ = false;
-    bool if_range_seen_ = false;
     bool method_checked_ = false;  // the method's SP has been seen and its bytes checked
     size_t method_scan_ = 0;
 };

@@ -141,7 +141,6 @@ class http_session final : public session {
     int64_t drain_until_ = 0;  // when a body being discarded must have arrived
     uint64_t served_ = 0;      // responses on this connection
     int64_t idle_since_ = 0;
-    int64_t accepted_at_ = 0;
     int64_t head_started_ = 0;  // what header_timeout counts from for the head being read
     int64_t linger_until_ = 0;
     uint64_t lingered_ = 0;
@@ -246,7 +245,7 @@ http_session::http_session(http_service& svc, accepted_connection&& conn)
     // Responses leave in whole writes (coalesced heads and small bodies, MSG_MORE before
     // sendfile), so Nagle could only delay the last segment of each: the worker sets
     // TCP_NODELAY on its listeners, and accepted sockets inherit it (no call here).
-    idle_since_ = accepted_at_ = ctx_.now_ms();
+    idle_since_ = ctx_.now_ms();
     set_deadline(idle_since_ + cfg_.header_timeout.count());
 }
 
@@ -359,11 +358,11 @@ bool http_session::process_input() noexcept {
         }
         if (!in_head_) {
             in_head_ = true;
-            // The first head of a connection is timed from the accept, like nginx's
-            // client_header_timeout: a client silent for most of header_timeout must not
-            // get a second one with its first byte. A later head is timed from its first
-            // byte, the wait before it being keepalive_timeout's.
-            head_started_ = served_ == 0 ? accepted_at_ : ctx_.now_ms();
+            // The first head of a connection is timed from the accept (idle_since_ until a
+            // first answer), like nginx's client_header_timeout: a client silent for most of
+            // header_timeout must not get a second one with its first byte. A later head is
+            // timed from its first byte, the wait before it being keepalive_timeout's.
+            head_started_ = served_ == 0 ? idle_since_ : ctx_.now_ms();
         }
         std::string_view data(in_.get() + in_start_, in_end_ - in_start_);
         try {

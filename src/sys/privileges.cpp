@@ -1,13 +1,12 @@
 #include "sys/privileges.hpp"
 
+#include <fmt/format.h>
 #include <grp.h>
 #include <pwd.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <vector>
-
-#include <fmt/format.h>
 
 namespace preforkd::sys {
 namespace {
@@ -21,6 +20,11 @@ struct key_site {
     error fail(const std::string& what) const {
         return error(fmt::format("{}:{}: {} {}", cfg.path.string(), line, key, what));
     }
+    // A lookup of `name` that failed with `rc` (the database, not the name, is at fault).
+    error fail_lookup(int rc, const std::string& name) const {
+        auto e = error::from_errno(rc, name);
+        return error(e.code, fail(e.message).message);
+    }
 };
 
 result<passwd> lookup_user(const std::string& name, std::vector<char>& buf, const key_site& at) {
@@ -28,10 +32,7 @@ result<passwd> lookup_user(const std::string& name, std::vector<char>& buf, cons
     passwd* found = nullptr;
     buf.resize(16384);
     int rc = ::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found);
-    if (rc != 0) {
-        auto e = error::from_errno(rc, name);
-        return error(e.code, at.fail(e.message).message);
-    }
+    if (rc != 0) return at.fail_lookup(rc, name);
     if (!found) return at.fail(name + ": no such user");
     return pw;
 }
@@ -41,10 +42,7 @@ result<gid_t> lookup_group(const std::string& name, const key_site& at) {
     group* found = nullptr;
     std::vector<char> buf(16384);
     int rc = ::getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found);
-    if (rc != 0) {
-        auto e = error::from_errno(rc, name);
-        return error(e.code, at.fail(e.message).message);
-    }
+    if (rc != 0) return at.fail_lookup(rc, name);
     if (!found) return at.fail(name + ": no such group");
     return found->gr_gid;
 }
