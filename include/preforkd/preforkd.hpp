@@ -11,5 +11,6 @@
 #include <preforkd/result.hpp>
 #include <preforkd/scoreboard.hpp>
 #include <preforkd/service.hpp>
+#include <preforkd/transport.hpp>
 #include <preforkd/unique_fd.hpp>
 #include <preforkd/version.hpp>
