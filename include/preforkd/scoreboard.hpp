@@ -33,12 +33,21 @@ struct alignas(64) scoreboard_slot {
     std::atomic<uint64_t> accepted{0};
     std::atomic<int64_t> heartbeat_ms{0};  // monotonic_ms() of the worker's last loop turn
     std::atomic<int64_t> started_ms{0};    // monotonic_ms() at fork
+    // Why the worker exited with exit_code::fatal (it cannot serve: the docroot is gone, the
+    // application's init failed), NUL-terminated. Written by the worker just before it exits
+    // and read by the supervisor after waitpid(), which orders the two: no atomics needed.
+    char exit_reason[160] = {};
 
     worker_state get_state() const noexcept {
         return static_cast<worker_state>(state.load(std::memory_order_relaxed));
     }
     void set_state(worker_state s) noexcept {
         state.store(static_cast<uint8_t>(s), std::memory_order_relaxed);
+    }
+    void set_exit_reason(std::string_view why) noexcept {
+        const size_t n = why.size() < sizeof exit_reason ? why.size() : sizeof exit_reason - 1;
+        for (size_t i = 0; i < n; ++i) exit_reason[i] = why[i];
+        exit_reason[n] = '\0';
     }
     // Single-writer increment (see the file comment).
     static void bump(std::atomic<uint64_t>& counter, uint64_t by) noexcept {

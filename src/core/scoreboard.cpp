@@ -71,6 +71,7 @@ void scoreboard::prepare(uint32_t i, uint32_t generation, int64_t now_ms) noexce
     s.accepted.store(0, std::memory_order_relaxed);
     s.heartbeat_ms.store(now_ms, std::memory_order_relaxed);
     s.started_ms.store(now_ms, std::memory_order_relaxed);
+    s.exit_reason[0] = '\0';
     s.set_state(worker_state::starting);
 }
 
