@@ -36,7 +36,7 @@ struct alignas(64) scoreboard_slot {
     // Why the worker exited with exit_code::fatal (it cannot serve: the docroot is gone, the
     // application's init failed), NUL-terminated. Written by the worker just before it exits
     // and read by the supervisor after waitpid(), which orders the two: no atomics needed.
-    char exit_reason[160] = {};
+    alignas(64) char exit_reason[192] = {};
 
     worker_state get_state() const noexcept {
         return static_cast<worker_state>(state.load(std::memory_order_relaxed));

@@ -1,5 +1,7 @@
 #include <preforkd/scoreboard.hpp>
 
+#include <cstddef>
+
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,7 +53,13 @@ TEST(scoreboard, a_large_reservation_costs_only_touched_slots) {
     EXPECT_EQ(sb->used(), 0u);
 }
 
-TEST(scoreboard, slot_is_one_cache_line) { EXPECT_EQ(sizeof(scoreboard_slot), 64u); }
+// The fields a worker writes on every request and the supervisor scans every tick share the
+// slot's first cache line; the fatal-exit reason after them is written once, at exit.
+TEST(scoreboard, hot_fields_fill_the_first_cache_line) {
+    EXPECT_LE(offsetof(scoreboard_slot, started_ms) + sizeof(int64_t), 64u);
+    EXPECT_EQ(offsetof(scoreboard_slot, exit_reason), 64u);
+    EXPECT_EQ(sizeof(scoreboard_slot) % 64, 0u);
+}
 
 }  // namespace
 }  // namespace preforkd
