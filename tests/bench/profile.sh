@@ -20,17 +20,18 @@
 # Environment (defaults): SERVERS="preforkd nginx lighttpd"  SCENARIOS="a c d"
 #   STRACE_SECONDS=5  CG_SERVERS="preforkd nginx lighttpd"  CG_SCENARIOS="a c"  CG_SHORT=2
 #   CG_LONG=6, and those of lib.sh (BENCH_DIR, PREFORKD, WORKERS, PORT_BASE, INSTALL).
+#   SERVERS="" skips the system calls, CG_SERVERS="" the instructions.
 # Output: tables on stdout; the strace and callgrind files stay in $OUT
 # (default $BENCH_DIR/profile/<date-time>) for callgrind_annotate.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 case ${1:-} in
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     "") ;;
     *) echo "profile.sh: unknown argument: $1" >&2; exit 2 ;;
 esac
-SERVERS=${SERVERS:-preforkd nginx lighttpd}
+SERVERS=${SERVERS-preforkd nginx lighttpd}
 SCENARIOS=${SCENARIOS:-a c d}
 STRACE_SECONDS=${STRACE_SECONDS:-5}
 CG_SERVERS=${CG_SERVERS-preforkd nginx lighttpd}
