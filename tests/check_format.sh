@@ -11,7 +11,7 @@
 # Fix a file with `clang-format -i FILE`. Another clang-format version formats a few
 # constructs differently: the gate is meant for version 14 (tests/run_all.sh installs it).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 
 cf=${CLANG_FORMAT:-}
 if [ -z "$cf" ]; then
@@ -19,8 +19,10 @@ if [ -z "$cf" ]; then
         command -v "$c" >/dev/null 2>&1 && { cf=$c; break; }
     done
 fi
-[ -n "$cf" ] && command -v "$cf" >/dev/null 2>&1 ||
-    { echo "check_format.sh: clang-format not found (apt-get install clang-format)" >&2; exit 2; }
+if [ -z "$cf" ] || ! command -v "$cf" >/dev/null 2>&1; then
+    echo "check_format.sh: clang-format not found (apt-get install clang-format)" >&2
+    exit 2
+fi
 version=$("$cf" --version)
 [[ $version == *" 14."* ]] ||
     echo "check_format.sh: note: $version is not version 14; its results may differ" >&2

@@ -18,8 +18,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-me=lib_test.sh
-BENCH_DIR=$work/bench PREFORKD=/bin/true INSTALL=0
+# shellcheck disable=SC2034  # settings read by lib.sh
+me=lib_test.sh BENCH_DIR=$work/bench PREFORKD=/bin/true INSTALL=0
+# shellcheck source=tests/bench/lib.sh
 . "$here/lib.sh"
 
 failures=0
@@ -37,6 +38,7 @@ ticks() {
     local f
     f=$(cat "/proc/$1/stat")
     f=${f##*) }
+    # shellcheck disable=SC2086  # split into the stat fields on purpose
     set -- $f
     echo $((${12} + ${13}))
 }
@@ -44,6 +46,7 @@ ticks() {
 # A process that burns CPU until /proc shows 5 ticks of it (at most 10 s), then sleeps (its
 # ticks stop moving), optionally after starting a child that does the same. `exec sleep`
 # keeps the PID and the time already counted.
+# shellcheck disable=SC2016  # expanded by the stand-in's shell, not this one
 burn='end=$((SECONDS + 10)); while [ $SECONDS -lt $end ]; do
     for _ in {1..2000}; do :; done
     read -r -a f < /proc/$$/stat; [ $((f[13] + f[14])) -ge 5 ] && break; done'
@@ -70,11 +73,11 @@ burners+=("$kid")
 # With no CPU time at all, once and twice would read the same.
 [ "$(ticks "$single")" -gt 0 ] || { echo "FAIL the stand-in burnt no measurable CPU"; exit 1; }
 
-pid_of[lighttpd]=$single
+pid_of["lighttpd"]=$single
 check "lighttpd: serving_pids is its one process" "$single" "$(serving_pids lighttpd)"
 check "lighttpd: its one process counted once" "$(ticks "$single")" "$(server_cpu_ticks lighttpd)"
 
-pid_of[nginx]=$master
+pid_of["nginx"]=$master
 check "nginx: master and child, each once" "$(( $(ticks "$master") + $(ticks "$kid") ))" \
     "$(server_cpu_ticks nginx)"
 
