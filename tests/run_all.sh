@@ -6,7 +6,8 @@
 #
 # Environment: JOBS (build parallelism, default nproc), PREFORKD_SKIP_SANITIZE=1 to skip the
 # sanitizer pass, PREFORKD_FUZZ_SECONDS (seconds per fuzz target, default 30, so 60 s for the
-# two; 0 skips the fuzz run), PREFORKD_SKIP_BENCH=1 to skip the benchmark smoke run.
+# two; 0 skips the fuzz run), PREFORKD_SKIP_BENCH=1 to skip the benchmark smoke run,
+# PREFORKD_SKIP_FORMAT=1 to skip the clang-format gate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -14,7 +15,8 @@ JOBS=${JOBS:-$(nproc)}
 
 packages=(cmake make g++ clang libclang-rt-14-dev libfmt-dev libtomlplusplus-dev
           libgtest-dev libgmock-dev libsystemd-dev media-types pkgconf
-          curl python3 chromium)  # curl, python3, chromium: the real-client integration tests
+          curl python3 chromium   # curl, python3, chromium: the real-client integration tests
+          clang-format)           # tests/check_format.sh (Debian 12: version 14)
 if [ "${PREFORKD_SKIP_APT:-0}" != 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update
@@ -22,6 +24,12 @@ if [ "${PREFORKD_SKIP_APT:-0}" != 1 ]; then
 fi
 
 step() { printf '\n==== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
+
+if [ "${PREFORKD_SKIP_FORMAT:-0}" != 1 ]; then
+    # First, since it takes seconds: a file that clang-format would change fails the run.
+    step "format (tests/check_format.sh)"
+    tests/check_format.sh
+fi
 
 step "build (g++, -Werror)"
 # The Debian package test installs and purges the package: CI machines only (root).

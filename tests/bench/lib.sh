@@ -356,12 +356,19 @@ serving_pids() {
     case $1 in lighttpd) echo "$pid" ;; *) children_of "$pid" ;; esac
 }
 
+# The server's processes, each once: the main PID and the serving ones. lighttpd's main
+# process is also its serving one, and counting it twice doubled its CPU per request.
+server_pids() {
+    local p
+    for p in ${pid_of[$1]:-} $(serving_pids "$1"); do echo "$p"; done | sort -nu
+}
+
 # CPU time (user + system, in clock ticks) of a server's master and serving processes so
 # far. Read before and after a run: the difference is what the server spent on it (a
 # process that ended during the run is missed, none does in these runs).
 server_cpu_ticks() {
     local p total=0 f
-    for p in ${pid_of[$1]:-} $(serving_pids "$1"); do
+    for p in $(server_pids "$1"); do
         # Fields after "pid (comm) ": state is 1st, utime 12th, stime 13th.
         f=$( { cat "/proc/$p/stat"; } 2>/dev/null ) || continue
         f=${f##*) }

@@ -11,36 +11,40 @@
 #    (preforkd: 1 worker; nginx: master_process off; lighttpd: -D) under
 #    `valgrind --tool=callgrind`, twice, with wrk runs of CG_SHORT and CG_LONG seconds;
 #    instructions per request = (Ir_long - Ir_short) / (requests_long - requests_short),
-#    which cancels start-up, shut-down and the probes. Kernel instructions are not counted
-#    (most virtual machines expose no PMU to `perf stat`); the system calls stand in for them.
+#    which cancels start-up, shut-down and the probes. CG_RUNS > 1 repeats each pair and
+#    gives the median (scenario c moves by about 1% from run to run: how accepts batch).
+#    Kernel instructions are not counted (most virtual machines expose no PMU to
+#    `perf stat`); the system calls stand in for them.
 #
 # Scenarios: a (keep-alive, 1 KiB, 50 connections; 10 under callgrind), c (new connection
 # per request, 1 KiB), d (keep-alive, 1 MiB, 10 connections).
 #
 # Environment (defaults): SERVERS="preforkd nginx lighttpd"  SCENARIOS="a c d"
 #   STRACE_SECONDS=5  CG_SERVERS="preforkd nginx lighttpd"  CG_SCENARIOS="a c"  CG_SHORT=2
-#   CG_LONG=6, and those of lib.sh (BENCH_DIR, PREFORKD, WORKERS, PORT_BASE, INSTALL).
+#   CG_LONG=6  CG_RUNS=1, and those of lib.sh (BENCH_DIR, PREFORKD, WORKERS, PORT_BASE, INSTALL).
+#   SERVERS="" skips the system calls, CG_SERVERS="" the instructions.
 # Output: tables on stdout; the strace and callgrind files stay in $OUT
 # (default $BENCH_DIR/profile/<date-time>) for callgrind_annotate.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 case ${1:-} in
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     "") ;;
     *) echo "profile.sh: unknown argument: $1" >&2; exit 2 ;;
 esac
-SERVERS=${SERVERS:-preforkd nginx lighttpd}
+SERVERS=${SERVERS-preforkd nginx lighttpd}
 SCENARIOS=${SCENARIOS:-a c d}
 STRACE_SECONDS=${STRACE_SECONDS:-5}
 CG_SERVERS=${CG_SERVERS-preforkd nginx lighttpd}
 CG_SCENARIOS=${CG_SCENARIOS:-a c}
 CG_SHORT=${CG_SHORT:-2}
 CG_LONG=${CG_LONG:-6}
+CG_RUNS=${CG_RUNS:-1}
 me=profile.sh
 . "$here/lib.sh"
 
-for v in STRACE_SECONDS CG_SHORT CG_LONG; do
+for v in STRACE_SECONDS CG_SHORT CG_LONG CG_RUNS; do
     is_uint "${!v}" && [ "${!v}" -ge 1 ] || die "$v must be whole seconds >= 1"
 done
 [ "$CG_LONG" -gt "$CG_SHORT" ] || die "CG_LONG must be longer than CG_SHORT"
@@ -118,10 +122,10 @@ fi
 
 # ---- 2. instructions ---------------------------------------------------------------------
 
-# cg_run SERVER SCENARIO SECONDS: one server process under callgrind, one wrk run; sets
+# cg_run SERVER SCENARIO SECONDS [RUN]: one server process under callgrind, one wrk run; sets
 # cg_result to "instructions requests" (the serving process's total instructions).
 cg_run() {
-    local s=$1 sc=$2 secs=$3 dir="$OUT/cg-$1-$2-$3" pidfile main serving="" f ir n
+    local s=$1 sc=$2 secs=$3 dir="$OUT/cg-$1-$2-$3${4:+-r$4}" pidfile main serving="" f ir n
     mkdir -p "$dir" && chmod 1777 "$dir"
     pidfile="$BENCH_DIR/run/$s.pid"
     rm -f "$pidfile"
@@ -160,18 +164,33 @@ if [ -n "$CG_SERVERS" ] && [ -n "$CG_SCENARIOS" ]; then
     echo
     echo "user-space instructions per request (callgrind, one serving process, 10 connections;"
     echo "difference of a ${CG_LONG}s and a ${CG_SHORT}s run)"
+    [ "$CG_RUNS" -gt 1 ] && echo "median of $CG_RUNS runs"
     for s in $CG_SERVERS; do
         for sc in $CG_SCENARIOS; do
-            cg_run "$s" "$sc" "$CG_SHORT"
-            read -r ir1 n1 <<< "$cg_result"
-            cg_run "$s" "$sc" "$CG_LONG"
-            read -r ir2 n2 <<< "$cg_result"
-            if [ "$n2" -gt "$n1" ] && [ "$ir2" -gt "$ir1" ]; then
+            per_request=()
+            failed=""
+            for r in $(seq "$CG_RUNS"); do
+                run=""
+                [ "$CG_RUNS" -gt 1 ] && run=$r
+                cg_run "$s" "$sc" "$CG_SHORT" "$run"
+                read -r ir1 n1 <<< "$cg_result"
+                cg_run "$s" "$sc" "$CG_LONG" "$run"
+                read -r ir2 n2 <<< "$cg_result"
+                if [ "$n2" -gt "$n1" ] && [ "$ir2" -gt "$ir1" ]; then
+                    per_request+=($(( (ir2 - ir1) / (n2 - n1) )))
+                else
+                    failed="$failed ($ir1/$ir2 instructions, $n1/$n2 requests)"
+                fi
+            done
+            if [ -n "$failed" ]; then
+                printf '  %-8s %s  not measurable:%s\n' "$s" "$sc" "$failed"
+            elif [ "$CG_RUNS" = 1 ]; then
                 printf '  %-8s %s  %7d instructions per request  (%d and %d requests)\n' "$s" "$sc" \
-                    $(( (ir2 - ir1) / (n2 - n1) )) "$n1" "$n2"
+                    "${per_request[0]}" "$n1" "$n2"
             else
-                printf '  %-8s %s  not measurable (%s/%s instructions, %s/%s requests)\n' "$s" "$sc" \
-                    "$ir1" "$ir2" "$n1" "$n2"
+                sorted=($(printf '%s\n' "${per_request[@]}" | sort -n))
+                printf '  %-8s %s  %7d instructions per request  (runs: %s)\n' "$s" "$sc" \
+                    "${sorted[$(( (CG_RUNS - 1) / 2 ))]}" "${per_request[*]}"
             fi
         done
     done

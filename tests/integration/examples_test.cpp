@@ -147,10 +147,7 @@ class example_test : public ::testing::Test {
     }
     // Lines of the error log containing `what`.
     size_t log_count(const std::string& what) const {
-        std::string log = srv_->error_log();
-        size_t n = 0;
-        for (size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
-        return n;
+        return count_in_log(srv_->error_log(), what);
     }
 
     temp_dir dir_;

@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -86,6 +87,13 @@ void write_file(const fs::path& p, const std::string& content) {
     fs::create_directories(p.parent_path());
     std::ofstream out(p, std::ios::binary | std::ios::trunc);
     out << content;
+}
+
+std::string random_bytes(size_t n, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::string s(n, '\0');
+    for (auto& c : s) c = static_cast<char>(rng());
+    return s;
 }
 
 size_t count_in_log(const std::string& log, const std::string& what) {
@@ -206,6 +214,25 @@ std::vector<pid_t> zombie_children_of(pid_t parent) {
     for (const auto& p : all_children(parent))
         if (p.state == 'Z') out.push_back(p.pid);
     return out;
+}
+
+pid_t read_pid_file(const fs::path& p) {
+    return static_cast<pid_t>(std::atoi(read_file(p).c_str()));
+}
+
+pid_t wait_new_pid(const fs::path& p, pid_t old, std::chrono::milliseconds timeout) {
+    pid_t pid = 0;
+    bool changed = wait_until(
+        [&] {
+            pid = read_pid_file(p);
+            return pid > 0 && pid != old;
+        },
+        timeout);
+    return changed ? pid : 0;
+}
+
+bool wait_gone(pid_t pid, std::chrono::milliseconds timeout) {
+    return wait_until([&] { return ::kill(pid, 0) != 0; }, timeout);
 }
 
 std::vector<std::string> socket_links(pid_t pid) {

@@ -27,6 +27,9 @@ int connect_loopback(uint16_t port, int flags = 0, int rcvbuf = 0);
 
 std::string read_file(const fs::path& p);
 void write_file(const fs::path& p, const std::string& content);
+// `n` bytes from a seeded generator: the same bytes on every run for one seed, none of them
+// special (a body the server must pass through untouched).
+std::string random_bytes(size_t n, unsigned seed);
 
 // Polls `pred` every 10 ms until it holds or `timeout` passes.
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
@@ -70,6 +73,14 @@ std::optional<proc_info> read_proc(pid_t pid);
 std::vector<pid_t> children_of(pid_t parent);  // live (non-zombie) children
 std::vector<pid_t> zombie_children_of(pid_t parent);
 int count_fds(pid_t pid);
+// The pid a pid file names; 0 when the file is absent or names none.
+pid_t read_pid_file(const fs::path& p);
+// Waits until the pid file `p` names a pid other than `old` (the new supervisor after a USR2);
+// that pid, or 0 after `timeout`.
+pid_t wait_new_pid(const fs::path& p, pid_t old, std::chrono::milliseconds timeout);
+// True once process `pid` is gone (kill(pid, 0) fails) within `timeout`. For processes that
+// are not our children: a child of ours stays, a zombie, until it is reaped.
+bool wait_gone(pid_t pid, std::chrono::milliseconds timeout);
 
 // Extra set-up for a started binary.
 struct spawn_options {

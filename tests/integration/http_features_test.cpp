@@ -4,7 +4,6 @@
 #include <time.h>
 
 #include <fstream>
-#include <random>
 #include <sstream>
 
 #include "integration/fixture.hpp"
@@ -14,13 +13,6 @@ namespace preforkd::test {
 namespace {
 
 using http_features = server_test;
-
-std::string random_bytes(size_t n, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::string s(n, '\0');
-    for (auto& c : s) c = static_cast<char>(rng());
-    return s;
-}
 
 // IMF-fixdate (RFC 9110 section 5.6.7) to seconds since the epoch; -1 if malformed.
 time_t parse_imf_fixdate(const std::string& s) {

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <random>
 
 #include "integration/fixture.hpp"
 #include "integration/load.hpp"
@@ -19,7 +18,12 @@
 namespace preforkd::test {
 namespace {
 
-using zero_downtime = server_test;
+class zero_downtime : public server_test {
+  protected:
+    // Serves a 4 MiB file, downloads it at about 1 MiB/s and sends `sig` half a second in;
+    // the file and the body received.
+    std::pair<std::string, std::string> slow_download_across(int sig);
+};
 
 const std::string page(4096, 'p');
 
@@ -50,12 +54,7 @@ TEST_F(zero_downtime, connection_per_request_load_survives_20_reloads) {
     EXPECT_GT(r.requests, 100u);
     // The reloads really happened, one after another. Not necessarily 20 generations: two
     // HUPs pending at the same moment (a slow supervisor under ASan) merge into one.
-    auto count = [&](const std::string& what) {
-        std::string log = srv_->error_log();
-        size_t n = 0;
-        for (size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
-        return n;
-    };
+    auto count = [&](const std::string& what) { return count_in_log(srv_->error_log(), what); };
     EXPECT_TRUE(wait_until([&] { return count("reloading: generation") == count(" serves ("); },
                            15s));
     EXPECT_GE(count(" serves ("), 10u) << srv_->error_log().substr(0, 4000);
@@ -171,37 +170,28 @@ std::string slow_download(uint16_t port, const std::string& target) {
     return hdr == std::string::npos ? std::string() : got.substr(hdr + 4);
 }
 
-std::string random_file(size_t n) {
-    std::mt19937 rng(7);
-    std::string s(n, '\0');
-    for (auto& c : s) c = static_cast<char>(rng());
-    return s;
-}
-
-TEST_F(zero_downtime, a_slow_download_completes_byte_exact_across_a_reload) {
-    std::string big = random_file(4u << 20);
+std::pair<std::string, std::string> zero_downtime::slow_download_across(int sig) {
+    std::string big = random_bytes(4u << 20, 7);
     write_file(dir_.path() / "www/big.bin", big);
     cfg_.set("workers", "graceful_timeout", "\"30s\"");
     start();
+    if (HasFatalFailure()) return {big, ""};
     std::string body;
     std::thread t([&] { body = slow_download(port_, "/big.bin"); });
     std::this_thread::sleep_for(500ms);
-    srv_->signal(SIGHUP);
+    srv_->signal(sig);
     t.join();
+    return {big, body};
+}
+
+TEST_F(zero_downtime, a_slow_download_completes_byte_exact_across_a_reload) {
+    auto [big, body] = slow_download_across(SIGHUP);
     EXPECT_EQ(body.size(), big.size());
     EXPECT_TRUE(body == big);
 }
 
 TEST_F(zero_downtime, a_slow_download_completes_byte_exact_across_a_graceful_stop) {
-    std::string big = random_file(4u << 20);
-    write_file(dir_.path() / "www/big.bin", big);
-    cfg_.set("workers", "graceful_timeout", "\"30s\"");
-    start();
-    std::string body;
-    std::thread t([&] { body = slow_download(port_, "/big.bin"); });
-    std::this_thread::sleep_for(500ms);
-    srv_->signal(SIGQUIT);
-    t.join();
+    auto [big, body] = slow_download_across(SIGQUIT);
     EXPECT_TRUE(body == big) << body.size() << " of " << big.size() << " bytes";
     EXPECT_EQ(srv_->wait_exit(10s), 0);
 }
@@ -240,15 +230,9 @@ TEST_F(zero_downtime, binary_upgrade_under_load_then_quit_the_old_one) {
     std::this_thread::sleep_for(300ms);
     srv_->signal(SIGUSR2);
     // The new supervisor is our server's child; it writes the pid file once it serves.
-    pid_t new_pid = 0;
-    ASSERT_TRUE(wait_until(
-        [&] {
-            new_pid = std::atoi(read_file(srv_->pid_file()).c_str());
-            return new_pid > 0 && new_pid != old_pid;
-        },
-        5s))
-        << srv_->error_log();
-    EXPECT_EQ(std::atoi(read_file(srv_->pid_file().string() + ".oldbin").c_str()), old_pid);
+    pid_t new_pid = wait_new_pid(srv_->pid_file(), old_pid, 5s);
+    ASSERT_GT(new_pid, 0) << srv_->error_log();
+    EXPECT_EQ(read_pid_file(srv_->pid_file().string() + ".oldbin"), old_pid);
     // Both generations serve for a while, then the old one is told to go.
     std::this_thread::sleep_for(800ms);
     EXPECT_FALSE(children_of(new_pid).empty());
@@ -262,23 +246,17 @@ TEST_F(zero_downtime, binary_upgrade_under_load_then_quit_the_old_one) {
     ASSERT_TRUE(resp);
     EXPECT_EQ(resp->status, 200);
     ::kill(new_pid, SIGTERM);
-    EXPECT_TRUE(wait_until([&] { return ::kill(new_pid, 0) != 0; }, 7s));
+    EXPECT_TRUE(wait_gone(new_pid, 7s));
 }
 
 TEST_F(zero_downtime, binary_upgrade_rolls_back_when_the_new_one_is_terminated) {
     start();
     pid_t old_pid = srv_->pid();
     srv_->signal(SIGUSR2);
-    pid_t new_pid = 0;
-    ASSERT_TRUE(wait_until(
-        [&] {
-            new_pid = std::atoi(read_file(srv_->pid_file()).c_str());
-            return new_pid > 0 && new_pid != old_pid;
-        },
-        5s));
+    pid_t new_pid = wait_new_pid(srv_->pid_file(), old_pid, 5s);
+    ASSERT_GT(new_pid, 0);
     ::kill(new_pid, SIGTERM);
-    EXPECT_TRUE(wait_until(
-        [&] { return std::atoi(read_file(srv_->pid_file()).c_str()) == old_pid; }, 8s))
+    EXPECT_TRUE(wait_until([&] { return read_pid_file(srv_->pid_file()) == old_pid; }, 8s))
         << srv_->error_log();
     auto r = http_get(port_, "/index.html");
     ASSERT_TRUE(r);
@@ -290,10 +268,9 @@ TEST_F(zero_downtime, a_broken_new_binary_leaves_the_old_one_serving) {
     // Run from a copy, so the file "on disk" can be replaced by a broken one.
     fs::path exe = dir_.path() / "preforkd";
     fs::copy_file(PREFORKD_BINARY, exe);
-    srv_ = std::make_unique<server>(dir_.path(), port_);
-    srv_->write_config(cfg_.render());
-    write_file(srv_->root() / "index.html", "still here\n");
-    ASSERT_TRUE(srv_->start({"-F"}, {.binary = exe.string()})) << srv_->output();
+    write_file(dir_.path() / "www/index.html", "still here\n");
+    start({"-F"}, {.binary = exe.string()});
+    ASSERT_FALSE(HasFatalFailure());
     fs::remove(exe);
     write_file(exe, "#!/bin/sh\nexit 1\n");
     fs::permissions(exe, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
@@ -301,8 +278,7 @@ TEST_F(zero_downtime, a_broken_new_binary_leaves_the_old_one_serving) {
     EXPECT_TRUE(wait_until(
         [&] { return srv_->error_log().find("exited with status 1") != std::string::npos; }, 5s))
         << srv_->error_log();
-    EXPECT_TRUE(wait_until(
-        [&] { return std::atoi(read_file(srv_->pid_file()).c_str()) == srv_->pid(); }, 3s));
+    EXPECT_TRUE(wait_until([&] { return read_pid_file(srv_->pid_file()) == srv_->pid(); }, 3s));
     auto r = http_get(port_, "/index.html");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->body, "still here\n");
@@ -328,10 +304,9 @@ TEST_F(zero_downtime, socket_activation_adopts_the_passed_socket) {
     int fd = bound_listener(port_);
     ASSERT_GE(fd, 0);
     std::string inode = fs::read_symlink("/proc/self/fd/" + std::to_string(fd)).string();
-    srv_ = std::make_unique<server>(dir_.path(), port_);
-    srv_->write_config(cfg_.render());
-    write_file(srv_->root() / "index.html", "activated\n");
-    ASSERT_TRUE(srv_->start({"-F"}, {.listen_fd = fd})) << srv_->output() << srv_->error_log();
+    write_file(dir_.path() / "www/index.html", "activated\n");
+    start({"-F"}, {.listen_fd = fd});
+    ASSERT_FALSE(HasFatalFailure());
     ::close(fd);  // only the server holds it now
     auto r = http_get(port_, "/index.html");
     ASSERT_TRUE(r);
@@ -379,10 +354,8 @@ private:
 TEST_F(zero_downtime, systemd_notifications_for_ready_reload_and_stop) {
     if (!sys::systemd_support()) GTEST_SKIP() << "built without systemd (PREFORKD_SYSTEMD=OFF)";
     notify_listener n(dir_.path() / "notify.sock");
-    srv_ = std::make_unique<server>(dir_.path(), port_);
-    srv_->write_config(cfg_.render());
-    write_file(srv_->root() / "index.html", "x");
-    ASSERT_TRUE(srv_->start({"-F"}, {.env = {"NOTIFY_SOCKET=" + (dir_.path() / "notify.sock").string()}}));
+    start({"-F"}, {.env = {"NOTIFY_SOCKET=" + (dir_.path() / "notify.sock").string()}});
+    ASSERT_FALSE(HasFatalFailure());
     EXPECT_TRUE(n.wait_for("READY=1", 3s)) << n.log();
     srv_->signal(SIGHUP);
     EXPECT_TRUE(n.wait_for("RELOADING=1", 3s)) << n.log();
@@ -395,23 +368,17 @@ TEST_F(zero_downtime, systemd_notifications_for_ready_reload_and_stop) {
 TEST_F(zero_downtime, upgrade_hands_mainpid_to_the_new_supervisor) {
     if (!sys::systemd_support()) GTEST_SKIP() << "built without systemd (PREFORKD_SYSTEMD=OFF)";
     notify_listener n(dir_.path() / "notify.sock");
-    srv_ = std::make_unique<server>(dir_.path(), port_);
-    srv_->write_config(cfg_.render());
-    write_file(srv_->root() / "index.html", "x");
-    ASSERT_TRUE(srv_->start({"-F"}, {.env = {"NOTIFY_SOCKET=" + (dir_.path() / "notify.sock").string()}}));
-    pid_t old_pid = srv_->pid(), new_pid = 0;
+    start({"-F"}, {.env = {"NOTIFY_SOCKET=" + (dir_.path() / "notify.sock").string()}});
+    ASSERT_FALSE(HasFatalFailure());
+    pid_t old_pid = srv_->pid();
     srv_->signal(SIGUSR2);
-    ASSERT_TRUE(wait_until(
-        [&] {
-            new_pid = std::atoi(read_file(srv_->pid_file()).c_str());
-            return new_pid > 0 && new_pid != old_pid;
-        },
-        5s));
+    pid_t new_pid = wait_new_pid(srv_->pid_file(), old_pid, 5s);
+    ASSERT_GT(new_pid, 0);
     srv_->signal(SIGQUIT);
     EXPECT_TRUE(n.wait_for("MAINPID=" + std::to_string(new_pid), 3s)) << n.log();
     EXPECT_EQ(srv_->wait_exit(10s), 0);
     ::kill(new_pid, SIGTERM);
-    EXPECT_TRUE(wait_until([&] { return ::kill(new_pid, 0) != 0; }, 7s));
+    EXPECT_TRUE(wait_gone(new_pid, 7s));
 }
 
 }  // namespace

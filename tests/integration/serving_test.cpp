@@ -1,5 +1,4 @@
 // Serving files through the real binary: bytes, HEAD, 404, keep-alive, index, traversal.
-#include <random>
 
 #include "integration/fixture.hpp"
 
@@ -7,13 +6,6 @@ namespace preforkd::test {
 namespace {
 
 using serving = server_test;
-
-std::string random_bytes(size_t n, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::string s(n, '\0');
-    for (auto& c : s) c = static_cast<char>(rng());
-    return s;
-}
 
 TEST_F(serving, get_returns_the_exact_bytes_of_small_and_large_files) {
     std::string small = "hello, preforkd\n";

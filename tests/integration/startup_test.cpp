@@ -72,13 +72,9 @@ TEST_F(startup, port_already_in_use_fails_the_start_with_the_reason) {
 
 TEST_F(startup, daemon_mode_returns_once_ready_and_stops_with_signal_stop) {
     cfg_.set("log", "level", "\"info\"");
-    srv_ = std::make_unique<server>(dir_.path(), port_);
-    srv_->write_config(cfg_.render());
-    write_file(srv_->root() / "index.html", "daemon\n");
-    auto r = run_binary({"-c", srv_->config_path().string()});
-    ASSERT_EQ(r.status, 0) << r.output;
+    write_file(dir_.path() / "www/index.html", "daemon\n");
     // Ready means ready: the pid file exists and requests are served right away.
-    pid_t pid = std::atoi(read_file(srv_->pid_file()).c_str());
+    pid_t pid = start_daemon();
     ASSERT_GT(pid, 0);
     EXPECT_NE(pid, ::getpid());
     auto resp = http_get(port_, "/index.html");
@@ -89,19 +85,11 @@ TEST_F(startup, daemon_mode_returns_once_ready_and_stops_with_signal_stop) {
     ASSERT_TRUE(info);
     EXPECT_NE(info->ppid, ::getpid());
 
-    auto stop = run_binary({"-c", srv_->config_path().string(), "-s", "stop"});
-    EXPECT_EQ(stop.status, 0) << stop.output;
-    EXPECT_TRUE(wait_until([&] { return ::kill(pid, 0) != 0; }, 7s));
-    EXPECT_FALSE(fs::exists(srv_->pid_file()));
+    stop_daemon(pid);
 }
 
 TEST_F(startup, signal_stop_works_after_the_docroot_is_deleted) {
-    srv_ = std::make_unique<server>(dir_.path(), port_);
-    srv_->write_config(cfg_.render());
-    write_file(srv_->root() / "index.html", "daemon\n");
-    auto r = run_binary({"-c", srv_->config_path().string()});
-    ASSERT_EQ(r.status, 0) << r.output;
-    pid_t pid = std::atoi(read_file(srv_->pid_file()).c_str());
+    pid_t pid = start_daemon();
     ASSERT_GT(pid, 0);
     // Not our child: should -s fail, the daemon must not outlive the test (its workers
     // follow it, PR_SET_PDEATHSIG).
@@ -117,10 +105,7 @@ TEST_F(startup, signal_stop_works_after_the_docroot_is_deleted) {
     EXPECT_EQ(run_binary({"-t", "-c", srv_->config_path().string()}).status, 1);
     auto reopen = run_binary({"-c", srv_->config_path().string(), "-s", "reopen"});
     EXPECT_EQ(reopen.status, 0) << reopen.output;
-    auto stop = run_binary({"-c", srv_->config_path().string(), "-s", "stop"});
-    EXPECT_EQ(stop.status, 0) << stop.output;
-    EXPECT_TRUE(wait_until([&] { return ::kill(pid, 0) != 0; }, 7s));
-    EXPECT_FALSE(fs::exists(srv_->pid_file()));
+    stop_daemon(pid);
 }
 
 TEST_F(startup, signal_with_an_unreadable_or_broken_file_is_a_clear_error) {
@@ -170,7 +155,7 @@ TEST_F(startup, a_stale_pid_file_does_not_prevent_the_start) {
     // A pid that is certainly not a running preforkd: our own test process.
     write_file(srv_->pid_file(), std::to_string(::getpid()) + "\n");
     start();
-    EXPECT_EQ(std::atoi(read_file(srv_->pid_file()).c_str()), srv_->pid());
+    EXPECT_EQ(read_pid_file(srv_->pid_file()), srv_->pid());
 }
 
 TEST_F(startup, a_second_instance_with_the_same_pid_file_refuses_to_start) {
