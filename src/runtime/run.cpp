@@ -11,6 +11,7 @@
 #include <preforkd/application.hpp>
 
 #include "core/pid_file_setting.hpp"
+#include "core/start_check.hpp"
 #include "runtime/command_line.hpp"
 #include "supervisor/supervisor.hpp"
 #include "sys/daemon.hpp"
@@ -85,6 +86,10 @@ int run(int argc, char** argv, const application& app) {
         // The application knows what its sessions can share a worker with (a blocking
         // handler: nothing), whatever the file says.
         if (c && app.max_connections > 0) c->workers.max_connections = app.max_connections;
+        // What start-up needs of the file system, for -t, start and reload alike.
+        if (c) {
+            if (auto r = check_start_paths(*c); !r) return result<config>(std::move(r).err());
+        }
         return c;
     };
     auto cfg = load();

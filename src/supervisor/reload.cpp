@@ -26,8 +26,7 @@ result<std::shared_ptr<generation>> supervisor::make_generation(config cfg, uint
     if (!creds) return std::move(creds).err();
     gen->creds = std::move(*creds);
     static const listener_list none;
-    auto ls = open_listeners(cfg.server.listen, cfg.server.backlog,
-                             current_ ? current_->listeners : none, opts_.inherited);
+    auto ls = open_listeners(cfg, current_ ? current_->listeners : none, opts_.inherited);
     if (!ls) return std::move(ls).err();
     gen->listeners = std::move(*ls);
     const std::string& access = cfg.log.access;

@@ -65,7 +65,8 @@ TEST_F(startup, port_already_in_use_fails_the_start_with_the_reason) {
     second.write_config(c2.render());
     EXPECT_FALSE(second.start());
     EXPECT_EQ(second.wait_exit(5s), 1);
-    EXPECT_NE(second.output().find("cannot bind 127.0.0.1:" + std::to_string(port_)),
+    EXPECT_NE(second.output().find(second.config_path().string() + ":2: server.listen[0] \"127.0.0.1:" +
+                                   std::to_string(port_) + "\": Address already in use"),
               std::string::npos)
         << second.output();
 }
