@@ -78,6 +78,18 @@ int run(int argc, char** argv, const application& app) {
         return send_signal(app, *pid_file, cl->signal);
     }
 
+    // Absolute from here on: a daemon runs in "/", and HUP re-reads the file and USR2 starts
+    // the new binary with it long after the relative path meant anything.
+    {
+        std::error_code ec;
+        auto abs = std::filesystem::absolute(cl->config_path, ec);
+        if (ec) {
+            say(app.name, fmt::format("cannot resolve {}: {}", cl->config_path, ec.message()));
+            return 1;
+        }
+        cl->config_path = abs.lexically_normal().string();
+    }
+
     // In the foreground, errors go to the terminal unless the file says where they go; the
     // same rule at every reload.
     auto load = [path = cl->config_path, &app, fg = cl->foreground]() {
@@ -124,7 +136,10 @@ int run(int argc, char** argv, const application& app) {
 
     supervisor_options opts;
     opts.inherited = sys::take_inherited_sockets();
-    opts.argv.assign(argv, argv + argc);
+    // The command line the new binary of a USR2 gets: ours, with the file's absolute path
+    // (parse_command_line allows nothing else that reaches this point).
+    opts.argv = {argv[0], "-c", cl->config_path};
+    if (cl->foreground) opts.argv.push_back("-F");
     {
         // Resolved now: after a package upgrade /proc/self/exe names the deleted old file,
         // while USR2 must start the new one at this path.
@@ -135,7 +150,7 @@ int run(int argc, char** argv, const application& app) {
     // The new binary of an upgrade stays where the old supervisor started it: it is already
     // detached (or supervised), and daemonizing again would hide it from the old one.
     if (!cl->foreground && !opts.inherited.upgrade) {
-        auto h = sys::daemonize();
+        auto h = sys::daemonize(app.name);
         if (!h) {
             say(app.name, h.err().message);
             return 1;

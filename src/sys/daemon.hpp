@@ -3,6 +3,7 @@
 // scripts and init systems see the truth instead of a hopeful 0.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include <preforkd/result.hpp>
@@ -29,7 +30,8 @@ private:
 
 // fork, setsid, fork again (never a session leader: no controlling tty can come back),
 // chdir /, umask 022, stdin/stdout/stderr to /dev/null. Returns only in the daemon;
-// the original process waits for the handshake and exits.
-result<daemon_handshake> daemonize();
+// the original process waits for the handshake and exits, printing a failure as
+// `program: reason`.
+result<daemon_handshake> daemonize(const std::string& program);
 
 }  // namespace preforkd::sys

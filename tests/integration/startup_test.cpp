@@ -96,6 +96,76 @@ TEST_F(startup, daemon_mode_returns_once_ready_and_stops_with_signal_stop) {
     EXPECT_FALSE(fs::exists(srv_->pid_file()));
 }
 
+// Not our child: should a check fail, the daemon must not outlive the test (its workers
+// follow it, PR_SET_PDEATHSIG).
+struct kill_at_exit {
+    pid_t pid;
+    ~kill_at_exit() {
+        if (pid > 0 && ::kill(pid, 0) == 0) ::kill(pid, SIGKILL);
+    }
+};
+
+TEST_F(startup, a_daemon_started_with_a_relative_config_path_reloads_and_upgrades) {
+    srv_ = std::make_unique<server>(dir_.path(), port_);
+    srv_->write_config(cfg_.render());
+    write_file(srv_->root() / "index.html", "daemon\n");
+    // From the config's folder, as `cd /etc/preforkd && preforkd -c preforkd.toml` would.
+    auto r = run_binary({"-c", "cd '" + dir_.path().string() + "' && exec " +
+                                   std::string(PREFORKD_BINARY) + " -c preforkd.toml"},
+                        10s, {.binary = "/bin/sh"});
+    ASSERT_EQ(r.status, 0) << r.output;
+    pid_t pid = std::atoi(read_file(srv_->pid_file()).c_str());
+    ASSERT_GT(pid, 0);
+    kill_at_exit guard{pid};
+
+    // HUP re-reads the file by its absolute path, although the daemon runs in "/".
+    cfg_.set("workers", "start", "3");
+    rewrite_config();
+    ::kill(pid, SIGHUP);
+    EXPECT_TRUE(wait_until(
+        [&] { return count_in_log(srv_->error_log(), "generation 2 starts 3 worker(s)") == 1; },
+        5s))
+        << srv_->error_log();
+    EXPECT_EQ(count_in_log(srv_->error_log(), "cannot read"), 0u) << srv_->error_log();
+
+    // USR2: the new binary gets the absolute path too, and comes up.
+    ::kill(pid, SIGUSR2);
+    pid_t new_pid = 0;
+    EXPECT_TRUE(wait_until(
+        [&] {
+            new_pid = std::atoi(read_file(srv_->pid_file()).c_str());
+            return new_pid > 0 && new_pid != pid;
+        },
+        8s))
+        << srv_->error_log();
+    kill_at_exit new_guard{new_pid};
+    ::kill(pid, SIGQUIT);
+    EXPECT_TRUE(wait_until([&] { return ::kill(pid, 0) != 0; }, 10s));
+    auto resp = http_get(port_, "/index.html");
+    ASSERT_TRUE(resp);
+    EXPECT_EQ(resp->body, "daemon\n");
+    auto stop = run_binary({"-c", srv_->config_path().string(), "-s", "stop"});
+    EXPECT_EQ(stop.status, 0) << stop.output;
+    EXPECT_TRUE(wait_until([&] { return new_pid <= 0 || ::kill(new_pid, 0) != 0; }, 7s));
+}
+
+TEST_F(startup, a_daemon_start_up_error_is_prefixed_with_the_program_name) {
+    // Taken by a first server: the daemon's bind fails after it has detached.
+    start();
+    temp_dir other;
+    config_builder c2(other.path(), port_);
+    server second(other.path(), port_);
+    second.write_config(c2.render());
+    auto r = run_binary({"-c", second.config_path().string()});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_EQ(r.output.rfind("preforkd: " + second.config_path().string() +
+                                 ":2: server.listen[0] \"127.0.0.1:" + std::to_string(port_) +
+                                 "\": Address already in use",
+                             0),
+              0u)
+        << r.output;
+}
+
 TEST_F(startup, signal_stop_works_after_the_docroot_is_deleted) {
     srv_ = std::make_unique<server>(dir_.path(), port_);
     srv_->write_config(cfg_.render());
@@ -104,14 +174,7 @@ TEST_F(startup, signal_stop_works_after_the_docroot_is_deleted) {
     ASSERT_EQ(r.status, 0) << r.output;
     pid_t pid = std::atoi(read_file(srv_->pid_file()).c_str());
     ASSERT_GT(pid, 0);
-    // Not our child: should -s fail, the daemon must not outlive the test (its workers
-    // follow it, PR_SET_PDEATHSIG).
-    struct kill_at_exit {
-        pid_t pid;
-        ~kill_at_exit() {
-            if (::kill(pid, 0) == 0) ::kill(pid, SIGKILL);
-        }
-    } guard{pid};
+    kill_at_exit guard{pid};
     // http.root is gone: the file no longer loads as a whole (-t says so), but -s needs only
     // server.pid_file.
     fs::remove_all(srv_->root());
