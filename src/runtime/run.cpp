@@ -119,13 +119,13 @@ int run(int argc, char** argv, const application& app) {
         return 0;
     }
 
-    const std::string& pid_file = cfg->server.pid_file;
-    if (auto pid = sys::read_pid_file(pid_file); pid && *pid != ::getpid()) {
-        if (sys::is_live_instance(*pid)) {
-            say(app.name, fmt::format("already running as pid {} (pid file {})", *pid, pid_file));
-            return 1;
-        }
-        ::unlink(pid_file.c_str());  // stale: its process is gone
+    // Held from here to exit: of two servers started at once with one pid_file, exactly one
+    // gets it. Before daemonizing, so the other says why on the terminal (an OFD lock stays
+    // with the daemon across its forks).
+    auto pid_lock = sys::pid_file_lock::acquire(cfg->server.pid_file, app.name);
+    if (!pid_lock) {
+        say(app.name, pid_lock.err().message);
+        return 1;
     }
 
     logger log("supervisor", cfg->log.level);
@@ -135,6 +135,7 @@ int run(int argc, char** argv, const application& app) {
     }
 
     supervisor_options opts;
+    opts.pid_lock = &*pid_lock;
     opts.inherited = sys::take_inherited_sockets();
     // The command line the new binary of a USR2 gets: ours, with the file's absolute path
     // (parse_command_line allows nothing else that reaches this point).
@@ -164,7 +165,12 @@ int run(int argc, char** argv, const application& app) {
         opts.on_start_failed = [&app](const std::string& m) { say(app.name, m); };
     }
 
-    worker_entry entry = [&app](worker_start& ws) { return run_worker(ws, app); };
+    // Only the supervisor holds the pid file's lock: a worker outliving it must not keep a
+    // new server from starting.
+    worker_entry entry = [&app, &lock = *pid_lock](worker_start& ws) {
+        if (lock.fd() >= 0) ws.close_fds.push_back(lock.fd());
+        return run_worker(ws, app);
+    };
     supervisor sup(std::move(*cfg), load, std::move(entry), log, std::move(opts));
     return sup.run();
 }
