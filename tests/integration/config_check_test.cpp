@@ -185,5 +185,29 @@ TEST_F(config_check, a_reload_to_a_log_in_a_missing_folder_is_refused_before_any
     EXPECT_EQ(srv_->error_log().find("generation 2"), std::string::npos) << srv_->error_log();
 }
 
+TEST_F(config_check, a_reload_to_an_rlimit_nofile_with_no_room_for_the_listeners_is_refused) {
+    start();
+    // The reproduction of issue 18.2: 16 listeners and 16 descriptors made workers that die at
+    // start (EMFILE on their signalfd) while the old generation drained.
+    std::string listen = "[";
+    for (int i = 0; i < 16; ++i)
+        listen += "\"127.0.0." + std::to_string(i + 1) + ":" + std::to_string(port_) + "\",";
+    listen += "]";
+    cfg_.set("server", "listen", listen);
+    cfg_.set("workers", "rlimit_nofile", "16");
+    rewrite_config();
+    srv_->signal(SIGHUP);
+    ASSERT_TRUE(wait_until(
+        [&] { return srv_->error_log().find("reload failed") != std::string::npos; }, 5s))
+        << srv_->error_log();
+    EXPECT_NE(srv_->error_log().find("workers.rlimit_nofile (16) is too small for 16 listener(s)"),
+              std::string::npos)
+        << srv_->error_log();
+    EXPECT_EQ(srv_->error_log().find("generation 2"), std::string::npos) << srv_->error_log();
+    auto r = http_get(port_, "/index.html");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+}
+
 }  // namespace
 }  // namespace preforkd::test
