@@ -348,7 +348,8 @@ result<toml::table> parse_toml(std::string_view text, const std::string& name) {
         return toml::parse(text, name);
     } catch (const toml::parse_error& e) {
         uint32_t line = e.source().begin.line > 0 ? e.source().begin.line : 1;
-        return error(name + ':' + std::to_string(line) + ": " + detail::hex_escaped(e.description()));
+        return error(name + ':' + std::to_string(line) + ": " +
+                     detail::hex_escaped(e.description()));
     }
 }
 

@@ -37,8 +37,8 @@ inline std::string key_site(const config& cfg, std::string_view key) {
 inline std::string listen_site(const config& cfg, size_t i) {
     uint32_t line = line_of_key(cfg, "server.listen");
     if (cfg.lines && i < cfg.lines->listen.size()) line = cfg.lines->listen[i];
-    return cfg.path.string() + ':' + std::to_string(line) + ": server.listen[" +
-           std::to_string(i) + ']';
+    return cfg.path.string() + ':' + std::to_string(line) + ": server.listen[" + std::to_string(i) +
+           ']';
 }
 
 }  // namespace preforkd::detail

@@ -6,9 +6,8 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
-#include <string>
-
 #include <preforkd/detail/text.hpp>
+#include <string>
 
 #include "core/config_lines.hpp"
 
@@ -38,8 +37,7 @@ result<void> check_file_in_existing_folder(const std::string& where, const std::
         return error(where + ' ' + quoted(path) + ": folder " + quoted(dir.string()) +
                      " does not exist (start-up does not create it)");
     if (!S_ISDIR(st->st_mode))
-        return error(where + ' ' + quoted(path) + ": " + quoted(dir.string()) +
-                     " is not a folder");
+        return error(where + ' ' + quoted(path) + ": " + quoted(dir.string()) + " is not a folder");
     return {};
 }
 

@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-
 #include <preforkd/application.hpp>
 
 #include "core/pid_file_setting.hpp"

@@ -7,9 +7,8 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <string>
-
 #include <preforkd/detail/syscall.hpp>
+#include <string>
 
 namespace preforkd::sys {
 namespace {

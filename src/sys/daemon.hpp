@@ -3,16 +3,15 @@
 // scripts and init systems see the truth instead of a hopeful 0.
 #pragma once
 
-#include <string>
-#include <string_view>
-
 #include <preforkd/result.hpp>
 #include <preforkd/unique_fd.hpp>
+#include <string>
+#include <string_view>
 
 namespace preforkd::sys {
 
 class daemon_handshake {
-public:
+  public:
     daemon_handshake() = default;
     explicit daemon_handshake(unique_fd fd) : fd_(std::move(fd)) {}
     bool active() const noexcept { return fd_.valid(); }
@@ -24,7 +23,7 @@ public:
     // the parent waiting.
     void close_in_child() noexcept { fd_.reset(); }
 
-private:
+  private:
     unique_fd fd_;
 };
 

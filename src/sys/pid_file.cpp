@@ -1,6 +1,7 @@
 #include "sys/pid_file.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,13 +9,10 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
-#include <string>
-#include <system_error>
-
-#include <fmt/format.h>
-
 #include <preforkd/detail/syscall.hpp>
 #include <preforkd/unique_fd.hpp>
+#include <string>
+#include <system_error>
 
 namespace preforkd::sys {
 namespace {
@@ -32,8 +30,8 @@ result<void> create_folders(const std::string& path) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec)
-        return error(ec, fmt::format("cannot create the folder {} of pid file {}: {}",
-                                     dir.string(), path, ec.message()));
+        return error(ec, fmt::format("cannot create the folder {} of pid file {}: {}", dir.string(),
+                                     path, ec.message()));
     return {};
 }
 
@@ -62,7 +60,8 @@ result<void> write_pid_file(const std::string& path, pid_t pid) {
     std::string text = fmt::format("{}\n", pid);
     // One small write at offset 0, then the length: never a half-written number, and no
     // leftover digits of a longer content.
-    ssize_t n = detail::retry_eintr([&] { return ::pwrite(fd.get(), text.data(), text.size(), 0); });
+    ssize_t n =
+        detail::retry_eintr([&] { return ::pwrite(fd.get(), text.data(), text.size(), 0); });
     if (n != static_cast<ssize_t>(text.size()) ||
         ::ftruncate(fd.get(), static_cast<off_t>(text.size())) != 0) {
         int err = n < 0 ? errno : (errno != 0 ? errno : EIO);
@@ -125,7 +124,8 @@ result<void> pid_file_lock::move_to(const std::string& path, pid_t pid,
 
 bool pid_file_lock::still_ours() const noexcept {
     if (!fd_ || path_.empty()) return false;
-    struct stat held {}, named {};
+    struct stat held {
+    }, named{};
     return ::fstat(fd_.get(), &held) == 0 && ::stat(path_.c_str(), &named) == 0 &&
            held.st_dev == named.st_dev && held.st_ino == named.st_ino;
 }

@@ -5,10 +5,9 @@
 #include <sys/types.h>
 
 #include <optional>
-#include <string>
-
 #include <preforkd/result.hpp>
 #include <preforkd/unique_fd.hpp>
+#include <string>
 
 namespace preforkd::sys {
 
@@ -30,7 +29,7 @@ bool is_live_instance(pid_t pid);
 // like every fcntl lock, a fork does not hand it on by itself; workers close their copy of
 // the descriptor (close_fds) so that only the supervisor holds it, and it is close-on-exec.
 class pid_file_lock {
-public:
+  public:
     pid_file_lock() = default;
     pid_file_lock(pid_file_lock&&) = default;
     pid_file_lock& operator=(pid_file_lock&&) = default;
@@ -51,7 +50,7 @@ public:
     const std::string& path() const noexcept { return path_; }
     int fd() const noexcept { return fd_.get(); }
 
-private:
+  private:
     // True when `path_` still names the inode we hold (not renamed away by USR2's .oldbin).
     bool still_ours() const noexcept;
 

@@ -1,6 +1,7 @@
 #include "sys/socket.hpp"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -10,8 +11,6 @@
 #include <cerrno>
 #include <cstring>
 #include <system_error>
-
-#include <fmt/format.h>
 
 namespace preforkd::sys {
 namespace {
@@ -123,7 +122,8 @@ result<listen_address> bound_address(int fd) {
     } else if (ss.ss_family == AF_UNIX) {
         auto* sun = reinterpret_cast<sockaddr_un*>(&ss);
         a.family = listen_address::family_t::unix_path;
-        size_t max = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+        size_t max =
+            len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
         a.path.assign(sun->sun_path, ::strnlen(sun->sun_path, max));
     } else {
         return error(fmt::format("fd {} is not an inet or unix socket", fd));

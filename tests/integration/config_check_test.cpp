@@ -41,7 +41,7 @@ struct busy_port {
 };
 
 class refused : public config_check {
-protected:
+  protected:
     // Writes the config, then: -t exits 1 with `want` (prefixed "preforkd: file:LINE: "),
     // and a foreground start exits 1 with the same line, having started no worker.
     void expect_refused(const std::string& key, const std::string& want) {
@@ -106,8 +106,8 @@ TEST_F(refused, an_access_log_in_a_missing_folder) {
 TEST_F(refused, a_pid_file_that_is_a_folder) {
     fs::create_directories(dir_.path() / "run");
     cfg_.set("server", "pid_file", "\"" + (dir_.path() / "run").string() + "\"");
-    expect_refused("pid_file",
-                   "server.pid_file \"" + (dir_.path() / "run").string() + "\" is a folder, not a file");
+    expect_refused("pid_file", "server.pid_file \"" + (dir_.path() / "run").string() +
+                                   "\" is a folder, not a file");
 }
 
 TEST_F(refused, an_rlimit_nofile_with_no_room_beside_the_listeners) {
@@ -153,15 +153,15 @@ TEST_F(config_check, a_failed_reload_removes_the_unix_socket_it_made) {
     ASSERT_GT(busy.port, 0);
     std::string sock = (dir_.path() / "b.sock").string();
     cfg_.set("server", "listen",
-             "[\"127.0.0.1:" + std::to_string(port_) + "\", \"unix:" + sock + "\", \"127.0.0.1:" +
-                 std::to_string(busy.port) + "\"]");
+             "[\"127.0.0.1:" + std::to_string(port_) + "\", \"unix:" + sock +
+                 "\", \"127.0.0.1:" + std::to_string(busy.port) + "\"]");
     rewrite_config();
     srv_->signal(SIGHUP);
     ASSERT_TRUE(wait_until(
         [&] { return srv_->error_log().find("reload failed") != std::string::npos; }, 5s))
         << srv_->error_log();
-    EXPECT_NE(srv_->error_log().find("server.listen[2] \"127.0.0.1:" +
-                                     std::to_string(busy.port) + "\": Address already in use"),
+    EXPECT_NE(srv_->error_log().find("server.listen[2] \"127.0.0.1:" + std::to_string(busy.port) +
+                                     "\": Address already in use"),
               std::string::npos)
         << srv_->error_log();
     EXPECT_FALSE(fs::exists(sock));

@@ -69,8 +69,9 @@ TEST_F(startup, port_already_in_use_fails_the_start_with_the_reason) {
     second.write_config(c2.render());
     EXPECT_FALSE(second.start());
     EXPECT_EQ(second.wait_exit(5s), 1);
-    EXPECT_NE(second.output().find(second.config_path().string() + ":2: server.listen[0] \"127.0.0.1:" +
-                                   std::to_string(port_) + "\": Address already in use"),
+    EXPECT_NE(second.output().find(second.config_path().string() +
+                                   ":2: server.listen[0] \"127.0.0.1:" + std::to_string(port_) +
+                                   "\": Address already in use"),
               std::string::npos)
         << second.output();
 }
@@ -287,8 +288,12 @@ TEST_F(startup, of_two_daemons_started_at_once_with_one_pid_file_exactly_one_run
     }
     run_result results[2];
     {
-        std::thread ta([&] { results[0] = run_binary({"-c", servers[0]->config_path().string()}); });
-        std::thread tb([&] { results[1] = run_binary({"-c", servers[1]->config_path().string()}); });
+        std::thread ta([&] {
+            results[0] = run_binary({"-c", servers[0]->config_path().string()});
+        });
+        std::thread tb([&] {
+            results[1] = run_binary({"-c", servers[1]->config_path().string()});
+        });
         ta.join();
         tb.join();
     }
@@ -321,8 +326,8 @@ TEST_F(startup, of_two_daemons_started_at_once_with_one_pid_file_exactly_one_run
 TEST_F(startup, a_failed_start_leaves_no_pid_file_behind) {
     busy_listener busy;
     cfg_.set("server", "listen",
-             "[\"127.0.0.1:" + std::to_string(port_) + "\", \"127.0.0.1:" +
-                 std::to_string(busy.port) + "\"]");
+             "[\"127.0.0.1:" + std::to_string(port_) +
+                 "\", \"127.0.0.1:" + std::to_string(busy.port) + "\"]");
     srv_ = std::make_unique<server>(dir_.path(), port_);
     srv_->write_config(cfg_.render());
     auto r = run_binary({"-F", "-c", srv_->config_path().string()});

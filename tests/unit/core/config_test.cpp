@@ -387,8 +387,9 @@ TEST(config, the_same_unix_socket_spelled_two_ways_is_listed_twice) {
 }
 
 TEST(config, a_wildcard_beside_a_specific_address_on_its_port_is_refused) {
-    const std::string why = ": the wildcard address already takes port 80 on every address "
-                            "(keep one of them)";
+    const std::string why =
+        ": the wildcard address already takes port 80 on every address "
+        "(keep one of them)";
     EXPECT_EQ(error_of("[server]\nlisten = [\"*:80\", \"127.0.0.1:80\"]\n"),
               "/srv/site/x.toml:2: server.listen lists 0.0.0.0:80 and 127.0.0.1:80" + why);
     EXPECT_EQ(error_of("[server]\nlisten = [\"127.0.0.1:80\", \"*:80\"]\n"),

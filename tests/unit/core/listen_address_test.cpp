@@ -79,7 +79,8 @@ TEST(listen_address, unix_paths_are_normalised_so_one_socket_has_one_spelling) {
     EXPECT_EQ(*parse_listen_address("unix://x.sock"), *parse_listen_address("unix:/x.sock"));
     EXPECT_EQ(error_of("unix:/run/x/"),
               R"("unix:/run/x/" names a folder, not a socket file (unix:/run/x.sock))");
-    EXPECT_EQ(error_of("unix:/"), R"("unix:/" names a folder, not a socket file (unix:/run/x.sock))");
+    EXPECT_EQ(error_of("unix:/"),
+              R"("unix:/" names a folder, not a socket file (unix:/run/x.sock))");
 }
 
 TEST(listen_address, ipv4_mapped_ipv6_is_refused_with_the_ipv4_spelling) {

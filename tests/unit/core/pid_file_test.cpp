@@ -1,5 +1,7 @@
 // sys::pid_file_lock and the start-up path checks: the guard against two servers with one
 // pid file, a reload's move of it, and what -t checks of the file system.
+#include "sys/pid_file.hpp"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -10,7 +12,6 @@
 #include <string>
 
 #include "core/start_check.hpp"
-#include "sys/pid_file.hpp"
 
 namespace preforkd {
 namespace {
@@ -18,7 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 
 class temp_folder {
-public:
+  public:
     temp_folder() {
         std::string t = (fs::temp_directory_path() / "preforkd-unit-XXXXXX").string();
         if (::mkdtemp(t.data())) path_ = t;
@@ -29,7 +30,7 @@ public:
     }
     const fs::path& path() const { return path_; }
 
-private:
+  private:
     fs::path path_;
 };
 
@@ -154,8 +155,7 @@ TEST(start_paths, a_pid_file_may_be_in_missing_folders_but_not_be_a_folder) {
 TEST(start_paths, a_unix_socket_needs_its_folder_and_no_other_file_in_its_place) {
     temp_folder d;
     const std::string file = (d.path() / "x.toml").string();
-    const std::string rest =
-        "pid_file = \"p.pid\"\n[log]\nerror = \"stderr\"\naccess = \"off\"\n";
+    const std::string rest = "pid_file = \"p.pid\"\n[log]\nerror = \"stderr\"\naccess = \"off\"\n";
     const std::string dir = d.path().string();
     EXPECT_EQ(start_error(d, "[server]\nlisten = [\"unix:" + dir + "/s.sock\"]\n" + rest), "");
     EXPECT_EQ(start_error(d, "[server]\nlisten = [\"127.0.0.1:1\",\n  \"unix:" + dir +
