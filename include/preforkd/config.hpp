@@ -99,14 +99,14 @@ struct app_schema {
 
 struct config {
     std::filesystem::path path;  // the file it came from ("" for built-in defaults)
-    server_config server;
-    workers_config workers;
-    log_config log;
-    std::shared_ptr<const void> app;  // what app_schema::parse returned
     // Where the keys were in the file, for the checks made after the load (the user database,
     // the folders of the logs, bind errors) to name `file:line: key` as load errors do.
     // Internal (detail); null for a config not read from a file.
     std::shared_ptr<const detail::config_lines> lines;
+    server_config server;
+    workers_config workers;
+    log_config log;
+    std::shared_ptr<const void> app;  // what app_schema::parse returned
 
     // The application's settings: T must be the type its app_schema::parse made (unchecked),
     // and the application must have a schema.
