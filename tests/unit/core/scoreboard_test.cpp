@@ -1,6 +1,8 @@
 #include <preforkd/scoreboard.hpp>
 
 #include <gtest/gtest.h>
+
+#include <cstddef>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,7 +53,14 @@ TEST(scoreboard, a_large_reservation_costs_only_touched_slots) {
     EXPECT_EQ(sb->used(), 0u);
 }
 
-TEST(scoreboard, slot_is_one_cache_line) { EXPECT_EQ(sizeof(scoreboard_slot), 64u); }
+// Each worker writes its own slot: slots never share a cache line (no false sharing between
+// workers), and the fields written on every loop turn stay in the slot's first line; the
+// fatal-exit reason, written once at exit, follows them.
+TEST(scoreboard, slots_never_share_a_cache_line) {
+    EXPECT_EQ(alignof(scoreboard_slot), 64u);
+    EXPECT_EQ(sizeof(scoreboard_slot) % 64, 0u);
+    EXPECT_LE(offsetof(scoreboard_slot, exit_reason), 64u);
+}
 
 }  // namespace
 }  // namespace preforkd
