@@ -78,9 +78,8 @@ bool is_live_instance(pid_t pid) {
 
 result<pid_file_lock> pid_file_lock::acquire(const std::string& path, const std::string& program) {
     if (auto r = create_folders(path); !r) return std::move(r).err();
-    unique_fd fd(detail::retry_eintr([&] {
-        return ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0644);
-    }));
+    unique_fd fd(detail::retry_eintr(
+        [&] { return ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644); }));
     if (!fd) return error::from_errno(errno, fmt::format("cannot open pid file {}", path));
     if (try_lock(fd.get()) != 0) {
         int err = errno;
