@@ -50,11 +50,6 @@ struct server_config {
     std::string user;   // "" = nobody when started as root
     std::string group;  // "" = the user's primary group
     std::string pid_file = "/run/preforkd/preforkd.pid";
-    // The lines of `user` and `group` in the file (the [server] table's line when absent, 1
-    // without one): they are checked against the user database after the load, and those
-    // errors name the line as load errors do.
-    uint32_t user_line = 1;
-    uint32_t group_line = 1;
 };
 
 struct workers_config {
@@ -82,6 +77,10 @@ struct log_config {
 
 class table_reader;
 
+namespace detail {
+struct config_lines;  // private to the engine: src/core/config_lines.hpp
+}
+
 // The application's tables of one file, handed to app_schema::parse.
 class app_tables {
 public:
@@ -100,6 +99,10 @@ struct app_schema {
 
 struct config {
     std::filesystem::path path;  // the file it came from ("" for built-in defaults)
+    // Where the keys were in the file, for the checks made after the load (the user database,
+    // the folders of the logs, bind errors) to name `file:line: key` as load errors do.
+    // Internal (detail); null for a config not read from a file.
+    std::shared_ptr<const detail::config_lines> lines;
     server_config server;
     workers_config workers;
     log_config log;

@@ -7,15 +7,18 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <initializer_list>
 #include <limits>
 #include <map>
 #include <memory>
 #include <preforkd/config.hpp>
+#include <preforkd/detail/syscall.hpp>
 #include <preforkd/unique_fd.hpp>
 #include <string>
 #include <system_error>
 #include <utility>
 
+#include "core/config_lines.hpp"
 #include "core/config_reader.hpp"
 #include "core/pid_file_setting.hpp"
 
@@ -30,10 +33,16 @@ constexpr std::array<std::string_view, 3> core_tables = {"server", "workers", "l
 constexpr off_t max_config_bytes = 16 << 20;
 // Far above any useful per-worker count, low enough that worker arrays stay sane.
 constexpr int64_t max_connections_limit = 1 << 20;
-// A worker holds about ten descriptors of its own (std streams, epoll, signalfd, listeners,
-// logs, open files): fewer than this could not serve a single connection. The top is
+// A worker's descriptors besides its listeners: the std streams, epoll, signalfd, the error
+// and access logs, the docroot and the mime file while it loads (HTTP). Counted on a worker
+// of the built-in server: /proc/PID/fd lists 3 + listeners + 5 once it is up.
+constexpr int64_t worker_own_descriptors = 8;
+// Room for a few connections (a socket and an open file each) beyond the worker's own: a
+// limit below own + listeners + this serves next to nothing, and each accept meets EMFILE.
+constexpr int64_t connection_headroom = 8;
+// Fewer than this could not serve a single connection, whatever the listeners. The top is
 // Linux's default fs.nr_open, above which setrlimit fails anyway.
-constexpr int64_t min_rlimit_nofile = 16;
+constexpr int64_t min_rlimit_nofile = worker_own_descriptors + connection_headroom;
 constexpr int64_t max_rlimit_nofile = 1 << 20;
 
 // What "auto" means: the CPUs this process may run on (a cpuset or taskset can be smaller
@@ -77,31 +86,66 @@ void read_pid_file(toml_table_reader& r, server_config& s) {
     s.pid_file = std::move(pid);
 }
 
-void read_server(toml_table_reader& r, server_config& s) {
-    if (r.has("listen")) {
-        std::vector<std::string> entries = r.strings("listen", {});
-        if (!r.failed() && entries.empty()) r.fail("listen", "must list at least one address");
-        std::vector<listen_address> out;
-        for (const std::string& e : entries) {
-            auto a = parse_listen_address(e);
-            if (!a) {
-                r.fail("listen", a.err().message);
-                break;
-            }
-            // Two sockets on one address cannot both bind; say which entry repeats.
-            if (std::find(out.begin(), out.end(), *a) != out.end()) {
-                r.fail("listen", "lists " + a->to_string() + " twice");
-                break;
-            }
-            out.push_back(std::move(*a));
+bool is_wildcard(const listen_address& a) {
+    return (a.family == listen_address::family_t::inet4 && a.host == "0.0.0.0") ||
+           (a.family == listen_address::family_t::inet6 && a.host == "::");
+}
+
+// Linux refuses to bind a wildcard and a specific address of the same family on one port
+// (EADDRINUSE, SO_REUSEADDR or not): the wildcard already takes every address. IPv4 and IPv6
+// never collide, since IPv6 listeners are IPv6-only.
+std::string overlap(const std::vector<listen_address>& out, const listen_address& a) {
+    if (a.family == listen_address::family_t::unix_path) return {};
+    for (const listen_address& b : out) {
+        if (b.family != a.family || b.port != a.port || is_wildcard(a) == is_wildcard(b)) continue;
+        const listen_address& any = is_wildcard(a) ? a : b;
+        const listen_address& one = is_wildcard(a) ? b : a;
+        return "lists " + any.to_string() + " and " + one.to_string() + ": the wildcard " +
+               "address already takes port " + std::to_string(a.port) +
+               " on every address (keep one of them)";
+    }
+    return {};
+}
+
+void read_listen(toml_table_reader& r, server_config& s, std::vector<uint32_t>& lines) {
+    const uint32_t key_line = r.line_for("listen");
+    std::vector<std::string> entries = r.strings("listen", {});
+    if (!r.failed() && entries.empty()) r.fail("listen", "must list at least one address");
+    std::vector<listen_address> out;
+    for (const std::string& e : entries) {
+        auto a = parse_listen_address(e);
+        if (!a) {
+            r.fail("listen", a.err().message);
+            break;
         }
-        if (!r.failed()) s.listen = std::move(out);
+        // Two sockets on one address cannot both bind; say which entry repeats.
+        if (std::find(out.begin(), out.end(), *a) != out.end()) {
+            r.fail("listen", "lists " + a->to_string() + " twice");
+            break;
+        }
+        if (std::string why = overlap(out, *a); !why.empty()) {
+            r.fail("listen", why);
+            break;
+        }
+        out.push_back(std::move(*a));
+    }
+    if (r.failed()) return;
+    s.listen = std::move(out);
+    lines.clear();
+    const auto* arr = r.peek("listen")->as_array();
+    for (size_t i = 0; i < s.listen.size(); ++i)
+        lines.push_back(detail::line_of(*arr->get(i), key_line));
+}
+
+void read_server(toml_table_reader& r, server_config& s, detail::config_lines& lines) {
+    if (r.has("listen")) {
+        read_listen(r, s, lines.listen);
+    } else {
+        lines.listen.assign(s.listen.size(), r.line_for("listen"));
     }
     s.backlog = static_cast<int>(r.integer("backlog", s.backlog, 1, 65535));
     s.user = no_nul(r, "user", r.string("user", s.user));
     s.group = no_nul(r, "group", r.string("group", s.group));
-    s.user_line = r.line_for("user");
-    s.group_line = r.line_for("group");
     read_pid_file(r, s);
 }
 
@@ -111,7 +155,7 @@ void read_workers(toml_table_reader& r, workers_config& w) {
         w.start_auto = true;
     } else if (start && start->is_string()) {
         r.fail("start", R"(must be an integer or "auto", not ")" +
-                            detail::printable(start->as_string()->get()) + '"');
+                            detail::hex_escaped(start->as_string()->get()) + '"');
     } else {
         w.start = static_cast<int>(r.integer("start", w.start, 1, max_workers_limit));
     }
@@ -138,15 +182,39 @@ void read_workers(toml_table_reader& r, workers_config& w) {
         r.fail("graceful_timeout",
                '(' + detail::format_duration(w.graceful_timeout) + ") must be > 0");
     }
-    if (w.heartbeat_timeout < std::chrono::seconds(1)) {
-        r.fail("heartbeat_timeout", '(' + detail::format_duration(w.heartbeat_timeout) +
-                                        ") must be at least 1s (workers beat once a second)");
+    // Workers beat once a second and a loaded machine delays a beat by some milliseconds:
+    // a timeout of one beat would kill healthy workers. Three beats leave two to be late.
+    if (w.heartbeat_timeout < std::chrono::seconds(3)) {
+        r.fail("heartbeat_timeout",
+               '(' + detail::format_duration(w.heartbeat_timeout) +
+                   ") must be at least 3s (workers beat once a second; three beats)");
     }
     if (w.rlimit_nofile != 0 && w.rlimit_nofile < static_cast<uint64_t>(min_rlimit_nofile)) {
         r.fail("rlimit_nofile", '(' + std::to_string(w.rlimit_nofile) +
                                     ") must be 0 (inherit) or at least " +
                                     std::to_string(min_rlimit_nofile));
     }
+}
+
+// Every worker holds every listener: a limit that leaves no room beside them lets workers
+// die at start (EMFILE on their signalfd) or never accept, which a reload would only find out
+// once the old generation is retiring.
+void check_descriptor_budget(toml_table_reader& r, const workers_config& w, size_t listeners) {
+    if (r.failed() || w.rlimit_nofile == 0) return;
+    const uint64_t needed = listeners + static_cast<uint64_t>(min_rlimit_nofile);
+    if (w.rlimit_nofile >= needed) return;
+    r.fail("rlimit_nofile",
+           '(' + std::to_string(w.rlimit_nofile) + ") is too small for " +
+               std::to_string(listeners) + " listener(s): a worker holds each of them, " +
+               std::to_string(worker_own_descriptors) + " descriptors of its own and needs " +
+               std::to_string(connection_headroom) + " for connections; at least " +
+               std::to_string(needed) + " (or 0 to inherit)");
+}
+
+// The lines of the keys checked after the load (see config_lines.hpp).
+void note_lines(const toml_table_reader& r, std::initializer_list<std::string_view> keys,
+                detail::config_lines& lines) {
+    for (std::string_view k : keys) lines.keys[r.name() + '.' + std::string(k)] = r.line_for(k);
 }
 
 void read_log(toml_table_reader& r, log_config& l) {
@@ -182,7 +250,7 @@ void read_log(toml_table_reader& r, log_config& l) {
         auto it = std::find_if(std::begin(levels), std::end(levels),
                                [&](const auto& p) { return p.first == word; });
         if (it == std::end(levels)) {
-            r.fail("level", '"' + detail::printable(word) +
+            r.fail("level", '"' + detail::hex_escaped(word) +
                                 R"(" is not one of debug, info, warn, error, crit)");
         } else {
             l.level = it->second;
@@ -228,12 +296,12 @@ result<void> check_top_level(const toml::table& root, const std::string& name,
             std::find(schema.tables.begin(), schema.tables.end(), k) != schema.tables.end();
         std::string msg;
         if (known && !node.is_table()) {
-            msg = detail::printable(k) + " must be a table, not " +
+            msg = detail::hex_escaped(k) + " must be a table, not " +
                   std::string(detail::type_name(node));
         } else if (!known && node.is_table()) {
-            msg = "unknown table " + detail::printable(k);
+            msg = "unknown table " + detail::hex_escaped(k);
         } else if (!known) {
-            msg = "unknown key " + detail::printable(k) + " outside any table";
+            msg = "unknown key " + detail::hex_escaped(k) + " outside any table";
         } else {
             continue;
         }
@@ -263,11 +331,8 @@ result<std::string> read_config_text(const std::string& name) {
     std::string text;
     char buf[16384];
     for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return error::from_errno(errno, "cannot read " + name);
-        }
+        ssize_t n = detail::retry_eintr([&] { return ::read(fd.get(), buf, sizeof buf); });
+        if (n < 0) return error::from_errno(errno, "cannot read " + name);
         if (n == 0) break;
         text.append(buf, static_cast<size_t>(n));
         if (text.size() > static_cast<size_t>(max_config_bytes)) {
@@ -283,7 +348,8 @@ result<toml::table> parse_toml(std::string_view text, const std::string& name) {
         return toml::parse(text, name);
     } catch (const toml::parse_error& e) {
         uint32_t line = e.source().begin.line > 0 ? e.source().begin.line : 1;
-        return error(name + ':' + std::to_string(line) + ": " + detail::printable(e.description()));
+        return error(name + ':' + std::to_string(line) + ": " +
+                     detail::hex_escaped(e.description()));
     }
 }
 
@@ -309,15 +375,21 @@ result<config> parse_config(std::string_view toml_text, const std::string& name,
     auto reader = [&](std::string_view t) {
         return toml_table_reader(std::string(t), root[t].as_table(), name, base_dir);
     };
+    auto lines = std::make_shared<detail::config_lines>();
     toml_table_reader server = reader("server");
-    read_server(server, cfg.server);
+    read_server(server, cfg.server, *lines);
     if (auto r = server.finish(); !r) return std::move(r).err();
+    note_lines(server, {"listen", "user", "group", "pid_file"}, *lines);
     toml_table_reader workers = reader("workers");
     read_workers(workers, cfg.workers);
+    check_descriptor_budget(workers, cfg.workers, cfg.server.listen.size());
     if (auto r = workers.finish(); !r) return std::move(r).err();
+    note_lines(workers, {"rlimit_nofile"}, *lines);
     toml_table_reader log = reader("log");
     read_log(log, cfg.log);
     if (auto r = log.finish(); !r) return std::move(r).err();
+    note_lines(log, {"error", "access"}, *lines);
+    cfg.lines = std::move(lines);
 
     app_tables_impl apps(root, name, base_dir);
     if (schema.parse) {

@@ -2,29 +2,13 @@
 #include "core/config_reader.hpp"
 
 #include <limits>
+#include <preforkd/detail/text.hpp>
 #include <utility>
 
 namespace preforkd::detail {
 
 error duration_too_large(const std::string& quoted_text) {
     return error(quoted_text + " is too large (at most 8760h, one year)");
-}
-
-std::string printable(std::string_view text) {
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(text.size());
-    for (char c : text) {
-        auto u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u == 0x7f) {
-            out += "\\x";
-            out += hex[u >> 4];
-            out += hex[u & 0xf];
-        } else {
-            out += c;
-        }
-    }
-    return out;
 }
 
 std::string format_duration(milliseconds d) {
@@ -95,7 +79,7 @@ uint32_t toml_table_reader::line_for(std::string_view key) const {
 void toml_table_reader::fail(std::string_view key, std::string_view message) {
     if (error_) return;
     std::string where = file_ + ':' + std::to_string(line_for(key)) + ": " + name_;
-    if (!key.empty()) where += '.' + printable(key);
+    if (!key.empty()) where += '.' + hex_escaped(key);
     error_ = error(where + ' ' + std::string(message));
 }
 
@@ -239,7 +223,7 @@ result<void> toml_table_reader::finish() {
     }
     if (!first) return {};
     return error(file_ + ':' + std::to_string(first_line) + ": unknown key " + name_ + '.' +
-                 printable(first->str()));
+                 hex_escaped(first->str()));
 }
 
 }  // namespace preforkd::detail

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 #include <preforkd/config.hpp>
+#include <preforkd/detail/text.hpp>
 #include <preforkd/result.hpp>
 #include <set>
 #include <string>
@@ -21,9 +22,6 @@ namespace preforkd::detail {
 inline constexpr int64_t max_duration_ms = 365LL * 24 * 3600 * 1000;
 
 error duration_too_large(const std::string& quoted_text);
-
-// `text` with control bytes escaped (\n, \x01 ...), so an error stays on one line.
-std::string printable(std::string_view text);
 
 // "250ms", "5s", "2m": the shortest exact spelling, for messages.
 std::string format_duration(milliseconds d);

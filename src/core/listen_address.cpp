@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <limits>
 #include <preforkd/config.hpp>
 #include <string>
@@ -19,7 +20,18 @@ namespace {
 // sun_path holds the path and its terminating NUL.
 constexpr size_t max_unix_path = sizeof(sockaddr_un::sun_path) - 1;
 
-std::string quoted(std::string_view text) { return '"' + detail::printable(text) + '"'; }
+std::string quoted(std::string_view text) { return '"' + detail::hex_escaped(text) + '"'; }
+
+// The IPv4 spelling of an IPv4-mapped IPv6 address (::ffff:a.b.c.d), for the message that
+// refuses it.
+std::string mapped_ipv4(const in6_addr& a) {
+    in_addr v4{};
+    static_assert(sizeof v4 == 4);
+    std::copy(a.s6_addr + 12, a.s6_addr + 16, reinterpret_cast<unsigned char*>(&v4));
+    char buf[INET_ADDRSTRLEN];
+    ::inet_ntop(AF_INET, &v4, buf, sizeof buf);
+    return buf;
+}
 
 bool all_digits(std::string_view s) {
     return !s.empty() &&
@@ -29,7 +41,7 @@ bool all_digits(std::string_view s) {
 result<uint16_t> parse_port(std::string_view text, std::string_view port) {
     if (port.empty()) return error(quoted(text) + " has no port (write host:port)");
     if (!all_digits(port)) {
-        return error(quoted(text) + " has a bad port \"" + detail::printable(port) +
+        return error(quoted(text) + " has a bad port \"" + detail::hex_escaped(port) +
                      "\" (digits 1..65535)");
     }
     uint32_t value = 0;
@@ -39,7 +51,7 @@ result<uint16_t> parse_port(std::string_view text, std::string_view port) {
         if (value > 65535) break;
     }
     if (value < 1 || value > 65535) {
-        return error(quoted(text) + " has port " + detail::printable(port) +
+        return error(quoted(text) + " has port " + detail::hex_escaped(port) +
                      ", out of range 1..65535");
     }
     return static_cast<uint16_t>(value);
@@ -72,12 +84,18 @@ result<listen_address> parse_listen_address(std::string_view text) {
         if (p.find('\0') != std::string_view::npos) {
             return error(quoted(text) + " contains a NUL byte");
         }
-        if (p.size() > max_unix_path) {
+        // One socket, one spelling: "unix://x.sock" and "unix:/a/../x.sock" are "unix:/x.sock",
+        // so the duplicate check and reload's "same socket" comparison see through them.
+        std::string path = std::filesystem::path(p).lexically_normal().string();
+        if (path.back() == '/') {
+            return error(quoted(text) + " names a folder, not a socket file (unix:/run/x.sock)");
+        }
+        if (path.size() > max_unix_path) {
             return error(quoted(text) + " is too long for a unix socket (at most " +
                          std::to_string(max_unix_path) + " bytes of path)");
         }
         out.family = listen_address::family_t::unix_path;
-        out.path = std::string(p);
+        out.path = std::move(path);
         return out;
     }
 
@@ -97,11 +115,19 @@ result<listen_address> parse_listen_address(std::string_view text) {
         // not let "::1\0junk" pass.
         std::string h(host);
         if (h.find('\0') != std::string::npos || ::inet_pton(AF_INET6, h.c_str(), &addr) != 1) {
-            return error(quoted(text) + " has a bad IPv6 address \"" + detail::printable(host) +
+            return error(quoted(text) + " has a bad IPv6 address \"" + detail::hex_escaped(host) +
                          '"');
         }
         auto p = parse_port(text, port);
         if (!p) return std::move(p).err();
+        if (IN6_IS_ADDR_V4MAPPED(&addr)) {
+            // Listeners are IPv6-only (so "[::]:80" and "*:80" can coexist), and an IPv6-only
+            // socket cannot bind a mapped address: refused here rather than at bind time.
+            // Not rewritten to IPv4 either: the file should say which family it binds.
+            return error(quoted(text) + " is an IPv4-mapped address, which an IPv6-only " +
+                         "listener cannot bind: write " + mapped_ipv4(addr) + ':' +
+                         std::to_string(*p));
+        }
         char buf[INET6_ADDRSTRLEN];
         ::inet_ntop(AF_INET6, &addr, buf, sizeof buf);
         out.family = listen_address::family_t::inet6;
@@ -147,7 +173,7 @@ result<listen_address> parse_listen_address(std::string_view text) {
                      "(names are not resolved)");
     }
     if (::inet_pton(AF_INET, h.c_str(), &addr) != 1) {
-        return error(quoted(text) + " has a bad IPv4 address \"" + detail::printable(host) + '"');
+        return error(quoted(text) + " has a bad IPv4 address \"" + detail::hex_escaped(host) + '"');
     }
     char buf[INET_ADDRSTRLEN];
     ::inet_ntop(AF_INET, &addr, buf, sizeof buf);

@@ -7,10 +7,10 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-
 #include <preforkd/application.hpp>
 
 #include "core/pid_file_setting.hpp"
+#include "core/start_check.hpp"
 #include "runtime/command_line.hpp"
 #include "supervisor/supervisor.hpp"
 #include "sys/daemon.hpp"
@@ -77,6 +77,18 @@ int run(int argc, char** argv, const application& app) {
         return send_signal(app, *pid_file, cl->signal);
     }
 
+    // Absolute from here on: a daemon runs in "/", and HUP re-reads the file and USR2 starts
+    // the new binary with it long after the relative path meant anything.
+    {
+        std::error_code ec;
+        auto abs = std::filesystem::absolute(cl->config_path, ec);
+        if (ec) {
+            say(app.name, fmt::format("cannot resolve {}: {}", cl->config_path, ec.message()));
+            return 1;
+        }
+        cl->config_path = abs.lexically_normal().string();
+    }
+
     // In the foreground, errors go to the terminal unless the file says where they go; the
     // same rule at every reload.
     auto load = [path = cl->config_path, &app, fg = cl->foreground]() {
@@ -85,6 +97,10 @@ int run(int argc, char** argv, const application& app) {
         // The application knows what its sessions can share a worker with (a blocking
         // handler: nothing), whatever the file says.
         if (c && app.max_connections > 0) c->workers.max_connections = app.max_connections;
+        // What start-up needs of the file system, for -t, start and reload alike.
+        if (c) {
+            if (auto r = check_start_paths(*c); !r) return result<config>(std::move(r).err());
+        }
         return c;
     };
     auto cfg = load();
@@ -102,13 +118,13 @@ int run(int argc, char** argv, const application& app) {
         return 0;
     }
 
-    const std::string& pid_file = cfg->server.pid_file;
-    if (auto pid = sys::read_pid_file(pid_file); pid && *pid != ::getpid()) {
-        if (sys::is_live_instance(*pid)) {
-            say(app.name, fmt::format("already running as pid {} (pid file {})", *pid, pid_file));
-            return 1;
-        }
-        ::unlink(pid_file.c_str());  // stale: its process is gone
+    // Held from here to exit: of two servers started at once with one pid_file, exactly one
+    // gets it. Before daemonizing, so the other says why on the terminal (an OFD lock stays
+    // with the daemon across its forks).
+    auto pid_lock = sys::pid_file_lock::acquire(cfg->server.pid_file, app.name);
+    if (!pid_lock) {
+        say(app.name, pid_lock.err().message);
+        return 1;
     }
 
     logger log("supervisor", cfg->log.level);
@@ -118,8 +134,12 @@ int run(int argc, char** argv, const application& app) {
     }
 
     supervisor_options opts;
+    opts.pid_lock = &*pid_lock;
     opts.inherited = sys::take_inherited_sockets();
-    opts.argv.assign(argv, argv + argc);
+    // The command line the new binary of a USR2 gets: ours, with the file's absolute path
+    // (parse_command_line allows nothing else that reaches this point).
+    opts.argv = {argv[0], "-c", cl->config_path};
+    if (cl->foreground) opts.argv.push_back("-F");
     {
         // Resolved now: after a package upgrade /proc/self/exe names the deleted old file,
         // while USR2 must start the new one at this path.
@@ -130,7 +150,7 @@ int run(int argc, char** argv, const application& app) {
     // The new binary of an upgrade stays where the old supervisor started it: it is already
     // detached (or supervised), and daemonizing again would hide it from the old one.
     if (!cl->foreground && !opts.inherited.upgrade) {
-        auto h = sys::daemonize();
+        auto h = sys::daemonize(app.name);
         if (!h) {
             say(app.name, h.err().message);
             return 1;
@@ -144,7 +164,12 @@ int run(int argc, char** argv, const application& app) {
         opts.on_start_failed = [&app](const std::string& m) { say(app.name, m); };
     }
 
-    worker_entry entry = [&app](worker_start& ws) { return run_worker(ws, app); };
+    // Only the supervisor holds the pid file's lock: a worker outliving it must not keep a
+    // new server from starting.
+    worker_entry entry = [&app, &lock = *pid_lock](worker_start& ws) {
+        if (lock.fd() >= 0) ws.close_fds.push_back(lock.fd());
+        return run_worker(ws, app);
+    };
     supervisor sup(std::move(*cfg), load, std::move(entry), log, std::move(opts));
     return sup.run();
 }

@@ -1,15 +1,26 @@
 #include "supervisor/listeners.hpp"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <preforkd/detail/text.hpp>
+#include <string>
+
+#include "core/config_lines.hpp"
 #include "sys/socket.hpp"
 
 namespace preforkd {
 
-result<listener_list> open_listeners(const std::vector<listen_address>& wanted, int backlog,
-                                     const listener_list& current, sys::inheritance& inherited) {
+result<listener_list> open_listeners(const config& cfg, const listener_list& current,
+                                     sys::inheritance& inherited) {
+    const std::vector<listen_address>& wanted = cfg.server.listen;
+    const int backlog = cfg.server.backlog;
     listener_list out;
-    for (const auto& addr : wanted) {
+    // Unix socket files this call made: a failed start or reload takes them away again, so
+    // it leaves the file system as it found it (and a retry does not meet a stale socket).
+    std::vector<std::string> made;
+    for (size_t i = 0; i < wanted.size(); ++i) {
+        const listen_address& addr = wanted[i];
         std::shared_ptr<listener> found;
         for (const auto& l : current)
             if (l->addr == addr) found = l;
@@ -29,8 +40,15 @@ result<listener_list> open_listeners(const std::vector<listen_address>& wanted, 
             inherited.sockets.erase(it);
         } else {
             auto fd = sys::bind_listener(addr, backlog);
-            if (!fd) return std::move(fd).err();
+            if (!fd) {
+                for (const std::string& path : made) ::unlink(path.c_str());
+                // `file:line: server.listen[N] "addr": Address already in use`
+                return error(fd.err().code, detail::listen_site(cfg, i) + " \"" +
+                                                detail::hex_escaped(addr.to_string()) +
+                                                "\": " + fd.err().message);
+            }
             l->fd = std::move(*fd);
+            if (addr.family == listen_address::family_t::unix_path) made.push_back(addr.path);
         }
         out.push_back(std::move(l));
     }

@@ -23,10 +23,12 @@ struct listener {
 
 using listener_list = std::vector<std::shared_ptr<listener>>;
 
-// One socket per address of `wanted`, in the same order: reused from `current` when the
-// address is already open there, else adopted from `inherited` (and removed from it), else
-// bound now. On error nothing newly bound is kept (they close with the partial list).
-result<listener_list> open_listeners(const std::vector<listen_address>& wanted, int backlog,
-                                     const listener_list& current, sys::inheritance& inherited);
+// One socket per address of cfg.server.listen, in the same order: reused from `current` when
+// the address is already open there, else adopted from `inherited` (and removed from it),
+// else bound now (with cfg.server.backlog). On error nothing newly bound is kept: the sockets
+// close with the partial list, and the unix socket files this call made are removed. The
+// error names the entry: `file:line: server.listen[N] "addr": Address already in use`.
+result<listener_list> open_listeners(const config& cfg, const listener_list& current,
+                                     sys::inheritance& inherited);
 
 }  // namespace preforkd

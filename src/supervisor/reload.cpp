@@ -26,8 +26,7 @@ result<std::shared_ptr<generation>> supervisor::make_generation(config cfg, uint
     if (!creds) return std::move(creds).err();
     gen->creds = std::move(*creds);
     static const listener_list none;
-    auto ls = open_listeners(cfg.server.listen, cfg.server.backlog,
-                             current_ ? current_->listeners : none, opts_.inherited);
+    auto ls = open_listeners(cfg, current_ ? current_->listeners : none, opts_.inherited);
     if (!ls) return std::move(ls).err();
     gen->listeners = std::move(*ls);
     const std::string& access = cfg.log.access;
@@ -74,10 +73,16 @@ void supervisor::reload() {
         if (auto r = log_.open(c.log.error); !r) log_.error("{}", r.err().message);
     }
     log_.set_level(c.log.level);
-    if (c.server.pid_file != current_->cfg.server.pid_file && pid_file_written_) {
-        // Move the pid file along with the setting.
-        if (auto r = sys::write_pid_file(c.server.pid_file, ::getpid()); r)
-            ::unlink(current_->cfg.server.pid_file.c_str());
+    if (c.server.pid_file != current_->cfg.server.pid_file && opts_.pid_lock) {
+        // The file (and its lock) moves with the setting, or the setting stays: it never
+        // names a file that was not written.
+        auto r = opts_.pid_lock->move_to(c.server.pid_file, pid_file_written_ ? ::getpid() : 0,
+                                         "preforkd");
+        if (!r) {
+            log_.error("reload: {}; the pid file stays {}", r.err().message,
+                       current_->cfg.server.pid_file);
+            (*gen)->cfg.server.pid_file = current_->cfg.server.pid_file;
+        }
     }
     previous_ = current_;
     current_ = std::move(*gen);

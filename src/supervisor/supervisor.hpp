@@ -18,6 +18,7 @@
 #include "core/worker_start.hpp"
 #include "supervisor/listeners.hpp"
 #include "sys/daemon.hpp"
+#include "sys/pid_file.hpp"
 #include "sys/privileges.hpp"
 
 namespace preforkd {
@@ -37,6 +38,7 @@ struct supervisor_options {
     sys::inheritance inherited;                  // adopted instead of bound (upgrade, systemd)
     std::string exe;                             // our binary's path, for USR2
     std::vector<std::string> argv;               // our command line, for USR2
+    sys::pid_file_lock* pid_lock = nullptr;      // server.pid_file, locked; moved by reload
     // Start-up outcome, for whoever started us (the daemon's parent, a foreground terminal).
     std::function<void()> on_ready;
     std::function<void(const std::string&)> on_start_failed;

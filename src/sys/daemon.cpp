@@ -7,33 +7,31 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <preforkd/detail/syscall.hpp>
 #include <string>
 
 namespace preforkd::sys {
 namespace {
 
 void write_all(int fd, std::string_view s) noexcept {
-    while (!s.empty()) {
-        ssize_t n = ::write(fd, s.data(), s.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;
-        s.remove_prefix(static_cast<size_t>(n));
-    }
+    // Nowhere to report a failure to: the message is lost with the terminal.
+    (void)detail::write_all(fd, s.data(), s.size());
 }
 
-// The original process: wait for the daemon's word. EOF without "ok" means it died.
-[[noreturn]] void wait_for_daemon(int read_fd) {
+// The original process: wait for the daemon's word. EOF without "ok" means it died. The
+// reason goes to the terminal as every other start-up error does: `program: reason`.
+[[noreturn]] void wait_for_daemon(int read_fd, const std::string& program) {
     std::string got;
     char buf[512];
     for (;;) {
-        ssize_t n = ::read(read_fd, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR) continue;
+        ssize_t n = detail::retry_eintr([&] { return ::read(read_fd, buf, sizeof(buf)); });
         if (n <= 0) break;
         got.append(buf, static_cast<size_t>(n));
     }
     if (got == "ok") ::_exit(0);
     if (got.empty()) got = "the daemon exited during start-up (see the error log)";
-    std::string line = got.back() == '\n' ? got : got + "\n";
+    std::string line = program + ": " + got;
+    if (line.back() != '\n') line += '\n';
     write_all(2, line);
     ::_exit(1);
 }
@@ -52,7 +50,7 @@ void daemon_handshake::failed(std::string_view message) noexcept {
     fd_.reset();
 }
 
-result<daemon_handshake> daemonize() {
+result<daemon_handshake> daemonize(const std::string& program) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return error::from_errno(errno, "pipe2");
     unique_fd rd(fds[0]), wr(fds[1]);
@@ -63,9 +61,8 @@ result<daemon_handshake> daemonize() {
     if (first > 0) {
         wr.reset();
         int status = 0;
-        while (::waitpid(first, &status, 0) < 0 && errno == EINTR) {
-        }
-        wait_for_daemon(rd.get());
+        (void)detail::retry_eintr([&] { return ::waitpid(first, &status, 0); });
+        wait_for_daemon(rd.get(), program);
     }
     rd.reset();
     if (::setsid() < 0) ::_exit(1);

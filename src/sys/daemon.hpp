@@ -3,15 +3,15 @@
 // scripts and init systems see the truth instead of a hopeful 0.
 #pragma once
 
-#include <string_view>
-
 #include <preforkd/result.hpp>
 #include <preforkd/unique_fd.hpp>
+#include <string>
+#include <string_view>
 
 namespace preforkd::sys {
 
 class daemon_handshake {
-public:
+  public:
     daemon_handshake() = default;
     explicit daemon_handshake(unique_fd fd) : fd_(std::move(fd)) {}
     bool active() const noexcept { return fd_.valid(); }
@@ -23,13 +23,14 @@ public:
     // the parent waiting.
     void close_in_child() noexcept { fd_.reset(); }
 
-private:
+  private:
     unique_fd fd_;
 };
 
 // fork, setsid, fork again (never a session leader: no controlling tty can come back),
 // chdir /, umask 022, stdin/stdout/stderr to /dev/null. Returns only in the daemon;
-// the original process waits for the handshake and exits.
-result<daemon_handshake> daemonize();
+// the original process waits for the handshake and exits, printing a failure as
+// `program: reason`.
+result<daemon_handshake> daemonize(const std::string& program);
 
 }  // namespace preforkd::sys

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <vector>
 
+#include "core/config_lines.hpp"
+
 namespace preforkd::sys {
 namespace {
 
@@ -59,8 +61,8 @@ std::string group_name(gid_t gid) {
 
 result<credentials> resolve_credentials(const config& cfg) {
     const server_config& server = cfg.server;
-    const key_site user_at{cfg, "server.user", server.user_line};
-    const key_site group_at{cfg, "server.group", server.group_line};
+    const key_site user_at{cfg, "server.user", detail::line_of_key(cfg, "server.user")};
+    const key_site group_at{cfg, "server.group", detail::line_of_key(cfg, "server.group")};
     credentials c;
     if (::geteuid() != 0) {
         // An ordinary user cannot become anyone else; saying otherwise is a mistake to report.

@@ -1,6 +1,7 @@
 #include "sys/socket.hpp"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -9,8 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
+#include <system_error>
 
 namespace preforkd::sys {
 namespace {
@@ -73,25 +73,30 @@ result<unique_fd> bind_listener(const listen_address& addr, int backlog) {
     if (!sa) return std::move(sa).err();
     int domain = sa->ss.ss_family;
     unique_fd fd(::socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    std::string name = addr.to_string();
-    if (!fd) return error::from_errno(errno, fmt::format("socket() for {}", name));
+    if (!fd) return error::from_errno(errno, "socket()");
     int one = 1;
     if (domain != AF_UNIX &&
         ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
-        return error::from_errno(errno, fmt::format("SO_REUSEADDR on {}", name));
+        return error::from_errno(errno, "SO_REUSEADDR");
     // "[::]:80" must not also grab 0.0.0.0:80: a separate "*:80" entry may want it.
     if (domain == AF_INET6 &&
         ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
-        return error::from_errno(errno, fmt::format("IPV6_V6ONLY on {}", name));
+        return error::from_errno(errno, "IPV6_V6ONLY");
     if (domain == AF_UNIX) remove_stale_unix_socket(*sa, addr.path);
-    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&sa->ss), sa->len) != 0)
-        return error::from_errno(errno, fmt::format("cannot bind {}", name));
+    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&sa->ss), sa->len) != 0) {
+        // The reason alone ("Address already in use"): the caller names the entry.
+        std::error_code ec(errno, std::system_category());
+        return error(ec, ec.message());
+    }
     if (domain == AF_UNIX) {
         // Workers run unprivileged; clients of any user may connect, as with a TCP port.
         ::chmod(addr.path.c_str(), 0666);
     }
-    if (::listen(fd.get(), backlog) != 0)
-        return error::from_errno(errno, fmt::format("cannot listen on {}", name));
+    if (::listen(fd.get(), backlog) != 0) {
+        int err = errno;
+        if (domain == AF_UNIX) ::unlink(addr.path.c_str());  // bound just now, by us
+        return error::from_errno(err, "listen()");
+    }
     return fd;
 }
 
@@ -117,7 +122,8 @@ result<listen_address> bound_address(int fd) {
     } else if (ss.ss_family == AF_UNIX) {
         auto* sun = reinterpret_cast<sockaddr_un*>(&ss);
         a.family = listen_address::family_t::unix_path;
-        size_t max = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+        size_t max =
+            len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
         a.path.assign(sun->sun_path, ::strnlen(sun->sun_path, max));
     } else {
         return error(fmt::format("fd {} is not an inet or unix socket", fd));

@@ -60,8 +60,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         check(w.start >= 1 && w.start <= w.max && w.max <= max_workers_limit);
         check(w.min_spare >= 0 && w.min_spare <= w.max_spare);
         check(w.max_connections >= 1);
-        check(w.graceful_timeout > 0ms && w.heartbeat_timeout >= 1s);
-        check(w.rlimit_nofile == 0 || (w.rlimit_nofile >= 16 && w.rlimit_nofile <= (1u << 20)));
+        check(w.graceful_timeout > 0ms && w.heartbeat_timeout >= 3s);
+        check(w.rlimit_nofile == 0 || (w.rlimit_nofile >= 16 + cfg->server.listen.size() &&
+                                       w.rlimit_nofile <= (1u << 20)));
         check(cfg->server.backlog >= 1 && cfg->server.backlog <= 65535);
         check(!cfg->server.listen.empty());
         for (const listen_address& a : cfg->server.listen) check_address(a);

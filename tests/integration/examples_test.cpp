@@ -355,11 +355,11 @@ TEST_F(example_test, the_graceful_timeout_ends_a_silent_connection) {
 }
 
 TEST_F(example_test, a_handler_waiting_for_its_client_is_not_taken_for_hung) {
-    start(PREFORKD_BLOCKING_PROBE, {{"workers", "heartbeat_timeout = \"1s\"\n"}});
+    start(PREFORKD_BLOCKING_PROBE, {{"workers", "heartbeat_timeout = \"3s\"\n"}});
     line_client a(port_);
     auto pid = a.ask("pid");
     ASSERT_TRUE(pid);
-    std::this_thread::sleep_for(2500ms);  // idle: the handler waits in read_line
+    std::this_thread::sleep_for(4500ms);  // idle past the timeout: the handler waits in read_line
     EXPECT_EQ(a.ask("pid"), pid);
     EXPECT_EQ(srv_->error_log().find("heartbeat"), std::string::npos) << srv_->error_log();
 }

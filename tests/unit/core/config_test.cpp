@@ -11,6 +11,7 @@
 #include <preforkd/config.hpp>
 #include <string>
 
+#include "core/config_lines.hpp"
 #include "core/pid_file_setting.hpp"
 #include "sys/privileges.hpp"
 
@@ -187,9 +188,9 @@ TEST(config, logs_can_go_to_stderr) {
 }
 
 TEST(config, durations_accept_seconds_and_units) {
-    config c = ok("[workers]\ngraceful_timeout = 10\nheartbeat_timeout = \"1500ms\"");
+    config c = ok("[workers]\ngraceful_timeout = 10\nheartbeat_timeout = \"3500ms\"");
     EXPECT_EQ(c.workers.graceful_timeout, 10s);
-    EXPECT_EQ(c.workers.heartbeat_timeout, 1500ms);
+    EXPECT_EQ(c.workers.heartbeat_timeout, 3500ms);
     EXPECT_EQ(ok("[workers]\ngraceful_timeout = \"1h\"").workers.graceful_timeout, 1h);
 }
 
@@ -350,11 +351,14 @@ TEST(config, graceful_timeout_must_be_positive) {
               "/srv/site/x.toml:2: workers.graceful_timeout (0s) must be > 0");
 }
 
-TEST(config, heartbeat_timeout_is_at_least_a_second) {
-    EXPECT_EQ(error_of("[workers]\nheartbeat_timeout = \"999ms\"\n"),
-              "/srv/site/x.toml:2: workers.heartbeat_timeout (999ms) must be at least 1s "
-              "(workers beat once a second)");
-    EXPECT_EQ(ok("[workers]\nheartbeat_timeout = \"1s\"\n").workers.heartbeat_timeout, 1s);
+TEST(config, heartbeat_timeout_is_at_least_three_beats) {
+    EXPECT_EQ(error_of("[workers]\nheartbeat_timeout = \"2999ms\"\n"),
+              "/srv/site/x.toml:2: workers.heartbeat_timeout (2999ms) must be at least 3s "
+              "(workers beat once a second; three beats)");
+    EXPECT_EQ(error_of("[workers]\nheartbeat_timeout = 1\n"),
+              "/srv/site/x.toml:2: workers.heartbeat_timeout (1s) must be at least 3s "
+              "(workers beat once a second; three beats)");
+    EXPECT_EQ(ok("[workers]\nheartbeat_timeout = \"3s\"\n").workers.heartbeat_timeout, 3s);
 }
 
 // ---- listen --------------------------------------------------------------------------------
@@ -375,6 +379,39 @@ TEST(config, duplicate_listen_after_canonicalisation) {
               "/srv/site/x.toml:2: server.listen lists [::1]:80 twice");
     EXPECT_EQ(error_of("[server]\nlisten = [\"localhost:80\", \"127.0.0.1:80\"]\n"),
               "/srv/site/x.toml:2: server.listen lists 127.0.0.1:80 twice");
+}
+
+TEST(config, the_same_unix_socket_spelled_two_ways_is_listed_twice) {
+    EXPECT_EQ(error_of("[server]\nlisten = [\"unix:/tmp/x.sock\", \"unix://tmp/x.sock\"]\n"),
+              "/srv/site/x.toml:2: server.listen lists unix:/tmp/x.sock twice");
+}
+
+TEST(config, a_wildcard_beside_a_specific_address_on_its_port_is_refused) {
+    const std::string why =
+        ": the wildcard address already takes port 80 on every address "
+        "(keep one of them)";
+    EXPECT_EQ(error_of("[server]\nlisten = [\"*:80\", \"127.0.0.1:80\"]\n"),
+              "/srv/site/x.toml:2: server.listen lists 0.0.0.0:80 and 127.0.0.1:80" + why);
+    EXPECT_EQ(error_of("[server]\nlisten = [\"127.0.0.1:80\", \"*:80\"]\n"),
+              "/srv/site/x.toml:2: server.listen lists 0.0.0.0:80 and 127.0.0.1:80" + why);
+    EXPECT_EQ(error_of("[server]\nlisten = [\"[::1]:80\", \"[::]:80\"]\n"),
+              "/srv/site/x.toml:2: server.listen lists [::]:80 and [::1]:80" + why);
+    // Different ports, or different families (IPv6 listeners are IPv6-only): no overlap.
+    EXPECT_EQ(ok("[server]\nlisten = [\"*:80\", \"127.0.0.1:81\", \"[::]:80\", \"[::1]:81\"]\n")
+                  .server.listen.size(),
+              4u);
+    EXPECT_EQ(ok("[server]\nlisten = [\"127.0.0.1:80\", \"127.0.0.2:80\", \"[::1]:80\"]\n")
+                  .server.listen.size(),
+              3u);
+}
+
+TEST(config, each_listen_entry_keeps_its_line) {
+    config c = ok("[server]\nlisten = [\n  \"127.0.0.1:80\",\n\n  \"127.0.0.1:81\",\n]\n");
+    ASSERT_TRUE(c.lines);
+    EXPECT_EQ(c.lines->listen, (std::vector<uint32_t>{3, 5}));
+    EXPECT_EQ(detail::listen_site(c, 1), "/srv/site/x.toml:5: server.listen[1]");
+    config d = ok("# nothing\n[server]\nbacklog = 5\n");
+    EXPECT_EQ(detail::listen_site(d, 0), "/srv/site/x.toml:2: server.listen[0]");
 }
 
 // ---- ranges and bounds ---------------------------------------------------------------------
@@ -402,7 +439,7 @@ TEST(config, out_of_range_gives_the_range) {
 
 TEST(config, rlimit_nofile_is_0_or_enough_for_a_worker) {
     EXPECT_EQ(ok("[workers]\nrlimit_nofile = 0\n").workers.rlimit_nofile, 0u);
-    EXPECT_EQ(ok("[workers]\nrlimit_nofile = 16\n").workers.rlimit_nofile, 16u);
+    EXPECT_EQ(ok("[workers]\nrlimit_nofile = 17\n").workers.rlimit_nofile, 17u);
     EXPECT_EQ(ok("[workers]\nrlimit_nofile = 1048576\n").workers.rlimit_nofile, 1048576u);
     EXPECT_EQ(error_of("[workers]\nrlimit_nofile = 15\n"),
               "/srv/site/x.toml:2: workers.rlimit_nofile (15) must be 0 (inherit) or at least 16");
@@ -412,6 +449,26 @@ TEST(config, rlimit_nofile_is_0_or_enough_for_a_worker) {
               "/srv/site/x.toml:2: workers.rlimit_nofile (-1) must be between 0 and 1048576");
     EXPECT_EQ(error_of("[workers]\nrlimit_nofile = \"many\"\n"),
               "/srv/site/x.toml:2: workers.rlimit_nofile must be an integer, not a string");
+}
+
+TEST(config, rlimit_nofile_leaves_room_beside_the_listeners) {
+    std::string listen16 = "[server]\nlisten = [";
+    for (int i = 0; i < 16; ++i) listen16 += "\"127.0.0.1:" + std::to_string(8000 + i) + "\",";
+    listen16 += "]\n";
+    EXPECT_EQ(error_of(listen16 + "[workers]\nrlimit_nofile = 16\n"),
+              "/srv/site/x.toml:4: workers.rlimit_nofile (16) is too small for 16 listener(s): "
+              "a worker holds each of them, 8 descriptors of its own and needs 8 for "
+              "connections; at least 32 (or 0 to inherit)");
+    EXPECT_EQ(error_of(listen16 + "[workers]\nrlimit_nofile = 31\n"),
+              "/srv/site/x.toml:4: workers.rlimit_nofile (31) is too small for 16 listener(s): "
+              "a worker holds each of them, 8 descriptors of its own and needs 8 for "
+              "connections; at least 32 (or 0 to inherit)");
+    EXPECT_EQ(ok(listen16 + "[workers]\nrlimit_nofile = 32\n").workers.rlimit_nofile, 32u);
+    EXPECT_EQ(ok(listen16 + "[workers]\nrlimit_nofile = 0\n").workers.rlimit_nofile, 0u);
+    EXPECT_EQ(error_of("[workers]\nrlimit_nofile = 16\n"),
+              "/srv/site/x.toml:2: workers.rlimit_nofile (16) is too small for 1 listener(s): "
+              "a worker holds each of them, 8 descriptors of its own and needs 8 for "
+              "connections; at least 17 (or 0 to inherit)");
 }
 
 TEST(config, max_below_start_blames_max) {
@@ -465,6 +522,15 @@ TEST(config, nul_bytes_cannot_shorten_names) {
 TEST(config, control_characters_in_keys_stay_on_one_line) {
     std::string e = error_of("[server]\n\"a\\nb\" = 1\n");
     EXPECT_EQ(e, "/srv/site/x.toml:2: unknown key server.a\\x0ab");
+}
+
+TEST(config, bytes_above_ascii_and_backslashes_are_escaped_too) {
+    // One escaper for the tree (detail::hex_escaped): a '\' in the file cannot pass for an
+    // escape in the message, and bytes that are not ASCII say exactly what the file holds.
+    EXPECT_EQ(error_of("[server]\n\"caf\u00e9\" = 1\n"),
+              "/srv/site/x.toml:2: unknown key server.caf\\xc3\\xa9");
+    EXPECT_EQ(error_of("[server]\n'a\\x0ab' = 1\n"),
+              "/srv/site/x.toml:2: unknown key server.a\\x5cx0ab");
 }
 
 // ---- application tables --------------------------------------------------------------------
@@ -693,7 +759,7 @@ TEST(credentials, an_unknown_user_is_named_with_its_file_and_line) {
     auto c = parse_config("[server]\nlisten = [\"127.0.0.1:1\"]\n\nuser = \"no-such-user-xyz\"\n",
                           "/srv/site/x.toml");
     ASSERT_TRUE(c.ok()) << c.err().message;
-    EXPECT_EQ(c->server.user_line, 4u);
+    EXPECT_EQ(detail::line_of_key(*c, "server.user"), 4u);
     auto r = sys::resolve_credentials(*c);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.err().message, "/srv/site/x.toml:4: server.user no-such-user-xyz: no such user");
@@ -710,11 +776,13 @@ TEST(credentials, an_unknown_group_is_named_with_its_file_and_line) {
 TEST(credentials, keys_left_out_take_the_line_of_their_table) {
     auto c = parse_config("# comment\n\n[server]\nbacklog = 5\n", "/srv/site/x.toml");
     ASSERT_TRUE(c.ok()) << c.err().message;
-    EXPECT_EQ(c->server.user_line, 3u);
-    EXPECT_EQ(c->server.group_line, 3u);
+    EXPECT_EQ(detail::line_of_key(*c, "server.user"), 3u);
+    EXPECT_EQ(detail::line_of_key(*c, "server.group"), 3u);
     auto none = parse_config("", "/srv/site/x.toml");
     ASSERT_TRUE(none.ok()) << none.err().message;
-    EXPECT_EQ(none->server.user_line, 1u);
+    EXPECT_EQ(detail::line_of_key(*none, "server.user"), 1u);
+    // A config made in code has no lines: errors about it say line 1.
+    EXPECT_EQ(detail::line_of_key(config{}, "server.user"), 1u);
 }
 
 TEST(shipped_config, package_config_loads) {

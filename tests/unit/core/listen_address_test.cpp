@@ -72,6 +72,28 @@ TEST(listen_address, unix_path_is_kept) {
     EXPECT_EQ(a->to_string(), "unix:/run/preforkd/http.sock");
 }
 
+TEST(listen_address, unix_paths_are_normalised_so_one_socket_has_one_spelling) {
+    EXPECT_EQ(parse_listen_address("unix://x.sock")->to_string(), "unix:/x.sock");
+    EXPECT_EQ(parse_listen_address("unix:/run//a/./b/../x.sock")->to_string(),
+              "unix:/run/a/x.sock");
+    EXPECT_EQ(*parse_listen_address("unix://x.sock"), *parse_listen_address("unix:/x.sock"));
+    EXPECT_EQ(error_of("unix:/run/x/"),
+              R"("unix:/run/x/" names a folder, not a socket file (unix:/run/x.sock))");
+    EXPECT_EQ(error_of("unix:/"),
+              R"("unix:/" names a folder, not a socket file (unix:/run/x.sock))");
+}
+
+TEST(listen_address, ipv4_mapped_ipv6_is_refused_with_the_ipv4_spelling) {
+    EXPECT_EQ(error_of("[::ffff:127.0.0.1]:8080"),
+              R"("[::ffff:127.0.0.1]:8080" is an IPv4-mapped address, which an IPv6-only )"
+              "listener cannot bind: write 127.0.0.1:8080");
+    EXPECT_EQ(error_of("[::ffff:0:0]:80"),
+              R"("[::ffff:0:0]:80" is an IPv4-mapped address, which an IPv6-only )"
+              "listener cannot bind: write 0.0.0.0:80");
+    EXPECT_TRUE(parse_listen_address("[::1]:80").ok());
+    EXPECT_TRUE(parse_listen_address("[2001:db8::ffff:1]:80").ok());
+}
+
 TEST(listen_address, unix_path_must_fit_sun_path) {
     std::string longest = "/" + std::string(106, 'a');  // 107 bytes + NUL = sizeof sun_path
     EXPECT_TRUE(parse_listen_address("unix:" + longest).ok());

@@ -1,8 +1,8 @@
 #include <preforkd/scoreboard.hpp>
 
-#include <cstddef>
-
 #include <gtest/gtest.h>
+
+#include <cstddef>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,12 +53,14 @@ TEST(scoreboard, a_large_reservation_costs_only_touched_slots) {
     EXPECT_EQ(sb->used(), 0u);
 }
 
-// The fields a worker writes on every request and the supervisor scans every tick share the
-// slot's first cache line; the fatal-exit reason after them is written once, at exit.
-TEST(scoreboard, hot_fields_fill_the_first_cache_line) {
+// Each worker writes its own slot: slots never share a cache line (no false sharing between
+// workers), and the fields written on every loop turn stay in the slot's first line; the
+// fatal-exit reason, written once at exit, follows them.
+TEST(scoreboard, slots_never_share_a_cache_line) {
+    EXPECT_EQ(alignof(scoreboard_slot), 64u);
+    EXPECT_EQ(sizeof(scoreboard_slot) % 64, 0u);
     EXPECT_LE(offsetof(scoreboard_slot, started_ms) + sizeof(int64_t), 64u);
     EXPECT_EQ(offsetof(scoreboard_slot, exit_reason), 64u);
-    EXPECT_EQ(sizeof(scoreboard_slot) % 64, 0u);
 }
 
 }  // namespace
