@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstring>
+#include <preforkd/detail/text.hpp>
 
 namespace preforkd::http {
 
@@ -59,6 +60,40 @@ bool all_of(std::string_view s, const char_table& t) noexcept {
     return true;
 }
 
+// RFC 9112 section 3.2 and RFC 3986 section 3.2.2: uri-host [ ":" port ], port = *DIGIT.
+// "x:abc" is no Host: a server that let it through would leave the port's meaning to
+// whatever reads it next.
+bool valid_host_port(std::string_view v) noexcept {
+    if (!all_of(v, host_char)) return false;
+    std::string_view host = v;
+    std::string_view port;
+    bool has_port = false;
+    if (!v.empty() && v[0] == '[') {
+        const size_t close = v.find(']');
+        if (close == std::string_view::npos) return false;
+        host = v.substr(1, close - 1);
+        std::string_view rest = v.substr(close + 1);
+        if (!rest.empty()) {
+            if (rest[0] != ':') return false;
+            has_port = true;
+            port = rest.substr(1);
+        }
+        if (host.find('[') != std::string_view::npos) return false;
+    } else {
+        const size_t colon = v.find(':');
+        if (colon != std::string_view::npos) {
+            has_port = true;
+            host = v.substr(0, colon);
+            port = v.substr(colon + 1);
+        }
+        if (host.find_first_of("[]") != std::string_view::npos) return false;
+    }
+    if (has_port)
+        for (char c : port)
+            if (c < '0' || c > '9') return false;
+    return true;
+}
+
 method_t classify_method(std::string_view m) noexcept {
     // Methods are case-sensitive (RFC 9110 section 9.1): "get" is an unknown method.
     if (m == "GET") return method_t::get;
@@ -73,11 +108,7 @@ method_t classify_method(std::string_view m) noexcept {
     return method_t::other;
 }
 
-std::string_view trim_ows(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
+using preforkd::detail::trim_ows;
 
 // Calls f(token) for each element of a comma-separated list, empty elements skipped.
 template <class F>
@@ -101,8 +132,7 @@ bool valid_absolute_form(std::string_view t) noexcept {
     std::string_view rest = t.substr(colon + 3);
     size_t end = rest.find_first_of("/?");
     std::string_view authority = rest.substr(0, end);
-    return !authority.empty() && all_of(authority, host_char) &&
-           authority.find('@') == std::string_view::npos;
+    return !authority.empty() && valid_host_port(authority);
 }
 
 }  // namespace
@@ -138,6 +168,14 @@ std::string_view request_parser::request_line(std::string_view data) const noexc
     if (request_line_.len == 0 || size_t{request_line_.off} + request_line_.len > data.size())
         return {};
     return view(data, request_line_);
+}
+
+std::string_view request_line_prefix(std::string_view data, size_t max) noexcept {
+    size_t b = 0;
+    while (b < data.size() && (data[b] == '\r' || data[b] == '\n')) ++b;  // empty lines before it
+    data.remove_prefix(b);
+    data = data.substr(0, data.find_first_of("\r\n"));
+    return data.substr(0, max);
 }
 
 parse_status request_parser::parse(std::string_view data) noexcept {
@@ -275,7 +313,7 @@ bool request_parser::parse_header(std::string_view line, size_t off) noexcept {
         case 4:
             if (detail::iequals(name, "host")) {
                 if (head_.has_host) return fail(400), false;  // RFC 9112 section 3.2
-                if (!all_of(value, host_char)) return fail(400), false;
+                if (!valid_host_port(value)) return fail(400), false;
                 head_.has_host = true;
                 host_ = value_span;
             }
