@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <preforkd/detail/text.hpp>
 
 #include "http/path.hpp"
 #include "http/session.hpp"
@@ -26,8 +27,11 @@ std::string root_problem(const http_settings& s) {
     struct stat st{};
     // Looking up "." needs search permission on the folder, as serving files beneath it does.
     if (::fstatat(s.root_fd.get(), ".", &st, 0) != 0)
-        return fmt::format("http.root {}: {}", s.root, std::strerror(errno));
-    if (st.st_nlink == 0) return fmt::format("http.root {}: the folder was removed", s.root);
+        return fmt::format("http.root {}: {}", preforkd::detail::hex_escaped(s.root),
+                           std::strerror(errno));
+    if (st.st_nlink == 0)
+        return fmt::format("http.root {}: the folder was removed",
+                           preforkd::detail::hex_escaped(s.root));
     return {};
 }
 

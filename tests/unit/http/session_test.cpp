@@ -854,3 +854,15 @@ TEST_F(http_session_test, warns_when_a_file_shrinks_while_it_is_sent) {
     EXPECT_NE(lines[0].find("[warn]"), std::string::npos) << lines[0];
     EXPECT_NE(lines[0].find("/big.bin shrank while it was sent"), std::string::npos) << lines[0];
 }
+
+// Issue 13 item 5: a worker that cannot serve its docroot (removed since the supervisor
+// opened it) gets no service, says why, and leaves the reason in its scoreboard slot: the
+// worker then exits with exit_code::fatal.
+TEST_F(http_session_test, a_removed_docroot_gives_no_service_and_a_reason) {
+    service_.reset();
+    std::filesystem::remove_all(root_);
+    EXPECT_EQ(make_http_service(*ctx_), nullptr);
+    const std::string reason = board_.slot(0).exit_reason;
+    EXPECT_NE(reason.find("http.root"), std::string::npos) << reason;
+    EXPECT_NE(reason.find("removed"), std::string::npos) << reason;
+}
