@@ -10,7 +10,7 @@
 
 namespace preforkd::http {
 
-inline constexpr size_t output_reserve = 4096;      // a new output string's capacity
+inline constexpr size_t output_reserve = 4096;       // a new output string's capacity
 inline constexpr size_t coalesce_limit = 64 * 1024;  // queued output before a flush
 
 class buffer_pool {

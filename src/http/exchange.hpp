@@ -40,7 +40,7 @@ struct exchange {
     const sockaddr_storage& peer;
     int status = 0;
     uint64_t head_bytes = 0;
-    uint64_t body_bytes = 0;  // in `out`, or from `file` when it is set
+    uint64_t body_bytes = 0;           // in `out`, or from `file` when it is set
     std::shared_ptr<file_entry> file;  // a body sent with sendfile after `out`
     uint64_t file_offset = 0;
     uint64_t drain = 0;   // request body bytes to read past before the next request

@@ -144,9 +144,10 @@ void serve_path(exchange& x, const std::string& path, std::string_view query) {
             // The decoded path is the client's bytes: escaped, so that "%0a" and "%20" do
             // not look alike and the line says exactly which bytes were asked for.
             if (ctx.log().enabled(log_level::error))
-                ctx.log().error("http: {}: {}",
-                                path.empty() ? std::string("/") : preforkd::detail::hex_escaped(path),
-                                std::strerror(e->err));
+                ctx.log().error(
+                    "http: {}: {}",
+                    path.empty() ? std::string("/") : preforkd::detail::hex_escaped(path),
+                    std::strerror(e->err));
             answer_error(x, 500, x.keep);
             return;
     }

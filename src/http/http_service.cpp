@@ -24,7 +24,7 @@ size_t max_input(const http_settings& s) noexcept { return size_t{s.max_header_b
 // may have been removed, or the worker's user (after the privilege drop) may not be allowed
 // to search it. Either way every request would fail: better to exit fatal and say why once.
 std::string root_problem(const http_settings& s) {
-    struct stat st{};
+    struct stat st {};
     // Looking up "." needs search permission on the folder, as serving files beneath it does.
     if (::fstatat(s.root_fd.get(), ".", &st, 0) != 0)
         return fmt::format("http.root {}: {}", preforkd::detail::hex_escaped(s.root),

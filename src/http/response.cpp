@@ -4,8 +4,8 @@
 
 #include <charconv>
 #include <cstring>
-#include <preforkd/detail/text.hpp>
 #include <limits>
+#include <preforkd/detail/text.hpp>
 
 namespace preforkd::http {
 

@@ -11,13 +11,12 @@
 //   Content-Length (never more body bytes than the file has), the file bodies of the right
 //   size;
 // - the session ends once the client's FIN is in and the answers are out.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -26,14 +25,13 @@
 #include <fstream>
 #include <limits>
 #include <memory>
-#include <set>
-#include <string>
-#include <string_view>
-
 #include <preforkd/config.hpp>
 #include <preforkd/log.hpp>
 #include <preforkd/scoreboard.hpp>
 #include <preforkd/service.hpp>
+#include <set>
+#include <string>
+#include <string_view>
 
 #include "../unit/http/memory_transport.hpp"
 #include "http/http_config.hpp"
@@ -187,7 +185,8 @@ std::string play(std::string_view input, std::string_view plan, bool split) {
 }
 
 std::string without_date(std::string s) {
-    for (size_t at = s.find("\r\nDate: "); at != std::string::npos; at = s.find("\r\nDate: ", at + 2))
+    for (size_t at = s.find("\r\nDate: "); at != std::string::npos;
+         at = s.find("\r\nDate: ", at + 2))
         s.erase(at + 8, http_date_length);
     return s;
 }

@@ -8,9 +8,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
-#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <limits>
@@ -55,10 +55,10 @@ class memory_transport final : public transport {
 
     // ---- what the server did
     bool shut_write = false;
-    bool last_more = false;    // the `more` flag of the last write()
-    size_t read_calls = 0;     // each call, faults included
-    size_t write_calls = 0;    // write, writev and sendfile
-    uint64_t file_bytes = 0;   // sent with sendfile
+    bool last_more = false;   // the `more` flag of the last write()
+    size_t read_calls = 0;    // each call, faults included
+    size_t write_calls = 0;   // write, writev and sendfile
+    uint64_t file_bytes = 0;  // sent with sendfile
 
     int fd() const noexcept override { return -1; }
 

@@ -131,7 +131,8 @@ TEST_F(session_faults_test, short_reads_of_a_head_parse_like_one_read) {
     const std::string expected = without_date(clean_answer(a_request));
     open_memory();
     mt_->feed(a_request);
-    for (size_t i = 0; i < a_request.size(); ++i) mt_->reads.push_back(memory_transport::at_most(3));
+    for (size_t i = 0; i < a_request.size(); ++i)
+        mt_->reads.push_back(memory_transport::at_most(3));
     std::string got;
     // Each short read looks like a drained socket: the session waits for the next edge.
     for (int i = 0; i < 100 && got.empty(); ++i) {
