@@ -16,13 +16,16 @@
 #include <preforkd/config.hpp>
 #include <preforkd/log.hpp>
 #include <preforkd/scoreboard.hpp>
+#include <preforkd/transport.hpp>
 #include <preforkd/unique_fd.hpp>
 
 namespace preforkd {
 
 // One accepted connection, before a session takes it.
 struct accepted_connection {
-    unique_fd fd;  // non-blocking, close-on-exec
+    // The connection's byte stream, owned by the worker: valid until the session is
+    // destroyed; the worker closes it after that. Register io->fd() for readiness only.
+    transport* io = nullptr;
     sockaddr_storage peer{};
     socklen_t peer_len = 0;
     uint32_t listener = 0;  // index into config.server.listen

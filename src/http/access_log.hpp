@@ -2,8 +2,6 @@
 // lines of many workers never tear or interleave.
 #pragma once
 
-#include <sys/socket.h>
-
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -20,12 +18,15 @@ struct access_record {
     std::string_view user_agent;
 };
 
-// Appends one line (with its '\n') to `out`. Quotes, backslashes, controls and bytes >=
-// 0x7f inside the quoted fields are escaped (\" \\ \xHH) so a client cannot forge a line.
+// The longest request line logged: a longer one (a 414, an attack) is cut here.
+inline constexpr size_t max_logged_request_line = 2048;
+
+// Appends one line (with its '\n') to `out`. Inside the quoted fields, quotes, backslashes,
+// controls and bytes >= 0x7f are written \xhh (as nginx does), so a client cannot forge a
+// line; the request line is cut at max_logged_request_line bytes.
 void format_access_line(const access_record& r, std::string& out);
 
-// Formats the peer for the log: "192.0.2.1", "2001:db8::1" (v4-mapped shown as v4), or
-// "unix" for a Unix-socket peer. Returns the length written to `out` (at most 46 bytes).
-size_t format_peer(const sockaddr_storage& peer, char (&out)[64]) noexcept;
+// Formats `r` into `line` (cleared first) and writes it to `fd` with one write(2).
+void write_access_line(int fd, const access_record& r, std::string& line) noexcept;
 
 }  // namespace preforkd::http

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <preforkd/detail/text.hpp>
 
 namespace preforkd::http {
 
@@ -28,13 +29,15 @@ result<cidr> parse_cidr(std::string_view text) {
         c.v6 = true;
         c.bits = 128;
     } else {
-        return error(fmt::format("\"{}\" is not an address block (a.b.c.d/n or v6/n)", text));
+        return error(fmt::format("\"{}\" is not an address block (a.b.c.d/n or v6/n)",
+                                 preforkd::detail::hex_escaped(text, "\"")));
     }
     if (!prefix.empty() || text.find('/') != std::string_view::npos) {
         unsigned n = 0;
         auto [p, ec] = std::from_chars(prefix.data(), prefix.data() + prefix.size(), n);
         if (prefix.empty() || ec != std::errc{} || p != prefix.data() + prefix.size() || n > c.bits)
-            return error(fmt::format("\"{}\": the prefix length must be 0 to {}", text, c.bits));
+            return error(fmt::format("\"{}\": the prefix length must be 0 to {}",
+                                     preforkd::detail::hex_escaped(text, "\""), c.bits));
         c.bits = n;
     }
     for (unsigned i = 0; i < 16; ++i) {
@@ -89,7 +92,8 @@ result<std::shared_ptr<const http_settings>> parse_http_settings(table_reader& r
     for (const std::string& name : s->index) {
         if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
             name.find('\0') != std::string::npos)
-            r.fail("index", fmt::format("\"{}\" must be a plain file name", name));
+            r.fail("index", fmt::format("\"{}\" must be a plain file name",
+                                        preforkd::detail::hex_escaped(name, "\"")));
     }
     if (s->header_timeout <= 0ms) r.fail("header_timeout", "must be more than 0");
     if (!s->status_path.empty() &&
@@ -111,7 +115,8 @@ result<std::shared_ptr<const http_settings>> parse_http_settings(table_reader& r
         int fd = ::open(s->root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0) {
             int err = errno;
-            r.fail("root", fmt::format("{}: {}", s->root, std::strerror(err)));
+            r.fail("root", fmt::format("{}: {}", preforkd::detail::hex_escaped(s->root),
+                                       std::strerror(err)));
         } else {
             s->root_fd.reset(fd);
         }

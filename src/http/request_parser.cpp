@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstring>
+#include <preforkd/detail/text.hpp>
 
 namespace preforkd::http {
 
@@ -52,10 +53,37 @@ constexpr char_table tchar = make_tchar();
 constexpr char_table target_char = make_target_char();
 constexpr char_table field_char = make_field_char();
 constexpr char_table host_char = make_host_char();
+// reg-name and IPv4address: the host characters but the port's ':' and the IP-literal's [].
+constexpr char_table reg_name_char = [] {
+    char_table t = make_host_char();
+    t[':'] = t['['] = t[']'] = false;
+    return t;
+}();
 
 bool all_of(std::string_view s, const char_table& t) noexcept {
     for (char c : s)
         if (!t[static_cast<unsigned char>(c)]) return false;
+    return true;
+}
+
+// RFC 9112 section 3.2 and RFC 3986 section 3.2.2: uri-host [ ":" port ], port = *DIGIT.
+// "x:abc" is no Host: a server that let it through would leave the port's meaning to
+// whatever reads it next. It runs for every request: one table lookup per byte of the usual
+// name or IPv4 address, and the IP-literal off the common path.
+bool valid_host_port(std::string_view v) noexcept {
+    const char* p = v.data();
+    const char* const end = p + v.size();
+    while (p != end && reg_name_char[static_cast<unsigned char>(*p)]) ++p;
+    if (p == v.data() && p != end && *p == '[') {
+        for (++p; p != end && *p != ']'; ++p)
+            if (!host_char[static_cast<unsigned char>(*p)] || *p == '[') return false;
+        if (p == end) return false;
+        ++p;
+    }
+    if (p == end) return true;
+    if (*p != ':') return false;
+    for (++p; p != end; ++p)
+        if (static_cast<unsigned char>(*p - '0') > 9) return false;
     return true;
 }
 
@@ -73,11 +101,7 @@ method_t classify_method(std::string_view m) noexcept {
     return method_t::other;
 }
 
-std::string_view trim_ows(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
+using preforkd::detail::trim_ows;
 
 // Calls f(token) for each element of a comma-separated list, empty elements skipped.
 template <class F>
@@ -101,8 +125,7 @@ bool valid_absolute_form(std::string_view t) noexcept {
     std::string_view rest = t.substr(colon + 3);
     size_t end = rest.find_first_of("/?");
     std::string_view authority = rest.substr(0, end);
-    return !authority.empty() && all_of(authority, host_char) &&
-           authority.find('@') == std::string_view::npos;
+    return !authority.empty() && valid_host_port(authority);
 }
 
 }  // namespace
@@ -138,6 +161,14 @@ std::string_view request_parser::request_line(std::string_view data) const noexc
     if (request_line_.len == 0 || size_t{request_line_.off} + request_line_.len > data.size())
         return {};
     return view(data, request_line_);
+}
+
+std::string_view request_line_prefix(std::string_view data, size_t max) noexcept {
+    size_t b = 0;
+    while (b < data.size() && (data[b] == '\r' || data[b] == '\n')) ++b;  // empty lines before it
+    data.remove_prefix(b);
+    data = data.substr(0, data.find_first_of("\r\n"));
+    return data.substr(0, max);
 }
 
 parse_status request_parser::parse(std::string_view data) noexcept {
@@ -275,7 +306,7 @@ bool request_parser::parse_header(std::string_view line, size_t off) noexcept {
         case 4:
             if (detail::iequals(name, "host")) {
                 if (head_.has_host) return fail(400), false;  // RFC 9112 section 3.2
-                if (!all_of(value, host_char)) return fail(400), false;
+                if (!valid_host_port(value)) return fail(400), false;
                 head_.has_host = true;
                 host_ = value_span;
             }

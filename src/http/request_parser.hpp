@@ -151,6 +151,11 @@ class request_parser {
     size_t method_scan_ = 0;
 };
 
+// The request line as far as it came in `data` (the bytes of a head, even one that failed or
+// did not arrive whole): leading empty lines skipped, up to its first CR or LF, at most `max`
+// bytes. For the access log of an error answer: an attack leaves a trace.
+std::string_view request_line_prefix(std::string_view data, size_t max = 2048) noexcept;
+
 namespace detail {
 // RFC 9110 section 5.6.2 tchar.
 bool is_tchar(unsigned char c) noexcept;

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstring>
 #include <limits>
+#include <preforkd/detail/text.hpp>
 
 namespace preforkd::http {
 
@@ -54,11 +55,7 @@ bool parse_clock(std::string_view s, int& h, int& m, int& sec) noexcept {
            digits(s.substr(3, 2), m) && digits(s.substr(6, 2), sec);
 }
 
-std::string_view trim_ows(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
+using preforkd::detail::trim_ows;
 
 // A range position, 1*DIGIT. RFC 9110 section 14.1.1 sets no upper bound, and a position
 // too large for 64 bits is still a valid one, only past the end of any file: it saturates

@@ -1,73 +1,113 @@
-// The HTTP/1.1 service: one http_service per worker (file cache, date cache, buffers), one
-// session per connection (parser, input buffer, queued output).
+// One HTTP/1.1 connection: its state machine and its I/O through the worker's transport.
+// Answering is not done here: the router (router.hpp) picks a handler for each request.
 #pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cstdint>
 #include <memory>
 #include <preforkd/service.hpp>
 #include <string>
-#include <vector>
 
-#include "http/http_config.hpp"
-#include "http/response.hpp"
-#include "http/static_file.hpp"
+#include "http/exchange.hpp"
+#include "http/http_service.hpp"
+#include "http/request_parser.hpp"
 
 namespace preforkd::http {
 
-// Limits with no configuration key (see the report / DESIGN.md).
-inline constexpr int64_t send_timeout_ms = 60'000;   // no write progress for this long: close
-inline constexpr int64_t linger_timeout_ms = 2'000;  // discard input this long before closing
-inline constexpr uint64_t max_linger_bytes = 1 << 20;
-inline constexpr uint64_t max_drained_body = 64 * 1024;  // larger GET/HEAD bodies: 413
-inline constexpr size_t coalesce_limit = 64 * 1024;      // queued output before a flush
-inline constexpr uint64_t write_budget = 8u << 20;       // bytes per call before yielding
-inline constexpr size_t output_reserve = 4096;           // a new output string's capacity
-
-class http_service final : public service {
+class http_session final : public session {
   public:
-    http_service(worker_context& ctx, const http_settings& settings);
-    ~http_service() override;
+    http_session(http_service& svc, accepted_connection&& conn);
+    ~http_session() override;
 
-    std::unique_ptr<session> open(accepted_connection&& conn) noexcept override;
-
-    worker_context& ctx() const noexcept { return ctx_; }
-    const http_settings& settings() const noexcept { return settings_; }
-    file_cache& cache() noexcept { return cache_; }
-    date_cache& dates() noexcept { return dates_; }
-    std::string& line_buffer() noexcept { return line_; }
-    const std::string& status_key() const noexcept { return status_key_; }
-    size_t input_capacity() const noexcept { return input_capacity_; }
-    size_t max_input_capacity() const noexcept { return max_input_capacity_; }
-
-    // Input buffers are recycled between connections and between the requests of one
-    // (sessions hold them only while reading and answering), so that a worker serving
-    // short connections does not call malloc for each, and idle connections cost none.
-    std::unique_ptr<char[]> take_buffer();
-    void give_buffer(std::unique_ptr<char[]> b) noexcept;
-    // Output strings are recycled between connections, with their capacity: take_output
-    // fills an empty string, and give_output keeps (or frees) the buffer of one and leaves
-    // it empty.
-    void take_output(std::string& out);
-    void give_output(std::string& out) noexcept;
+    bool on_io(uint32_t events) noexcept override;
+    bool on_deadline() noexcept override;
+    bool on_retire() noexcept override;
 
   private:
+    // The connection's one state. Output may be queued in any of them but lingering:
+    // answers to pipelined requests coalesce while the next head is read.
+    enum class phase : uint8_t {
+        reading_head,    // between requests (idle), or part of a head has come
+        draining_body,   // reading past the body of a GET/HEAD (drain_left_ bytes)
+        writing,         // queued output must go before more input is read: a file body,
+                         // or coalesce_limit bytes; then back to reading_head/draining_body
+        closing,         // the last answer is queued: after it, close (lingering only if
+                         // input is left unread)
+        closing_linger,  // the last answer (an error) is queued: after it, shut our side
+                         // and discard input for a while, since the client may still send
+        lingering,       // our side is shut: discarding input until EOF or linger_until_
+    };
+    enum class flush_result : uint8_t { done, blocked, yield, failed };
+    enum class step : uint8_t { go_on, wait, close };
+
+    bool run() noexcept;
+    void consume_input() noexcept;
+    step send_queued() noexcept;
+    flush_result flush() noexcept;
+    bool read_some() noexcept;
+    bool wait_for_input() noexcept;
+    // The input buffer is lent by the service while a request is read and answered, and
+    // given back while the connection waits idle: an idle keep-alive connection holds
+    // none, and the few in use stay warm in the cache. The output string (smaller, and
+    // dearer to lend: a std::string swap costs more than the rest of the round trip) is
+    // taken once and given back when the session ends.
+    bool take_buffers() noexcept;  // false: out of memory
+    void return_buffers() noexcept;
+    bool begin_close() noexcept;
+    bool linger() noexcept;
+    void update_busy() noexcept;
+    bool has_output() const noexcept { return out_sent_ < out_.size() || file_ != nullptr; }
+    bool reading() const noexcept {
+        return phase_ == phase::reading_head || phase_ == phase::draining_body;
+    }
+    bool closing() const noexcept {
+        return phase_ == phase::closing || phase_ == phase::closing_linger;
+    }
+
+    void answer_request();
+    void answer_error_now(int status);  // a head that failed or timed out
+    void finish(exchange& x) noexcept;
+    void log_access(const exchange& x) noexcept;
+    bool keep_alive_for(const request_head& h) const noexcept;
+
+    http_service& svc_;
     worker_context& ctx_;
-    const http_settings& settings_;
-    file_cache cache_;
-    date_cache dates_;
-    std::string line_;        // access log line and status page body, reused
-    std::string status_key_;  // status_path normalised like a request path
-    bool status_enabled_ = false;
-    size_t input_capacity_ = 0;
-    size_t max_input_capacity_ = 0;
-    std::vector<std::unique_ptr<char[]>> spare_buffers_;
-    std::vector<std::string> spare_outputs_;  // [0, spare_out_count_) are spares
-    size_t spare_out_count_ = 0;
+    const http_settings& cfg_;
+    transport& io_;
+    sockaddr_storage peer_{};
+    char peer_text_[INET6_ADDRSTRLEN] = {};
+    size_t peer_len_ = 0;
 
-    friend class http_session;
+    phase phase_ = phase::reading_head;
+    std::unique_ptr<char[]> in_;
+    size_t in_cap_ = 0;
+    size_t in_start_ = 0;  // first byte not yet consumed
+    size_t in_end_ = 0;
+    request_parser parser_;
+    std::string path_;      // normalised path of the current request, reused
+    std::string combined_;  // repeated If-None-Match lines as one list: empty until needed
+
+    std::string out_;
+    size_t out_sent_ = 0;
+    std::shared_ptr<file_entry> file_;  // a sendfile body queued after out_
+    uint64_t file_off_ = 0;
+    uint64_t file_left_ = 0;
+
+    uint64_t drain_left_ = 0;  // body bytes of the last request still to discard
+    int64_t drain_until_ = 0;  // when a body being discarded must have arrived
+    uint64_t served_ = 0;      // responses on this connection
+    int64_t idle_since_ = 0;
+    int64_t head_started_ = -1;  // what header_timeout counts from; -1: no head begun
+    int64_t send_deadline_ = 0;  // queued output that makes no progress until then: close
+    int64_t linger_until_ = 0;
+    uint64_t lingered_ = 0;
+    // What the transport has told: facts about the socket, not states of the connection.
+    bool read_ready_ = true;  // edge-triggered: the socket may hold unread bytes
+    bool peer_fin_ = false;   // EPOLLRDHUP/HUP: the peer's FIN is in, after what is buffered
+    bool peer_eof_ = false;   // read() returned 0
+    bool retiring_ = false;
 };
-
-// What make_application's make_service returns: nullptr when the config has no settings.
-std::unique_ptr<service> make_http_service(worker_context& ctx);
 
 }  // namespace preforkd::http

@@ -3,10 +3,25 @@
 #include <fmt/format.h>
 
 #include <iterator>
+#include <preforkd/clock.hpp>
+
+#include "http/error_page.hpp"
+#include "http/http_service.hpp"
+#include "http/response.hpp"
 
 namespace preforkd::http {
 
 namespace {
+
+bool query_has(std::string_view query, std::string_view word) noexcept {
+    while (!query.empty()) {
+        size_t amp = query.find('&');
+        if (query.substr(0, amp) == word) return true;
+        if (amp == std::string_view::npos) break;
+        query.remove_prefix(amp + 1);
+    }
+    return false;
+}
 
 struct totals {
     uint64_t workers = 0, idle = 0, busy = 0, requests = 0, bytes = 0;
@@ -121,6 +136,36 @@ void render_status_json(const status_snapshot& s, std::string& out) {
                    " \"totals\": {{\"workers\": {}, \"idle\": {}, \"busy\": {}, \"requests\": {}, "
                    "\"bytes\": {}}}}}\n",
                    t.workers, t.idle, t.busy, t.requests, t.bytes);
+}
+
+void serve_status(exchange& x, std::string_view query) {
+    worker_context& ctx = x.svc.ctx();
+    if (!x.svc.settings().status_allowed(x.peer)) {
+        answer_error(x, 403, x.keep);
+        return;
+    }
+    status_snapshot snap = take_snapshot(ctx.board(), ctx.now_ms(), wall_ms());
+    std::string& body = x.svc.line_buffer();
+    body.clear();
+    const bool json = query_has(query, "json");
+    if (json)
+        render_status_json(snap, body);
+    else
+        render_status_text(snap, PREFORKD_VERSION, body);
+    const size_t head_start = x.out.size();
+    head_writer w(x.out);
+    w.status(200, x.svc.dates());
+    w.raw(json ? "Content-Type: application/json\r\n"
+               : "Content-Type: text/plain; charset=utf-8\r\n");
+    w.raw("Cache-Control: no-store\r\n");
+    w.header("Content-Length", body.size());
+    w.end(x.keep, x.minor);
+    x.status = 200;
+    x.head_bytes = x.out.size() - head_start;
+    if (!x.head_only) {
+        x.body_bytes = body.size();
+        x.out.append(body);
+    }
 }
 
 }  // namespace preforkd::http

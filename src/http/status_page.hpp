@@ -1,4 +1,5 @@
-// The status page: the shared scoreboard as Apache-like text (?auto) or JSON (?json).
+// The status page: the shared scoreboard as Apache-like text (?auto) or JSON (?json), and
+// the handler that answers it.
 // Rendering works on plain snapshots, so it is tested without a shared mapping.
 #pragma once
 
@@ -7,7 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "http/exchange.hpp"
+
 namespace preforkd::http {
+
+// The status page handler: the scoreboard as text, or as JSON when `query` holds "json";
+// 403 to peers outside http.status_allow.
+void serve_status(exchange& x, std::string_view query);
 
 struct worker_snapshot {
     uint32_t slot = 0;

@@ -1,5 +1,6 @@
 // connection: the blocking handler's socket helpers (see <preforkd/blocking.hpp>).
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -61,7 +62,9 @@ const std::error_category& io_category() noexcept {
 
 connection::connection(accepted_connection&& conn, worker_context& ctx,
                        detail::signal_watch* signals) noexcept
-    : fd_(std::move(conn.fd)),
+    // Interim (http branch): a duplicate of the loop's socket, which the loop closes after
+    // the session; the engine branch makes the connection use the transport itself.
+    : fd_(::fcntl(conn.io->fd(), F_DUPFD_CLOEXEC, 0)),
       peer_(conn.peer),
       peer_len_(conn.peer_len),
       listener_(conn.listener),

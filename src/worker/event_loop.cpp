@@ -250,20 +250,26 @@ bool event_loop::accept_one(listener_watch& l) noexcept {
                 return false;
         }
     }
-    ac.fd.reset(fd);
+    unique_fd conn_fd(fd);
     ac.listener = l.index;
     if (l.turn_start < 0) l.turn_start = ctx_.now_ms();
     scoreboard_slot::bump(slot_.accepted, 1);
-    std::unique_ptr<session> s = svc_.open(std::move(ac));
-    if (!s) return true;
 
     connection* c;
     if (free_.empty()) {
         c = new (std::nothrow) connection();
-        if (!c) return true;  // s (and the socket) go away
+        if (!c) return true;  // the socket goes away
     } else {
         c = free_.back();
         free_.pop_back();
+    }
+    c->io.reset(std::move(conn_fd));
+    ac.io = &c->io;
+    std::unique_ptr<session> s = svc_.open(std::move(ac));
+    if (!s) {
+        c->io.reset();
+        free_.push_back(c);
+        return true;
     }
     c->k = kind::connection;
     c->s = std::move(s);
@@ -311,7 +317,8 @@ void event_loop::settle(connection& c, bool keep) noexcept {
 }
 
 void event_loop::close_connection(connection& c) noexcept {
-    c.s.reset();  // closes the socket, which also removes it from the epoll set
+    c.s.reset();
+    c.io.reset();  // closes the socket, which also removes it from the epoll set
     connection* last = live_.back();
     live_[c.pos] = last;
     last->pos = c.pos;

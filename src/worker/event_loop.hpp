@@ -36,6 +36,8 @@ private:
         int64_t turn_start = -1;  // first accept since this worker (re-)registered it; -1: none
     };
     struct connection : watch {
+        // Interim (http branch): the transport lives in the record, closed after the session.
+        plain_transport io;
         std::unique_ptr<session> s;
         uint32_t pos = 0;  // index in live_
         bool counted_busy = false;

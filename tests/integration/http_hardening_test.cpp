@@ -1,6 +1,14 @@
 // Request smuggling and path traversal through the real binary: a request whose framing
 // cannot be trusted is answered with an error and the connection closed, so nothing that
 // follows it on the connection is ever executed; no target reaches a file outside the root.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
 #include "integration/fixture.hpp"
 #include "integration/http_util.hpp"
 
@@ -174,6 +182,45 @@ TEST_F(hardening, no_target_serves_a_file_outside_the_root) {
         EXPECT_EQ(r->status, 200) << t;
         EXPECT_EQ(r->body, "inside") << t;
     }
+}
+
+// Issue 13 item 9: a request whose FIN comes in the same segment (TCP_CORK, then
+// shutdown(SHUT_WR): one segment for both) reaches an idle keep-alive connection as one
+// wake-up. The server answers and closes at once, as nginx does, instead of holding the
+// connection until keepalive_timeout.
+TEST_F(hardening, a_request_sent_with_its_fin_is_answered_and_closed_at_once) {
+    cfg_.set("http", "keepalive_timeout", "\"10s\"");
+    start();
+    const int fd = connect_loopback(port_);
+    ASSERT_GE(fd, 0);
+    timeval tv{20, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    const std::string req = "GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n";
+    ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    // The first answer: head and the 15-byte index.html.
+    std::string got;
+    char buf[4096];
+    while (got.find("\r\n\r\n") == std::string::npos ||
+           got.size() < got.find("\r\n\r\n") + 4 + 15) {
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        ASSERT_GT(n, 0) << got;
+        got.append(buf, static_cast<size_t>(n));
+    }
+    ::usleep(200 * 1000);  // the worker is back in epoll_wait, the connection idle
+
+    int one = 1;
+    ASSERT_EQ(::setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof one), 0);
+    ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    const auto sent = std::chrono::steady_clock::now();
+    ::shutdown(fd, SHUT_WR);  // flushes the corked request with the FIN
+    std::string second;
+    ssize_t n;
+    while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) second.append(buf, static_cast<size_t>(n));
+    const auto took = std::chrono::steady_clock::now() - sent;
+    ::close(fd);
+    EXPECT_EQ(n, 0) << "no EOF: " << std::strerror(errno);
+    EXPECT_EQ(second.rfind("HTTP/1.1 200 ", 0), 0u) << second;
+    EXPECT_LT(took, std::chrono::seconds(3)) << "the connection waited for keepalive_timeout";
 }
 
 }  // namespace

@@ -270,3 +270,47 @@ TEST(application, declares_the_http_table_and_parses_it) {
     cfg.app = *parsed;
     EXPECT_EQ(cfg.app_settings<http_settings>().index.front(), "index.html");
 }
+
+// Issue 19 item 8: configuration errors name what the file says with its control bytes
+// escaped: one line, and a NUL does not cut the message short.
+TEST(http_settings, errors_escape_control_bytes) {
+    {
+        fake_reader r;
+        r.values["root"] = temp_root();
+        r.values["status_allow"] = std::vector<std::string>{"1.2.3.4\nX: 1"};
+        auto s = parse_http_settings(r);
+        ASSERT_FALSE(s.ok());
+        EXPECT_EQ(s.err().message.find('\n'), std::string::npos) << s.err().message;
+        EXPECT_NE(s.err().message.find("\"1.2.3.4\\x0aX: 1\" is not an address block"),
+                  std::string::npos)
+            << s.err().message;
+    }
+    {
+        fake_reader r;
+        r.values["root"] = temp_root();
+        r.values["status_allow"] = std::vector<std::string>{std::string("10.0.0.0/8\0tail", 15)};
+        auto s = parse_http_settings(r);
+        ASSERT_FALSE(s.ok());
+        EXPECT_EQ(s.err().message.find('\0'), std::string::npos);
+        EXPECT_NE(s.err().message.find("10.0.0.0/8\\x00tail"), std::string::npos)
+            << s.err().message;
+    }
+    {
+        fake_reader r;
+        r.values["root"] = temp_root();
+        r.values["index"] = std::vector<std::string>{"a/\r\nb"};
+        auto s = parse_http_settings(r);
+        ASSERT_FALSE(s.ok());
+        EXPECT_NE(s.err().message.find("\"a/\\x0d\\x0ab\" must be a plain file name"),
+                  std::string::npos)
+            << s.err().message;
+    }
+    {
+        fake_reader r;
+        r.values["root"] = std::string("/nonexistent/\x1b[31mred");
+        auto s = parse_http_settings(r);
+        ASSERT_FALSE(s.ok());
+        EXPECT_NE(s.err().message.find("/nonexistent/\\x1b[31mred: "), std::string::npos)
+            << s.err().message;
+    }
+}

@@ -493,3 +493,26 @@ TEST(request_parser, combines_repeated_field_lines_into_one_list) {
     combine_field_lines(p.head().bytes, "range", out);
     EXPECT_EQ(out, "");
 }
+
+// RFC 9112 section 3.2: Host is uri-host [ ":" port ], and a port is digits only.
+TEST(request_parser, refuses_a_host_whose_port_is_not_a_number) {
+    EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: x:abc\r\n\r\n"), 400);
+    EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: x:80:81\r\n\r\n"), 400);
+    EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n"), 400);
+    EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: [::1]:8a\r\n\r\n"), 400);
+    EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: a]b\r\n\r\n"), 400);
+    EXPECT_EQ(error_of("GET http://x:abc/ HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
+    for (const char* ok : {"x", "x:8080", "x:", "127.0.0.1:80", "[::1]", "[::1]:443"}) {
+        request_parser p(8192);
+        const std::string req = std::string("GET / HTTP/1.1\r\nHost: ") + ok + "\r\n\r\n";
+        EXPECT_EQ(p.parse(req), parse_status::done) << ok;
+    }
+}
+
+TEST(request_parser, request_line_prefix_gives_what_came_of_the_line) {
+    EXPECT_EQ(request_line_prefix("GET /a HTTP/1.1\r\nHost: a\r\n"), "GET /a HTTP/1.1");
+    EXPECT_EQ(request_line_prefix("\r\n\r\nGET /partial"), "GET /partial");
+    EXPECT_EQ(request_line_prefix("GET /x\nHost"), "GET /x");
+    EXPECT_EQ(request_line_prefix(""), "");
+    EXPECT_EQ(request_line_prefix(std::string(5000, 'a'), 100), std::string(100, 'a'));
+}

@@ -144,6 +144,7 @@ class session_fixture : public ::testing::Test {
 
     void TearDown() override {
         session_.reset();
+        io_.reset();
         service_.reset();
         std::filesystem::remove_all(base_);
     }
@@ -162,8 +163,10 @@ class session_fixture : public ::testing::Test {
         int sv[2];
         ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
         client_.reset(sv[0]);
+        session_.reset();  // before its transport
+        io_.reset(unique_fd(sv[1]));
         accepted_connection c;
-        c.fd = unique_fd(sv[1]);
+        c.io = &io_;
         c.peer = v4_peer(peer);
         c.peer_len = sizeof(sockaddr_in);
         session_ = service_->open(std::move(c));
@@ -199,11 +202,16 @@ class session_fixture : public ::testing::Test {
     }
 
     // One readiness event, as the loop delivers it; a false answer destroys the session.
+    // The worker closes the socket right after the session, as the fixture does here.
     void io(uint32_t events = EPOLLIN | EPOLLOUT) {
-        if (session_ && !session_->on_io(events)) session_.reset();
+        if (session_ && !session_->on_io(events)) end_session();
     }
     void deadline() {
-        if (session_ && !session_->on_deadline()) session_.reset();
+        if (session_ && !session_->on_deadline()) end_session();
+    }
+    void end_session() {
+        session_.reset();
+        io_.reset();
     }
 
     // Calls on_io and reads until neither side makes progress.
@@ -238,6 +246,7 @@ class session_fixture : public ::testing::Test {
     scoreboard board_;
     std::unique_ptr<worker_context> ctx_;
     std::unique_ptr<service> service_;
+    plain_transport io_;  // the worker's: outlives the session
     std::unique_ptr<session> session_;
     unique_fd client_;
     bool eof_ = false;

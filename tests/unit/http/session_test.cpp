@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "http/access_log.hpp"
 #include "session_fixture.hpp"
 
 using namespace preforkd;
@@ -722,7 +723,7 @@ TEST_F(http_session_test, writes_one_combined_log_line_per_request) {
     std::getline(in, l2);
     EXPECT_FALSE(std::getline(in, l3));
     EXPECT_EQ(l1.rfind("127.0.0.1 - - [", 0), 0u) << l1;
-    EXPECT_NE(l1.find(" +0000] \"GET /a.txt HTTP/1.1\" 200 100 \"http://r/\" \"tester \\\"x\\\"\""),
+    EXPECT_NE(l1.find(" +0000] \"GET /a.txt HTTP/1.1\" 200 100 \"http://r/\" \"tester \\x22x\\x22\""),
               std::string::npos)
         << l1;
     EXPECT_NE(l2.find("\"GET /missing HTTP/1.1\" 404 "), std::string::npos) << l2;
@@ -771,4 +772,97 @@ TEST_F(http_session_test, closes_when_the_peer_closes_after_a_request) {
     ASSERT_EQ(r.size(), 1u);
     EXPECT_EQ(r[0].body, a_body);
     EXPECT_FALSE(open());
+}
+
+// Issue 13 item 9: a request whose FIN comes in the same segment (send, then
+// shutdown(SHUT_WR), or TCP_CORK) arrives as one EPOLLIN|EPOLLRDHUP edge. The short read
+// that empties the socket must not hide the EOF: answer, then close at once, rather than
+// hold the connection until keepalive_timeout.
+TEST_F(http_session_test, closes_at_once_after_answering_a_request_sent_with_its_fin) {
+    connect();
+    ASSERT_EQ(get("/a.txt").size(), 1u);  // a keep-alive connection, idle
+    ASSERT_TRUE(open());
+    send("GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n");
+    ::shutdown(client_.get(), SHUT_WR);
+    io(EPOLLIN | EPOLLRDHUP);  // one edge for both: no other comes
+    std::string raw;
+    read_available(raw);
+    auto r = parse_responses(raw);
+    ASSERT_EQ(r.size(), 1u) << raw;
+    EXPECT_EQ(r[0].body, a_body);
+    EXPECT_FALSE(open()) << "the connection waits for its keep-alive timeout";
+}
+
+namespace {
+std::vector<std::string> read_lines(const std::string& path) {
+    std::ifstream in(path);
+    std::vector<std::string> lines;
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    return lines;
+}
+}  // namespace
+
+// Issue 13 item 9: the access log line of a refused head names what was asked (escaped and
+// cut), as nginx and Apache log it, rather than "-": an attack leaves a trace.
+TEST_F(http_session_test, logs_the_request_line_of_refused_heads) {
+    const std::string log_path = (base_ / "access.log").string();
+    unique_fd log_fd(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    ASSERT_TRUE(log_fd.valid());
+    ctx_->set_access_log_fd(log_fd.get());
+    const std::string long_target = "/" + std::string(9000, 'x');
+    const std::vector<std::string> requests = {
+        "GET /bad\x01 HTTP/1.1\r\nHost: t\r\n\r\n",                                   // 400
+        "GET /ok HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(9000, 'y') + "\r\n\r\n",  // 431
+        "GET " + long_target + " HTTP/1.1\r\n\r\n",                                     // 414
+    };
+    for (const std::string& req : requests) {
+        connect();
+        exchange(req);
+    }
+    connect();
+    exchange("GET /slow HTTP/1.1\r\nHost: t\r\n");  // then nothing: 408
+    set_now(session_->deadline_ms());
+    deadline();
+
+    auto lines = read_lines(log_path);
+    ASSERT_EQ(lines.size(), 4u);
+    EXPECT_NE(lines[0].find("\"GET /bad\\x01 HTTP/1.1\" 400 "), std::string::npos) << lines[0];
+    EXPECT_NE(lines[1].find("\"GET /ok HTTP/1.1\" 431 "), std::string::npos) << lines[1];
+    const std::string cut = "\"GET " + long_target.substr(0, max_logged_request_line - 4) + "\" 414 ";
+    EXPECT_NE(lines[2].find(cut), std::string::npos) << lines[2].substr(0, 80);
+    EXPECT_LT(lines[2].size(), max_logged_request_line + 200);
+    EXPECT_NE(lines[3].find("\"GET /slow HTTP/1.1\" 408 "), std::string::npos) << lines[3];
+}
+
+// Issue 13 item 9: a file that shrinks while it is sent cannot keep its Content-Length:
+// the connection is cut, and the error log says why at warn.
+TEST_F(http_session_test, warns_when_a_file_shrinks_while_it_is_sent) {
+    const std::string log_path = (base_ / "error.log").string();
+    unique_fd log_fd(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    ASSERT_TRUE(log_fd.valid());
+    log_.adopt(std::move(log_fd), log_path);
+    log_.set_level(log_level::warn);
+    connect();
+    send("GET /big.bin HTTP/1.1\r\nHost: test\r\n\r\n");
+    io();  // the socket buffer fills; the client reads nothing yet
+    ASSERT_TRUE(open());
+    ASSERT_EQ(::truncate((root_ / "big.bin").c_str(), 1000), 0);
+    pump();
+    EXPECT_FALSE(open());
+    auto lines = read_lines(log_path);
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_NE(lines[0].find("[warn]"), std::string::npos) << lines[0];
+    EXPECT_NE(lines[0].find("/big.bin shrank while it was sent"), std::string::npos) << lines[0];
+}
+
+// Issue 13 item 5: a worker that cannot serve its docroot (removed since the supervisor
+// opened it) gets no service, says why, and leaves the reason in its scoreboard slot: the
+// worker then exits with exit_code::fatal.
+TEST_F(http_session_test, a_removed_docroot_gives_no_service_and_a_reason) {
+    service_.reset();
+    std::filesystem::remove_all(root_);
+    EXPECT_EQ(make_http_service(*ctx_), nullptr);
+    const std::string reason = board_.slot(0).exit_reason;
+    EXPECT_NE(reason.find("http.root"), std::string::npos) << reason;
+    EXPECT_NE(reason.find("removed"), std::string::npos) << reason;
 }

@@ -35,6 +35,7 @@ struct worker_env {
 // A connected pair: `server` (non-blocking, as accept4 gives it) for the connection, `peer`
 // (blocking) for the test.
 struct pair {
+    plain_transport io;  // the worker's, which outlives the connection
     unique_fd server;
     unique_fd peer;
     pair() {
@@ -46,7 +47,8 @@ struct pair {
     }
     accepted_connection take() {
         accepted_connection ac;
-        ac.fd = std::move(server);
+        io.reset(std::move(server));
+        ac.io = &io;
         ac.peer.ss_family = AF_UNIX;
         ac.peer_len = sizeof(sa_family_t);
         return ac;
@@ -172,7 +174,8 @@ TEST(connection, writes_everything_to_a_slow_reader_and_counts_it) {
     c->count_request();
     ASSERT_TRUE(c->print("{}-{}\n", "tail", 42));
     c->finish();  // the bytes after the last count are counted too, without a request
-    c.reset();    // closes the socket: the reader sees EOF
+    c.reset();
+    p.io.reset();  // the worker closes the socket after the session: the reader sees EOF
     reader.join();
     EXPECT_EQ(got, big + "tail-42\n");
     const scoreboard_slot& slot = env.board.slot(0);
