@@ -5,8 +5,8 @@
 # PREFORKD_SKIP_APT=1 to skip the package step.
 #
 # Environment: JOBS (build parallelism, default nproc), PREFORKD_SKIP_SANITIZE=1 to skip the
-# sanitizer pass, PREFORKD_FUZZ_SECONDS (seconds per fuzz target, default 30, so 60 s for the
-# two; 0 skips the fuzz run), PREFORKD_SKIP_BENCH=1 to skip the benchmark smoke run.
+# sanitizer pass, PREFORKD_FUZZ_SECONDS (seconds per fuzz target, default 30, so 90 s for the
+# three; 0 skips the fuzz run), PREFORKD_SKIP_BENCH=1 to skip the benchmark smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -14,7 +14,7 @@ JOBS=${JOBS:-$(nproc)}
 
 packages=(cmake make g++ clang libclang-rt-14-dev libfmt-dev libtomlplusplus-dev
           libgtest-dev libgmock-dev libsystemd-dev media-types pkgconf
-          curl python3 chromium)  # curl, python3, chromium: the real-client integration tests
+          curl python3 chromium prometheus)  # real clients; promtool (metrics test)
 if [ "${PREFORKD_SKIP_APT:-0}" != 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update
@@ -52,7 +52,7 @@ if [ "$fuzz_seconds" != 0 ]; then
     step "fuzz (libFuzzer, ${fuzz_seconds}s per target)"
     CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DPREFORKD_FUZZ=ON -DPREFORKD_TESTS=OFF
-    cmake --build build-fuzz -j"$JOBS" --target config_fuzzer http_parser_fuzzer
+    cmake --build build-fuzz -j"$JOBS" --target config_fuzzer http_parser_fuzzer proxy_protocol_fuzzer
     # New inputs go to a temporary folder (libFuzzer writes to its first corpus folder
     # only): the seed corpus in the clone is read, never written. A crash, a sanitizer
     # report or a hang (-timeout) stops the fuzzer with a non-zero status, which fails the
@@ -60,7 +60,7 @@ if [ "$fuzz_seconds" != 0 ]; then
     fuzz_work=$(mktemp -d)
     trap 'rm -rf "$fuzz_work"' EXIT
     rm -rf build-fuzz/artifacts && mkdir -p build-fuzz/artifacts
-    for target in config http_parser; do
+    for target in config http_parser proxy_protocol; do
         corpus=tests/fuzz/corpus/${target%_parser}
         extra=()
         [ -f "tests/fuzz/$target.dict" ] && extra+=(-dict="tests/fuzz/$target.dict")
