@@ -16,6 +16,7 @@ JOBS=${JOBS:-$(nproc)}
 packages=(cmake make g++ clang libclang-rt-14-dev libfmt-dev libtomlplusplus-dev
           libgtest-dev libgmock-dev libsystemd-dev media-types pkgconf
           curl python3 chromium   # curl, python3, chromium: the real-client integration tests
+          prometheus              # promtool, for the metrics test
           clang-format)           # tests/check_format.sh (Debian 12: version 14)
 if [ "${PREFORKD_SKIP_APT:-0}" != 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
@@ -60,7 +61,8 @@ if [ "$fuzz_seconds" != 0 ]; then
     step "fuzz (libFuzzer, ${fuzz_seconds}s per target)"
     CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DPREFORKD_FUZZ=ON -DPREFORKD_TESTS=OFF
-    cmake --build build-fuzz -j"$JOBS" --target config_fuzzer http_parser_fuzzer http_session_fuzzer
+    fuzz_targets=(config http_parser http_session proxy_protocol)
+    cmake --build build-fuzz -j"$JOBS" --target "${fuzz_targets[@]/%/_fuzzer}"
     # New inputs go to a temporary folder (libFuzzer writes to its first corpus folder
     # only): the seed corpus in the clone is read, never written. A crash, a sanitizer
     # report or a hang (-timeout) stops the fuzzer with a non-zero status, which fails the
@@ -68,7 +70,7 @@ if [ "$fuzz_seconds" != 0 ]; then
     fuzz_work=$(mktemp -d)
     trap 'rm -rf "$fuzz_work"' EXIT
     rm -rf build-fuzz/artifacts && mkdir -p build-fuzz/artifacts
-    for target in config http_parser http_session; do
+    for target in "${fuzz_targets[@]}"; do
         corpus=tests/fuzz/corpus/${target%_parser}
         extra=()
         [ -f "tests/fuzz/$target.dict" ] && extra+=(-dict="tests/fuzz/$target.dict")

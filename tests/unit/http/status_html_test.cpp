@@ -1,0 +1,127 @@
+#include "http/status_html.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace preforkd;
+using namespace preforkd::http;
+
+namespace {
+
+status_snapshot sample() {
+    status_snapshot s;
+    s.supervisor_pid = 1234;
+    s.generation = 3;
+    s.uptime_s = 60;
+    s.workers.push_back({0, 1240, 3, worker_state::idle, 0, 1520, 1556480, 310, 120});
+    s.workers.push_back({1, 1241, 3, worker_state::busy, 2, 4500, 4608000, 90, 5});
+    s.workers.push_back({4, 1250, 2, worker_state::retiring, 1, 10, 100, 1, 5});
+    s.workers.push_back({5, 1251, 3, worker_state::starting, 0, 0, 0, 0, 0});
+    return s;
+}
+
+size_t count(const std::string& text, std::string_view what) {
+    size_t n = 0;
+    for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
+    return n;
+}
+
+std::string render(const status_snapshot& s, std::string_view path = "/server-status") {
+    std::string out;
+    render_status_html(s, "0.1.0", path, out);
+    return out;
+}
+
+}  // namespace
+
+TEST(status_html, one_cell_per_live_worker_coloured_by_state) {
+    std::string t = render(sample());
+    EXPECT_EQ(count(t, "class=\"cell "), 4u);
+    EXPECT_EQ(count(t, "<span class=\"cell idle\""), 1u);
+    EXPECT_EQ(count(t, "<span class=\"cell busy\""), 1u);
+    EXPECT_EQ(count(t, "<span class=\"cell retiring\""), 1u);
+    EXPECT_EQ(count(t, "<span class=\"cell starting\""), 1u);
+    EXPECT_NE(t.find("pid 1241, generation 3, busy, 2 connections, 4500 requests\">W</span>"),
+              std::string::npos);
+    EXPECT_EQ(count(render(status_snapshot{}), "class=\"cell "), 0u);
+}
+
+TEST(status_html, counts_per_generation_newest_first) {
+    std::string t = render(sample());
+    const size_t g3 =
+        t.find("<tr><td>3</td><td>1</td><td>1</td><td>1</td><td>0</td><td>3</td></tr>");
+    const size_t g2 =
+        t.find("<tr><td>2</td><td>0</td><td>0</td><td>0</td><td>1</td><td>1</td></tr>");
+    ASSERT_NE(g3, std::string::npos) << t;
+    ASSERT_NE(g2, std::string::npos);
+    EXPECT_LT(g3, g2);
+}
+
+TEST(status_html, is_self_contained_and_polls_json) {
+    std::string t = render(sample());
+    EXPECT_TRUE(t.starts_with("<!DOCTYPE html>"));
+    EXPECT_TRUE(t.ends_with("</html>\n"));
+    EXPECT_NE(t.find("data-json=\"/server-status?json\""), std::string::npos);
+    EXPECT_NE(t.find("setTimeout(poll,1000)"), std::string::npos);
+    EXPECT_NE(t.find("id=\"rps\""), std::string::npos);
+    EXPECT_NE(t.find("id=\"bps\""), std::string::npos);
+    // No external asset: nothing is loaded from anywhere but the page's own ?json.
+    for (std::string_view ext : {"src=", "href=", "http://", "https://", "@import", "url("})
+        EXPECT_EQ(t.find(ext), std::string::npos) << ext;
+}
+
+TEST(status_html, escapes_what_comes_from_configuration) {
+    std::string t = render(sample(), "/s\"><script>alert(1)</script>");
+    EXPECT_EQ(t.find("<script>alert"), std::string::npos);
+    EXPECT_NE(t.find("data-json=\"/s&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;?json\""),
+              std::string::npos);
+    std::string e;
+    append_html_escaped(e, "a&b<c>d\"e'f");
+    EXPECT_EQ(e, "a&amp;b&lt;c&gt;d&quot;e&#39;f");
+}
+
+TEST(accept, quality_of_the_most_specific_range) {
+    EXPECT_EQ(accept_quality("text/html", "text/html"), 1000);
+    EXPECT_EQ(accept_quality("text/*;q=0.5, text/html;q=0.2", "text/html"), 200);
+    EXPECT_EQ(accept_quality("text/*;q=0.5, text/html;q=0.2", "text/plain"), 500);
+    EXPECT_EQ(accept_quality("*/*;q=0.1", "text/plain"), 100);
+    EXPECT_EQ(accept_quality("application/json", "text/plain"), -1);
+    EXPECT_EQ(accept_quality("", "text/plain"), 1000);  // no Accept: anything
+    EXPECT_EQ(accept_quality("TEXT/HTML ; Q=0.7", "text/html"), 700);
+    EXPECT_EQ(accept_quality("text/html;level=1;q=0.3;ext=1", "text/html"), 300);
+    EXPECT_EQ(accept_quality("text/html;q=1.000", "text/html"), 1000);
+    EXPECT_EQ(accept_quality("text/html;q=0", "text/html"), 0);
+    // Malformed weights drop their element only.
+    EXPECT_EQ(accept_quality("text/html;q=2, */*;q=0.4", "text/html"), 400);
+    EXPECT_EQ(accept_quality("text/html;q=0.1234", "text/html"), -1);
+    EXPECT_EQ(accept_quality("text/html;q=1.5", "text/html"), -1);
+    EXPECT_EQ(accept_quality("text/html;q=", "text/html"), -1);
+    EXPECT_EQ(accept_quality("texthtml", "text/html"), -1);
+}
+
+TEST(accept, browsers_get_html_curl_and_scripts_get_text) {
+    // Chromium's and Firefox's navigation Accept.
+    EXPECT_TRUE(
+        prefers_html("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
+                     "image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"));
+    EXPECT_TRUE(prefers_html("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"));
+    EXPECT_FALSE(prefers_html("*/*"));                    // curl
+    EXPECT_FALSE(prefers_html(""));                       // no Accept field
+    EXPECT_FALSE(prefers_html("text/plain, text/html"));  // a tie keeps text
+    EXPECT_FALSE(prefers_html("text/html;q=0.5, text/plain"));
+    EXPECT_FALSE(prefers_html("text/html;q=0, */*"));
+    EXPECT_FALSE(prefers_html("application/json"));
+    EXPECT_TRUE(prefers_html("text/html, text/plain;q=0.9"));
+    EXPECT_TRUE(prefers_html("text/*, text/plain;q=0.5"));
+}
+
+TEST(accept, query_wins_over_accept) {
+    const char* browser = "text/html,*/*;q=0.8";
+    EXPECT_EQ(choose_status_format("json", browser), status_format::json);
+    EXPECT_EQ(choose_status_format("auto", browser), status_format::text);
+    EXPECT_EQ(choose_status_format("", browser), status_format::html);
+    EXPECT_EQ(choose_status_format("html", "*/*"), status_format::html);
+    EXPECT_EQ(choose_status_format("x=1&html", ""), status_format::html);
+    EXPECT_EQ(choose_status_format("", "*/*"), status_format::text);
+    EXPECT_EQ(choose_status_format("htmlx", "*/*"), status_format::text);
+    EXPECT_EQ(choose_status_format("json=1", ""), status_format::json);
+}
