@@ -153,7 +153,7 @@ void append_html_escaped(std::string& out, std::string_view s) {
 }
 
 int accept_quality(std::string_view accept, std::string_view media_type) {
-    if (detail::trim_ows(accept).empty()) return 1000;
+    if (preforkd::detail::trim_ows(accept).empty()) return 1000;
     const size_t slash = media_type.find('/');
     const std::string_view type = media_type.substr(0, slash);
     int best_q = -1, best_rank = -1;  // rank: 2 type/subtype, 1 type/*, 0 */*
@@ -162,12 +162,12 @@ int accept_quality(std::string_view accept, std::string_view media_type) {
         std::string_view element = accept.substr(0, comma);
         accept = comma == std::string_view::npos ? std::string_view{} : accept.substr(comma + 1);
         const size_t semi = element.find(';');
-        const std::string_view range = detail::trim_ows(element.substr(0, semi));
+        const std::string_view range = preforkd::detail::trim_ows(element.substr(0, semi));
         int q = 1000;
         std::string_view params = semi == std::string_view::npos ? "" : element.substr(semi + 1);
         while (!params.empty()) {
             const size_t next = params.find(';');
-            const std::string_view p = detail::trim_ows(params.substr(0, next));
+            const std::string_view p = preforkd::detail::trim_ows(params.substr(0, next));
             params = next == std::string_view::npos ? std::string_view{} : params.substr(next + 1);
             if (p.size() >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
                 q = parse_qvalue(p.substr(2));
