@@ -9,6 +9,7 @@
 #include <exception>
 
 #include <preforkd/clock.hpp>
+#include <preforkd/detail/syscall.hpp>
 #include <preforkd/exit_code.hpp>
 
 #include "supervisor/scaling.hpp"
@@ -32,8 +33,6 @@
 namespace preforkd {
 namespace {
 
-constexpr int64_t crash_window_ms = 1000;  // dying sooner after start counts as a crash
-
 std::string describe_exit(int status) {
     if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
     if (WIFSIGNALED(status))
@@ -44,11 +43,27 @@ std::string describe_exit(int status) {
 
 }  // namespace
 
-int supervisor::serving_count() const {
-    int n = 0;
-    for (const auto& w : workers_)
-        if (w.gen == current_ && !w.retiring) ++n;
-    return n;
+generation_snapshot supervisor::snapshot(const generation& gen) const {
+    generation_snapshot s;
+    const int64_t now = monotonic_ms();
+    for (const auto& w : workers_) {
+        if (w.gen.get() != &gen) continue;
+        const bool young = now - w.started_ms < crash_window_ms;
+        if (!young) ++s.healthy;
+        if (w.retiring) {
+            ++s.retiring;
+            continue;
+        }
+        switch (board_.slot(w.slot).get_state()) {
+            case worker_state::idle: ++s.idle; break;
+            case worker_state::busy: ++s.busy; break;
+            // Decided to retire by itself; the tick marks its record.
+            case worker_state::retiring: ++s.retiring; continue;
+            default: ++s.starting; break;
+        }
+        if (young) ++s.young;
+    }
+    return s;
 }
 
 std::vector<int> supervisor::fds_to_close_in_child(const generation& gen) const {
@@ -100,6 +115,8 @@ result<pid_t> supervisor::spawn(const std::shared_ptr<generation>& gen) {
     if (pid == 0) {
         // The child never returns into supervisor code, and never runs its destructors:
         // they would remove the pid file and close what the supervisor still uses.
+        // Its own pid in its slot at once: "starting" with pid 0 reads as nobody's.
+        board_.slot(slot).pid.store(::getpid(), std::memory_order_relaxed);
         if (opts_.handshake) opts_.handshake->close_in_child();
         int status = static_cast<int>(exit_code::fatal);
         try {
@@ -124,7 +141,7 @@ result<pid_t> supervisor::spawn(const std::shared_ptr<generation>& gen) {
         // fork resets this count (a worker coming of age says nothing about forking).
         ++fork_failures_;
         int64_t delay = crash_backoff_ms(fork_failures_);
-        spawn_after_ms_ = std::max(spawn_after_ms_, now + delay);
+        fork_after_ms_ = now + delay;
         auto e = error::from_errno(err, "fork");
         log_.error("cannot start a worker: {}; retrying in {} ms", e.message, delay);
         return e;
@@ -146,65 +163,133 @@ result<pid_t> supervisor::spawn(const std::shared_ptr<generation>& gen) {
 void supervisor::spawn_up_to_floor() {
     if (stopping_ != stop_mode::none || !current_) return;
     int64_t now = monotonic_ms();
-    if (now < spawn_after_ms_) return;
-    int serving = serving_count();
-    int wanted = std::min(floor_, current_->cfg.workers.max) - serving;
-    if (crashes_ > 0) {
-        // Crash loop: one probe at a time; the rest follow once a worker stays up.
-        int probing = 0;
-        for (const auto& w : workers_)
-            if (w.gen == current_ && !w.retiring && !w.healthy) ++probing;
-        wanted = std::min(wanted, 1 - probing);
+    if (now < fork_after_ms_) return;
+    if (previous_) {
+        // A reload is not up yet: the old generation serves meanwhile, so it stays at its
+        // floor. Its workers that retire by themselves (max_requests), crash or are killed by
+        // the watchdog are replaced, or it would drain to nothing while the new one stalls.
+        const generation_snapshot old = snapshot(*previous_);
+        const int max = previous_->cfg.workers.max;
+        int wanted = std::min(std::min(previous_floor_, max) - old.serving(),
+                              room_under_max({old.serving(), old.idle, previous_floor_,
+                                              old.retiring}, max));
+        for (int i = 0; i < wanted; ++i)
+            if (!spawn(previous_)) return;  // logged, and backed off if fork failed
     }
+    if (now < spawn_after_ms_) return;
+    const generation_snapshot cur = snapshot(*current_);
+    const int max = current_->cfg.workers.max;
+    int wanted = std::min(std::min(floor_, max) - cur.serving(),
+                          room_under_max({cur.serving(), cur.idle, floor_, cur.retiring}, max));
+    // Crash loop: one probe at a time; the rest follow once a worker stays up.
+    if (crashes_ > 0) wanted = std::min(wanted, 1 - cur.young);
     for (int i = 0; i < wanted; ++i)
         if (!spawn(current_)) return;  // logged, and backed off if fork failed
 }
 
 void supervisor::reap() {
-    int64_t now = monotonic_ms();
     for (;;) {
         int status = 0;
-        pid_t pid = ::waitpid(-1, &status, WNOHANG);
-        if (pid <= 0) break;
-        auto it = std::find_if(workers_.begin(), workers_.end(),
-                               [&](const worker_record& w) { return w.pid == pid; });
-        if (it == workers_.end()) {
-            if (pid == upgrade_child_) upgrade_child_exited(status);
-            else log_.info("reaped child {} that was not a worker: {}", pid, describe_exit(status));
+        pid_t pid = detail::retry_eintr([&] { return ::waitpid(-1, &status, WNOHANG); });
+        if (pid > 0) {
+            worker_exited(pid, status);
             continue;
         }
-        worker_record w = std::move(*it);
-        workers_.erase(it);
-        board_.release(w.slot);
-        slot_taken_[w.slot] = false;
-
-        bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-        std::string how = describe_exit(status);
-        if (clean && (w.retiring || stopping_ != stop_mode::none))
-            log_.info("worker {} (generation {}, slot {}) retired", pid, w.gen->id, w.slot);
-        else if (stopping_ != stop_mode::none || w.killed)
-            log_.info("worker {} (generation {}, slot {}) {}", pid, w.gen->id, w.slot, how);
-        else
-            log_.error("worker {} (generation {}, slot {}) {}", pid, w.gen->id, w.slot, how);
-
-        // SIGKILL is never self-inflicted: an operator, the OOM killer or our watchdog sent
-        // it. Counting it would let anyone who kills young workers (a chaos test, a script
-        // replacing them) push the pool into crash back-off, down to no worker for seconds.
-        // A crash loop is a worker failing by itself: an exit status or a fault.
-        bool killed_from_outside = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
-        if (!clean && !w.killed && !killed_from_outside && stopping_ == stop_mode::none &&
-            now - w.started_ms < crash_window_ms) {
-            ++crashes_;
-            int64_t delay = crash_backoff_ms(crashes_);
-            spawn_after_ms_ = now + delay;
-            if (backoff_logged_for_ != crashes_) {
-                log_.error("worker {} crashed {} ms after its start ({} in a row): next spawn in "
-                           "{} ms", pid, now - w.started_ms, crashes_, delay);
-                backoff_logged_for_ = crashes_;
-            }
-        }
+        // ECHILD: no child left at all. Our records of live workers are then wrong (the
+        // kernel reaped them for us): forget them, and never signal those pids again.
+        if (pid < 0 && errno == ECHILD) forget_all_workers();
+        break;
     }
     if (stopping_ == stop_mode::none) spawn_up_to_floor();
+}
+
+void supervisor::forget_all_workers() {
+    if (workers_.empty() && upgrade_child_ == 0) return;
+    log_.error("waitpid: no child process left, yet {} worker(s) were running: they ended "
+               "unseen (was SIGCHLD ignored?)", workers_.size());
+    for (const auto& w : workers_) {
+        board_.release(w.slot);
+        slot_taken_[w.slot] = false;
+    }
+    workers_.clear();
+    if (upgrade_child_ > 0) upgrade_child_exited(-1);
+}
+
+void supervisor::worker_exited(pid_t pid, int status) {
+    const int64_t now = monotonic_ms();
+    auto it = std::find_if(workers_.begin(), workers_.end(),
+                           [&](const worker_record& w) { return w.pid == pid; });
+    if (it == workers_.end()) {
+        if (pid == upgrade_child_) upgrade_child_exited(status);
+        else log_.info("reaped child {} that was not a worker: {}", pid, describe_exit(status));
+        return;
+    }
+    worker_record w = std::move(*it);
+    workers_.erase(it);
+    // The worker's reason for a fatal exit: read before the slot is cleared for reuse.
+    const std::string reason = board_.slot(w.slot).exit_reason;
+    board_.release(w.slot);
+    slot_taken_[w.slot] = false;
+
+    const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    const bool fatal =
+        WIFEXITED(status) && WEXITSTATUS(status) == static_cast<int>(exit_code::fatal);
+    const bool stopping = stopping_ != stop_mode::none;
+    const std::string how = describe_exit(status);
+    if (clean && (w.retiring || stopping))
+        log_.info("worker {} (generation {}, slot {}) retired", pid, w.gen->id, w.slot);
+    else if (clean)
+        // A QUIT sent straight to the worker, or a retirement not yet seen by the tick.
+        log_.info("worker {} (generation {}, slot {}) exited normally", pid, w.gen->id, w.slot);
+    else if (stopping || w.killed)
+        log_.info("worker {} (generation {}, slot {}) {}", pid, w.gen->id, w.slot, how);
+    else if (fatal)
+        log_.error("worker {} (generation {}, slot {}) cannot work: {}", pid, w.gen->id, w.slot,
+                   reason.empty() ? how : reason);
+    else
+        log_.error("worker {} (generation {}, slot {}) {}", pid, w.gen->id, w.slot, how);
+
+    if (fatal && !stopping && w.gen == current_) {
+        // exit_code::fatal: it cannot serve with this configuration (the docroot is gone,
+        // the application's init failed), and neither will the next one. As nginx (exit 2)
+        // and Apache (APEXIT_CHILDFATAL): no respawning into it.
+        std::string why = fmt::format("worker {} of generation {} cannot start: {}", pid,
+                                      w.gen->id,
+                                      reason.empty() ? "exit_code::fatal (see its error above)"
+                                                     : reason);
+        if (previous_) {
+            reload_failure_ = std::move(why);
+            finish_reload_if_ready();
+            return;
+        }
+        if (!ready_) {
+            log_.crit("{}", why);
+            if (opts_.on_start_failed) opts_.on_start_failed(why);
+            exit_status_ = 1;
+            begin_stop(stop_mode::fast);
+            return;
+        }
+    }
+
+    // Dying young is a crash loop to slow down (100 ms doubling to 10 s, one probe at a
+    // time), whatever the cause. SIGKILL is the exception while the generation has a worker
+    // that came of age: random kills of a healthy pool (an operator, a chaos test) must not
+    // push it into back-off, down to no worker for seconds. With no such worker, workers
+    // SIGKILLed at birth (the OOM killer, a cgroup's memory.max, a script) would otherwise be
+    // re-forked some 150 times a second.
+    const bool killed_from_outside = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+    const bool young = now - w.started_ms < crash_window_ms;
+    if (clean || w.killed || stopping || !young) return;
+    if (killed_from_outside && snapshot(*w.gen).healthy > 0) return;
+    ++crashes_;
+    int64_t delay = crash_backoff_ms(crashes_);
+    spawn_after_ms_ = now + delay;
+    if (backoff_logged_for_ != crashes_) {
+        log_.error("worker {} {} {} ms after its start ({} in a row): next spawn in {} ms", pid,
+                   killed_from_outside ? "was killed" : "crashed", now - w.started_ms, crashes_,
+                   delay);
+        backoff_logged_for_ = crashes_;
+    }
 }
 
 void supervisor::retire(worker_record& w, const char* why) {
@@ -218,6 +303,7 @@ void supervisor::retire(worker_record& w, const char* why) {
 void supervisor::send_signal(pid_t pid, int signo) {
     // ESRCH is a worker that just exited (its CHLD is on the way); anything else (EPERM:
     // no CAP_KILL under a strict systemd unit) means we cannot control our workers at all.
+    if (pid <= 0) return;  // never kill(0) or kill(-1): the whole group, or everyone
     if (::kill(pid, signo) != 0 && errno != ESRCH)
         log_.crit("cannot send {} to worker {}: {}", sys::signal_name(signo), pid,
                   std::strerror(errno));
@@ -246,18 +332,17 @@ void supervisor::watchdog() {
 
 void supervisor::scale() {
     const workers_config& wc = current_->cfg.workers;
+    const generation_snapshot cur = snapshot(*current_);
     pool_snapshot p;
     p.floor = floor_;
-    for (const auto& w : workers_) {
-        if (w.gen != current_ || w.retiring) continue;
-        ++p.serving;
-        auto st = board_.slot(w.slot).get_state();
-        // A starting worker will be idle in a moment: counting it avoids a second batch.
-        if (st == worker_state::idle || st == worker_state::starting) ++p.idle;
-    }
+    p.serving = cur.serving();
+    // A starting worker will be idle in a moment: counting it avoids a second batch.
+    p.idle = cur.idle + cur.starting;
+    p.retiring = cur.retiring;
     scaling_decision d = plan_scaling(p, {wc.min_spare, wc.max_spare, wc.max}, spawn_rate_);
     spawn_rate_ = d.next_spawn_rate;
-    if (d.spawn > 0 && monotonic_ms() >= spawn_after_ms_) {
+    int64_t now = monotonic_ms();
+    if (d.spawn > 0 && now >= spawn_after_ms_ && now >= fork_after_ms_) {
         if (p.serving < p.floor)
             log_.info("{} worker(s) serving, under the pool floor of {}: spawning {}", p.serving,
                       p.floor, d.spawn);

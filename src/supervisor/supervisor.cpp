@@ -49,16 +49,16 @@ supervisor::supervisor(config cfg, std::function<result<config>()> load, worker_
 supervisor::~supervisor() = default;
 
 result<void> supervisor::start() {
-    // Every signal the supervisor acts on, plus SIGURG: a worker's "look at the scoreboard
-    // now" (it retires by itself). SIGURG is ignored by default, so a stray one is harmless.
-    auto sigs = sys::open_signalfd(sys::make_sigset({SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT,
-                                                      SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGURG,
-                                                      SIGWINCH}));
+    // The signal table's supervisor set (sys/signals.hpp). Each goes back to SIG_DFL first:
+    // a SIGCHLD ignored by whoever started us would make the kernel reap our workers itself.
+    auto sigs = sys::open_signalfd(sys::supervisor_signals());
     if (!sigs) return std::move(sigs).err();
     signals_ = std::move(*sigs);
     struct sigaction ign {};
     ign.sa_handler = SIG_IGN;
     ::sigaction(SIGPIPE, &ign, nullptr);
+    // Started by an older supervisor's USR2: it is our parent for as long as it runs.
+    if (opts_.inherited.upgrade) upgrade_parent_ = ::getppid();
 
     auto board = scoreboard::create(max_workers_limit);
     if (!board) return std::move(board).err();
@@ -78,10 +78,6 @@ result<void> supervisor::start() {
         ::close(fd);
     }
     opts_.inherited.sockets.clear();
-    for (const auto& l : current_->listeners)
-        if (l->origin == sys::socket_origin::systemd &&
-            l->addr.family == listen_address::family_t::unix_path)
-            unix_systemd_.push_back(l->addr.path);
     board_.header().generation.store(current_->id);
     floor_ = current_->cfg.workers.start;
 
@@ -124,7 +120,7 @@ int supervisor::run() {
             continue;
         }
         if (now >= next_tick_ms_) tick();
-        if (now >= spawn_after_ms_) spawn_up_to_floor();
+        spawn_up_to_floor();
         if (!ready_) check_ready();
         if (previous_) finish_reload_if_ready();
     }
@@ -135,9 +131,11 @@ int supervisor::run() {
 int64_t supervisor::next_wakeup_ms() const {
     int64_t now = monotonic_ms();
     if (stopping_ != stop_mode::none) return std::min(stop_deadline_ms_, now + 100);
-    if (!ready_ || previous_) return now + 10;  // watching workers come up: look often
+    // Watching workers come up: look often (bounded: a start or a reload gives up in time).
+    if (!ready_ || previous_) return now + 10;
     int64_t t = next_tick_ms_;
     if (spawn_after_ms_ > now) t = std::min(t, spawn_after_ms_);
+    if (fork_after_ms_ > now) t = std::min(t, fork_after_ms_);
     return t;
 }
 
@@ -150,21 +148,26 @@ void supervisor::wait_for_signals(int timeout_ms) {
 }
 
 void supervisor::handle_signal(int signo, pid_t sender) {
-    if (signo != SIGCHLD && signo != SIGURG)
+    using action = sys::supervisor_action;
+    const action what = sys::supervisor_action_for(signo);
+    if (what != action::reap && what != action::look_now)
         log_.info("received {} from pid {}", sys::signal_name(signo), sender);
-    switch (signo) {
-        case SIGCHLD:
+    // Stopping, only the stop itself and reaping still mean something: a TTIN would start a
+    // worker that gets no QUIT and no listener. (A signalfd hands pending signals over by
+    // number, so a TTIN sent just before a QUIT is read after it.)
+    const bool stopping = stopping_ != stop_mode::none;
+    switch (what) {
+        case action::reap:
             reap();
             break;
-        case SIGTERM:
-        case SIGINT:
+        case action::fast_stop:
             begin_stop(stop_mode::fast);
             break;
-        case SIGQUIT:
+        case action::graceful_stop:
             begin_stop(stop_mode::graceful);
             break;
-        case SIGHUP:
-            if (stopping_ != stop_mode::none) break;
+        case action::reload:
+            if (stopping) break;
             if (previous_) {
                 // The last reload is still bringing its generation up: run this one after it,
                 // not beside it.
@@ -174,23 +177,20 @@ void supervisor::handle_signal(int signo, pid_t sender) {
                 reload();
             }
             break;
-        case SIGUSR1:
+        case action::reopen_logs:
             reopen_logs();
             break;
-        case SIGTTIN:
-        case SIGTTOU:
-            // Stopping, a new worker would get no QUIT and no listener, and be killed at the
-            // deadline. A signalfd hands pending signals over by number, so a TTIN sent just
-            // before a QUIT is read after it.
-            if (stopping_ == stop_mode::none) adjust_floor(signo == SIGTTIN ? +1 : -1);
+        case action::more_workers:
+        case action::fewer_workers:
+            if (!stopping) adjust_floor(what == action::more_workers ? +1 : -1);
             break;
-        case SIGURG:
-            if (stopping_ == stop_mode::none) tick();
+        case action::look_now:
+            if (!stopping) tick();
             break;
-        case SIGUSR2:
-            if (stopping_ == stop_mode::none) begin_upgrade();
+        case action::upgrade:
+            if (!stopping) begin_upgrade();
             break;
-        default:
+        case action::none:
             break;
     }
 }
@@ -207,7 +207,7 @@ void supervisor::tick() {
             log_.info("worker {} (slot {}) retires after {} requests", w.pid, w.slot,
                       s.requests.load(std::memory_order_relaxed));
         }
-        if (!w.healthy && now - w.started_ms >= 1000) {
+        if (!w.healthy && now - w.started_ms >= crash_window_ms) {
             w.healthy = true;
             // Only the current generation's workers speak for its configuration: a worker of
             // the previous one coming of age while a reload crash-loops proves nothing, and
@@ -231,12 +231,7 @@ void supervisor::tick() {
 }
 
 void supervisor::check_ready() {
-    int up = 0;
-    for (const auto& w : workers_) {
-        if (w.gen != current_) continue;
-        auto st = board_.slot(w.slot).get_state();
-        if (st == worker_state::idle || st == worker_state::busy) ++up;
-    }
+    const int up = snapshot(*current_).up();
     int64_t waited = monotonic_ms() - start_ms_;
     if (up < floor_ && !(up > 0 && waited >= 5000)) {
         if (up == 0 && waited >= startup_patience_ms) {
@@ -312,13 +307,12 @@ void supervisor::finish_stop() {
             if (sys::read_pid_file(name) == ::getpid()) ::unlink(name.c_str());
     }
     // A unix socket file goes with the last server using it: not while the new binary of an
-    // upgrade serves on it, and never one systemd made.
-    if (current_ && upgrade_child_ == 0) {
-        for (const auto& a : current_->cfg.server.listen)
-            if (a.family == listen_address::family_t::unix_path &&
-                std::none_of(unix_systemd_.begin(), unix_systemd_.end(),
-                             [&](const std::string& p) { return p == a.path; }))
-                ::unlink(a.path.c_str());
+    // upgrade serves on it, not one inherited from an older supervisor that still runs (a
+    // rolled-back upgrade: it serves on it again), and never one systemd made.
+    if (upgrade_child_ == 0) {
+        for (const auto& p : owned_unix_paths_) ::unlink(p.c_str());
+        if (upgrade_parent_ == 0 || ::getppid() != upgrade_parent_)
+            for (const auto& p : upgrade_unix_paths_) ::unlink(p.c_str());
     }
     log_.info("stopped");
 }
@@ -360,13 +354,13 @@ void supervisor::adjust_floor(int delta) {
         log_.info("{}: pool floor {} -> {}", delta > 0 ? "TTIN" : "TTOU", floor_, wanted);
         floor_ = wanted;
     }
+    const generation_snapshot now = snapshot(*current_);
     if (delta > 0) {
-        if (serving_count() < max) {
+        if (room_under_max({now.serving(), now.idle, floor_, now.retiring}, max) > 0)
             (void)spawn(current_);  // a failure is logged there
-        }
         return;
     }
-    if (serving_count() <= floor_) return;
+    if (now.serving() <= floor_) return;
     // Retire one at once, the spare bounds notwithstanding: an idle one if any.
     worker_record* pick = nullptr;
     for (auto& w : workers_) {

@@ -17,6 +17,7 @@
 
 #include "core/worker_start.hpp"
 #include "supervisor/listeners.hpp"
+#include "supervisor/scaling.hpp"
 #include "sys/daemon.hpp"
 #include "sys/privileges.hpp"
 
@@ -83,6 +84,10 @@ private:
     result<pid_t> spawn(const std::shared_ptr<generation>& gen);
     void spawn_up_to_floor();
     void reap();
+    void worker_exited(pid_t pid, int status);
+    void forget_all_workers();
+    // One count of a generation's workers (idle, busy, starting, retiring), for every decision.
+    generation_snapshot snapshot(const generation& gen) const;
     void retire(worker_record& w, const char* why);
     void signal_all(int signo);
     void send_signal(pid_t pid, int signo);
@@ -98,7 +103,8 @@ private:
     // reload.cpp
     void reload();
     void finish_reload_if_ready();
-    void abandon_reload();
+    void abandon_reload(const std::string& why);
+    void close_unwanted_listeners();
     result<std::shared_ptr<generation>> make_generation(config cfg, uint32_t id);
 
     config boot_cfg_;  // until start() moves it into the first generation
@@ -115,15 +121,17 @@ private:
     std::vector<bool> slot_taken_;
     uint32_t last_generation_ = 1;
     int floor_ = 0;               // workers.start, moved by TTIN/TTOU
+    int previous_floor_ = 0;      // the floor of previous_, kept while a reload is not up
+    std::string reload_failure_;  // why the reload's generation cannot start (a fatal exit)
     int spawn_rate_ = 1;          // spare scaling ramp (1, 2, 4 … 32)
     int crashes_ = 0;             // consecutive crash-at-start exits
     int fork_failures_ = 0;       // consecutive failed forks (a process limit, memory)
-    int64_t spawn_after_ms_ = 0;  // crash back-off: no fork before this
+    int64_t spawn_after_ms_ = 0;  // crash back-off: no fork of current_ before this
+    int64_t fork_after_ms_ = 0;   // fork-failure back-off: no fork at all before this
     int64_t backoff_logged_for_ = -1;
     int64_t next_tick_ms_ = 0;
     int64_t reload_started_ms_ = 0;
     bool reload_queued_ = false;
-    bool reload_stall_logged_ = false;
     bool ready_ = false;
     int64_t start_ms_ = 0;
     stop_mode stopping_ = stop_mode::none;
@@ -132,7 +140,13 @@ private:
     int exit_status_ = 0;
     bool pid_file_written_ = false;
     pid_t upgrade_child_ = 0;  // the new binary started by USR2, while it runs
-    std::vector<std::string> unix_systemd_;  // unix socket paths systemd owns
+    // Started by an older supervisor's USR2: its pid, while it may still run (else 0).
+    pid_t upgrade_parent_ = 0;
+    // Unix socket files this process bound itself: the only ones it may unlink. Inherited
+    // ones (upgrade: the old supervisor may still serve on them) and systemd's are not ours.
+    std::vector<std::string> owned_unix_paths_;
+    std::vector<std::string> upgrade_unix_paths_;  // inherited from the supervisor above
+    std::vector<std::string> systemd_unix_paths_;  // systemd's: never unlinked
 };
 
 }  // namespace preforkd

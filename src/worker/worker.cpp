@@ -47,8 +47,10 @@ int run_worker(worker_start& ws, const application& app) noexcept {
     // until the event loop's signalfd reads them. Unblocked in between, a USR1 (the
     // supervisor's log reopening) would kill a worker still starting, a QUIT (a retire, or
     // the PDEATHSIG below) dump its core, and both would count as crashes.
-    const sigset_t blocked = detail::worker_signals();
-    sys::reset_signal_state({SIGPIPE, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR2, SIGWINCH}, &blocked);
+    // Both sets come from the signal table (sys/signals.hpp).
+    const sigset_t blocked = sys::worker_blocked_signals();
+    const sigset_t ignored = sys::worker_ignored_signals();
+    sys::reset_signal_state(&ignored, &blocked);
     // If the supervisor dies, finish what is in flight and go, rather than linger serving
     // with nobody to respawn or reload.
     ::prctl(PR_SET_PDEATHSIG, SIGQUIT);
