@@ -8,8 +8,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "integration/fixture.hpp"
 #include "integration/load.hpp"
@@ -339,6 +342,102 @@ TEST_F(process_management, a_killed_workers_replacement_answers_quickly) {
                 "min %.1f ms, max %.1f ms\n",
                 (ms[9] + ms[10]) / 2, ms.front(), ms.back());
     EXPECT_LT((ms[9] + ms[10]) / 2, 1000.0);
+}
+
+// Issue 13.6: workers SIGKILLed within their first second (the OOM killer, a cgroup's
+// memory.max, a script) were re-forked about 155 times a second, 933 forks in 6 s. While no
+// worker of the generation has come of age, any young death backs off, SIGKILL included.
+TEST_F(process_management, workers_sigkilled_at_birth_are_forked_at_most_40_times_in_6s) {
+    cfg_.set("workers", "start", "2");
+    cfg_.set("workers", "min_spare", "0");
+    start();
+    ASSERT_TRUE(srv_->wait_workers(2));
+    std::set<pid_t> seen;
+    auto end = std::chrono::steady_clock::now() + 6s;
+    while (std::chrono::steady_clock::now() < end) {
+        for (pid_t p : srv_->workers()) {
+            seen.insert(p);
+            ::kill(p, SIGKILL);
+        }
+        std::this_thread::sleep_for(2ms);
+    }
+    std::printf("[figures] every worker SIGKILLed at birth: %zu forks in 6 s\n", seen.size() - 2);
+    std::fflush(stdout);
+    EXPECT_LE(seen.size(), 42u) << "forks in 6 s (and the first two)";
+    // One line per back-off step, not one per death.
+    size_t steps = count_in_log(srv_->error_log(), "in a row): next spawn in");
+    EXPECT_GE(steps, 3u) << srv_->error_log();
+    EXPECT_LE(steps, 12u) << srv_->error_log();
+    EXPECT_TRUE(zombie_children_of(srv_->pid()).empty());
+    // Killing stops: the pool comes back after the back-off (at most the 10 s cap).
+    EXPECT_TRUE(srv_->wait_workers(2, 13s)) << srv_->error_log();
+    auto r = http_get(port_, "/index.html");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+}
+
+// Issue 18.4: retiring workers count against workers.max (a small bounded overshoot lets one
+// be replaced before it leaves). With max = 2 and max_requests = 1, each keep-alive client
+// left a retiring worker behind and a fresh one took its place: 32 live workers for 30.
+TEST_F(process_management, retiring_workers_count_against_workers_max) {
+    cfg_.set("workers", "start", "2");
+    cfg_.set("workers", "max", "2");
+    cfg_.set("workers", "min_spare", "0");
+    cfg_.set("workers", "max_requests", "1");
+    cfg_.set("http", "keepalive_timeout", "\"1s\"");
+    start();
+    ASSERT_TRUE(srv_->wait_workers(2));
+    std::atomic<bool> done{false};
+    std::atomic<size_t> most{0};
+    std::thread sampler([&] {
+        while (!done) {
+            size_t n = srv_->workers().size();
+            if (n > most) most = n;
+            std::this_thread::sleep_for(2ms);
+        }
+    });
+    std::vector<std::unique_ptr<http_client>> held;
+    int answered = 0;
+    for (int i = 0; i < 12; ++i) {
+        auto c = std::make_unique<http_client>(port_, 8s);
+        if (c->send("GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n") && c->read_response())
+            ++answered;
+        held.push_back(std::move(c));  // kept open: its retiring worker lingers with it
+    }
+    done = true;
+    sampler.join();
+    std::printf("[figures] max = 2, max_requests = 1, 12 keep-alive clients: at most %zu live "
+                "workers\n", most.load());
+    EXPECT_EQ(answered, 12);
+    EXPECT_LE(most.load(), 3u) << srv_->error_log();
+}
+
+// Issue 18.8: PR_SET_PDEATHSIG is cleared by the kernel on a uid change, so it is set after
+// the privilege drop: workers running as nobody leave at once when the supervisor is killed
+// (they lingered 660-960 ms, until the heartbeat check).
+TEST_F(process_management, workers_running_as_nobody_leave_at_once_when_the_supervisor_dies) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+    cfg_.set("workers", "start", "2");
+    cfg_.set("workers", "graceful_timeout", "\"5s\"");
+    start();
+    ASSERT_TRUE(srv_->wait_workers(2));
+    auto kids = srv_->workers();
+    ASSERT_NE(proc_status_field(kids[0], "Uid").find("65534"), std::string::npos);
+    auto t0 = std::chrono::steady_clock::now();
+    ::kill(srv_->pid(), SIGKILL);
+    EXPECT_TRUE(wait_until(
+        [&] {
+            return std::all_of(kids.begin(), kids.end(), [](pid_t k) {
+                auto p = read_proc(k);
+                return !p || p->state == 'Z';
+            });
+        },
+        5s));
+    auto took = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0);
+    std::printf("[figures] workers as nobody gone %.0f ms after the supervisor's SIGKILL\n",
+                took.count());
+    std::fflush(stdout);
+    EXPECT_LT(took.count(), 300.0);
 }
 
 }  // namespace
