@@ -67,20 +67,25 @@ generation_snapshot supervisor::snapshot(const generation& gen) const {
 }
 
 std::vector<int> supervisor::fds_to_close_in_child(const generation& gen) const {
-    std::vector<int> fds{signals_.get()};
+    // What the child's own generation uses stays, whatever another generation's list says: a
+    // number listed there may since have been closed and reused for one of these.
     auto keep = [&](int fd) {
+        if (fd == log_.fd() || (gen.access_log && fd == gen.access_log.get())) return true;
         for (const auto& l : gen.listeners)
             if (l->fd.get() == fd) return true;
-        return false;
+        return std::find(gen.config_fds.begin(), gen.config_fds.end(), fd) != gen.config_fds.end();
     };
+    std::vector<int> fds{signals_.get()};
     auto add_generation = [&](const generation& g) {
-        for (const auto& l : g.listeners)
-            if (!keep(l->fd.get())) fds.push_back(l->fd.get());
-        if (&g != &gen && g.access_log) fds.push_back(g.access_log.get());
+        if (&g == &gen) return;
+        for (const auto& l : g.listeners) fds.push_back(l->fd.get());
+        if (g.access_log) fds.push_back(g.access_log.get());
+        fds.insert(fds.end(), g.config_fds.begin(), g.config_fds.end());
     };
     if (current_) add_generation(*current_);
     if (previous_) add_generation(*previous_);
     for (const auto& w : workers_) add_generation(*w.gen);
+    std::erase_if(fds, keep);
     std::sort(fds.begin(), fds.end());
     fds.erase(std::unique(fds.begin(), fds.end()), fds.end());
     return fds;

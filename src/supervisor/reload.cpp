@@ -1,10 +1,13 @@
 // Reload (HUP): a new generation from the re-read file, started beside the old one, which
 // retires gracefully once the new one serves. An invalid file changes nothing.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include <preforkd/clock.hpp>
 
@@ -14,9 +17,24 @@
 
 namespace preforkd {
 
-result<std::shared_ptr<generation>> supervisor::make_generation(config cfg, uint32_t id) {
+std::vector<int> open_descriptors() {
+    std::vector<int> fds;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+        int fd = std::atoi(e.path().filename().c_str());
+        if (fd > 2) fds.push_back(fd);
+    }
+    // The listing's own descriptor was among them: keep only those still open.
+    std::erase_if(fds, [](int fd) { return ::fcntl(fd, F_GETFD) < 0; });
+    std::sort(fds.begin(), fds.end());
+    return fds;
+}
+
+result<std::shared_ptr<generation>> supervisor::make_generation(config cfg, uint32_t id,
+                                                                std::vector<int> config_fds) {
     auto gen = std::make_shared<generation>();
     gen->id = id;
+    gen->config_fds = std::move(config_fds);
     auto creds = sys::resolve_credentials(cfg);
     if (!creds) return std::move(creds).err();
     gen->creds = std::move(*creds);
@@ -53,7 +71,13 @@ void supervisor::reload() {
         log_.error("reload failed, the running configuration stays: {}", why);
         sys::notify("READY=1\nSTATUS=reload failed: " + why);
     };
+    // What loading opens and keeps (an application's descriptors) belongs to the new
+    // configuration: the process is single-threaded, so the difference is exactly that.
+    const std::vector<int> before = open_descriptors();
     auto cfg = load_();
+    std::vector<int> config_fds;
+    for (int fd : open_descriptors())
+        if (!std::binary_search(before.begin(), before.end(), fd)) config_fds.push_back(fd);
     if (!cfg) {
         fail(cfg.err().message);
         return;
@@ -67,7 +91,7 @@ void supervisor::reload() {
         }
     }
     // Ids only grow, even past an abandoned generation, so logs never name two the same.
-    auto gen = make_generation(std::move(*cfg), last_generation_ + 1);
+    auto gen = make_generation(std::move(*cfg), last_generation_ + 1, std::move(config_fds));
     if (!gen) {
         fail(gen.err().message);
         return;

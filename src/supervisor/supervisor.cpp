@@ -49,6 +49,15 @@ supervisor::supervisor(config cfg, std::function<result<config>()> load, worker_
 supervisor::~supervisor() = default;
 
 result<void> supervisor::start() {
+    // What is open now, besides the error log and the sockets handed to us, was opened by
+    // loading the first configuration (an application's descriptors): the first generation's.
+    std::vector<int> boot_fds = open_descriptors();
+    std::erase_if(boot_fds, [&](int fd) {
+        if (fd == log_.fd()) return true;
+        for (const auto& [addr, s] : opts_.inherited.sockets)
+            if (s == fd) return true;
+        return false;
+    });
     // The signal table's supervisor set (sys/signals.hpp). Each goes back to SIG_DFL first:
     // a SIGCHLD ignored by whoever started us would make the kernel reap our workers itself.
     auto sigs = sys::open_signalfd(sys::supervisor_signals());
@@ -69,7 +78,7 @@ result<void> supervisor::start() {
     board_.header().started_wall_ms.store(wall_ms());
 
     for (const auto& w : opts_.inherited.warnings) log_.warn("{}", w);
-    auto gen = make_generation(std::move(boot_cfg_), 1);
+    auto gen = make_generation(std::move(boot_cfg_), 1, std::move(boot_fds));
     if (!gen) return std::move(gen).err();
     current_ = std::move(*gen);
     for (const auto& [addr, fd] : opts_.inherited.sockets) {

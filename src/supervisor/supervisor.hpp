@@ -31,7 +31,14 @@ struct generation {
     listener_list listeners;
     sys::credentials creds;
     unique_fd access_log;  // empty when off or stderr
+    // Descriptors its configuration holds open (an application's own, e.g. http.root's O_PATH
+    // folder): closed in the workers of every other generation, which must not keep an old
+    // docroot busy (it could not be unmounted). Owned by `cfg`; listed for the fork only.
+    std::vector<int> config_fds;
 };
+
+// The descriptors open in this process right now (above stderr).
+std::vector<int> open_descriptors();
 
 struct supervisor_options {
     sys::daemon_handshake* handshake = nullptr;  // daemon mode: closed in every worker
@@ -105,7 +112,8 @@ private:
     void finish_reload_if_ready();
     void abandon_reload(const std::string& why);
     void close_unwanted_listeners();
-    result<std::shared_ptr<generation>> make_generation(config cfg, uint32_t id);
+    result<std::shared_ptr<generation>> make_generation(config cfg, uint32_t id,
+                                                        std::vector<int> config_fds);
 
     config boot_cfg_;  // until start() moves it into the first generation
     std::function<result<config>()> load_;

@@ -538,5 +538,48 @@ TEST_F(zero_downtime, a_listener_removed_by_a_reload_refuses_connections_once_th
     ::close(slow);
 }
 
+// How many of PID's descriptors name `target` (a folder: an O_PATH docroot).
+size_t fds_naming(pid_t pid, const fs::path& target) {
+    size_t n = 0;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+        std::error_code ec2;
+        if (fs::read_symlink(e.path(), ec2) == target) ++n;
+    }
+    return n;
+}
+
+// Issue 18.10: http.root is opened (O_PATH) when a configuration is loaded; each old
+// generation's leaked into the workers of every newer one, keeping the old docroot busy (it
+// could not be unmounted). A worker holds its own generation's only.
+TEST_F(zero_downtime, workers_of_a_new_generation_hold_no_older_docroot) {
+    fs::path www2 = dir_.path() / "www2";
+    write_file(www2 / "index.html", "two\n");
+    start();
+    auto old_workers = srv_->workers();
+    ASSERT_EQ(old_workers.size(), 2u);
+    for (pid_t w : old_workers) EXPECT_EQ(fds_naming(w, srv_->root()), 1u);
+    cfg_.set("http", "root", "\"" + www2.string() + "\"");
+    rewrite_config();
+    srv_->signal(SIGHUP);
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto w = srv_->workers();
+            return w.size() == 2 && std::none_of(w.begin(), w.end(), [&](pid_t p) {
+                       return std::find(old_workers.begin(), old_workers.end(), p) !=
+                              old_workers.end();
+                   });
+        },
+        10s))
+        << srv_->error_log();
+    auto r = http_get(port_, "/index.html");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "two\n");
+    for (pid_t w : srv_->workers()) {
+        EXPECT_EQ(fds_naming(w, srv_->root()), 0u) << "worker " << w << " holds the old docroot";
+        EXPECT_EQ(fds_naming(w, www2), 1u) << "worker " << w;
+    }
+}
+
 }  // namespace
 }  // namespace preforkd::test
