@@ -33,6 +33,8 @@
 namespace preforkd {
 namespace {
 
+constexpr int64_t min_heartbeat_timeout_ms = 3000;  // three of the workers' 1 s beats
+
 std::string describe_exit(int status) {
     if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
     if (WIFSIGNALED(status))
@@ -324,7 +326,11 @@ void supervisor::watchdog() {
         if (w.killed) continue;
         int64_t beat = board_.slot(w.slot).heartbeat_ms.load(std::memory_order_relaxed);
         int64_t silent = now - beat;
-        if (silent > w.gen->cfg.workers.heartbeat_timeout.count()) {
+        // A worker beats once a second; under load a beat can come a little late. At least
+        // three beats' time, so that a healthy worker is never killed for one late beat,
+        // whatever heartbeat_timeout says (its minimum, 1 s, is a single beat).
+        if (silent > std::max<int64_t>(w.gen->cfg.workers.heartbeat_timeout.count(),
+                                       min_heartbeat_timeout_ms)) {
             log_.error("worker {} (generation {}, slot {}) silent for {} ms: killing it", w.pid,
                        w.gen->id, w.slot, silent);
             send_signal(w.pid, SIGKILL);

@@ -76,6 +76,7 @@ result<void> supervisor::start() {
     start_ms_ = monotonic_ms();
     board_.header().supervisor_pid.store(::getpid());
     board_.header().started_wall_ms.store(wall_ms());
+    board_.header().started_ms.store(start_ms_);
 
     for (const auto& w : opts_.inherited.warnings) log_.warn("{}", w);
     auto gen = make_generation(std::move(boot_cfg_), 1, std::move(boot_fds));

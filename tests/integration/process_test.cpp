@@ -444,5 +444,26 @@ TEST_F(process_management, workers_running_as_nobody_leave_at_once_when_the_supe
     EXPECT_LT(took.count(), 300.0);
 }
 
+// Issue 18 (also): the minimum heartbeat_timeout (1 s) was one beat, checked strictly: a
+// beat a little late (a loaded machine, here a worker stopped for 1.6 s) got a healthy worker
+// killed. The watchdog waits at least three beats.
+TEST_F(process_management, a_worker_late_by_a_beat_or_two_is_not_killed_by_the_watchdog) {
+    cfg_.set("workers", "start", "1");
+    cfg_.set("workers", "min_spare", "0");
+    cfg_.set("workers", "heartbeat_timeout", "\"1s\"");
+    start();
+    ASSERT_TRUE(srv_->wait_workers(1));
+    pid_t w = srv_->workers()[0];
+    for (int round = 0; round < 3; ++round) {
+        ::kill(w, SIGSTOP);
+        std::this_thread::sleep_for(1600ms);
+        ::kill(w, SIGCONT);
+        // Long enough for the next beat (within a second of resuming).
+        std::this_thread::sleep_for(1300ms);
+    }
+    EXPECT_EQ(srv_->workers(), std::vector<pid_t>{w});
+    EXPECT_EQ(srv_->error_log().find("silent for"), std::string::npos) << srv_->error_log();
+}
+
 }  // namespace
 }  // namespace preforkd::test
