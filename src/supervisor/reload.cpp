@@ -17,19 +17,6 @@
 
 namespace preforkd {
 
-std::vector<int> open_descriptors() {
-    std::vector<int> fds;
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
-        int fd = std::atoi(e.path().filename().c_str());
-        if (fd > 2) fds.push_back(fd);
-    }
-    // The listing's own descriptor was among them: keep only those still open.
-    std::erase_if(fds, [](int fd) { return ::fcntl(fd, F_GETFD) < 0; });
-    std::sort(fds.begin(), fds.end());
-    return fds;
-}
-
 result<std::shared_ptr<generation>> supervisor::make_generation(config cfg, uint32_t id,
                                                                 std::vector<int> config_fds) {
     auto gen = std::make_shared<generation>();
@@ -110,7 +97,7 @@ void supervisor::reload() {
     previous_floor_ = floor_;
     current_ = std::move(*gen);
     last_generation_ = current_->id;
-    board_.header().generation.store(current_->id);
+    pool_.board().header().generation.store(current_->id);
     floor_ = c.workers.start;
     spawn_rate_ = 1;
     crashes_ = 0;
@@ -126,11 +113,11 @@ void supervisor::reload() {
 void supervisor::abandon_reload(const std::string& why) {
     log_.error("reload abandoned, generation {} stays current: {}", previous_->id, why);
     sys::notify("READY=1\nSTATUS=reload abandoned: " + why);
-    for (auto& w : workers_)
-        if (w.gen == current_) retire(w, "its generation never came up");
+    for (auto& w : pool_.workers())
+        if (w.gen == current_) pool_.retire(w, "its generation never came up");
     current_ = previous_;
     previous_.reset();
-    board_.header().generation.store(current_->id);
+    pool_.board().header().generation.store(current_->id);
     floor_ = previous_floor_;
     crashes_ = 0;
     backoff_logged_for_ = -1;
@@ -147,7 +134,7 @@ void supervisor::close_unwanted_listeners() {
     auto unwanted = [&](const std::shared_ptr<listener>& l) {
         return std::find(wanted.begin(), wanted.end(), l) == wanted.end();
     };
-    for (auto& w : workers_) {
+    for (auto& w : pool_.workers()) {
         if (w.gen == current_) continue;
         auto& ls = w.gen->listeners;
         ls.erase(std::remove_if(ls.begin(), ls.end(), unwanted), ls.end());
@@ -170,7 +157,7 @@ void supervisor::close_unwanted_listeners() {
 
 void supervisor::finish_reload_if_ready() {
     if (!previous_) return;
-    const generation_snapshot cur = snapshot(*current_);
+    const generation_snapshot cur = pool_.snapshot(*current_);
     reload_view v;
     v.new_up = cur.up();
     v.floor = floor_;
@@ -198,9 +185,9 @@ void supervisor::finish_reload_if_ready() {
             break;
     }
     int retired = 0;
-    for (auto& w : workers_) {
+    for (auto& w : pool_.workers()) {
         if (w.gen == current_ || w.retiring) continue;
-        retire(w, "replaced by a new generation");
+        pool_.retire(w, "replaced by a new generation");
         ++retired;
     }
     log_.info("generation {} serves ({} worker(s) up); {} worker(s) of older generations retire",

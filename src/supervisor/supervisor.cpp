@@ -44,7 +44,8 @@ supervisor::supervisor(config cfg, std::function<result<config>()> load, worker_
       load_(std::move(load)),
       entry_(std::move(entry)),
       log_(log),
-      opts_(std::move(opts)) {}
+      opts_(std::move(opts)),
+      pool_(log, entry_, opts_.handshake) {}
 
 supervisor::~supervisor() = default;
 
@@ -69,14 +70,12 @@ result<void> supervisor::start() {
     // Started by an older supervisor's USR2: it is our parent for as long as it runs.
     if (opts_.inherited.upgrade) upgrade_parent_ = ::getppid();
 
-    auto board = scoreboard::create(max_workers_limit);
-    if (!board) return std::move(board).err();
-    board_ = std::move(*board);
-    slot_taken_.assign(board_.capacity(), false);
+    if (auto r = pool_.create_board(max_workers_limit); !r) return r;
+    pool_.set_signal_fd(signals_.get());
     start_ms_ = monotonic_ms();
-    board_.header().supervisor_pid.store(::getpid());
-    board_.header().started_wall_ms.store(wall_ms());
-    board_.header().started_ms.store(start_ms_);
+    pool_.board().header().supervisor_pid.store(::getpid());
+    pool_.board().header().started_wall_ms.store(wall_ms());
+    pool_.board().header().started_ms.store(start_ms_);
 
     for (const auto& w : opts_.inherited.warnings) log_.warn("{}", w);
     auto gen = make_generation(std::move(boot_cfg_), 1, std::move(boot_fds));
@@ -88,7 +87,7 @@ result<void> supervisor::start() {
         ::close(fd);
     }
     opts_.inherited.sockets.clear();
-    board_.header().generation.store(current_->id);
+    pool_.board().header().generation.store(current_->id);
     floor_ = current_->cfg.workers.start;
 
     std::string who = ::geteuid() == 0
@@ -107,7 +106,7 @@ int supervisor::run() {
     if (auto r = start(); !r) {
         log_.crit("{}", r.err().message);
         if (opts_.on_start_failed) opts_.on_start_failed(r.err().message);
-        signal_all(SIGKILL);
+        pool_.signal_all(SIGKILL);
         return 1;
     }
     for (;;) {
@@ -116,15 +115,10 @@ int supervisor::run() {
         now = monotonic_ms();
         if (stopping_ != stop_mode::none) {
             reap();
-            if (workers_.empty()) break;
+            if (pool_.empty()) break;
             if (now >= stop_deadline_ms_) {
                 // Retiring workers had graceful_timeout; TERMed ones 5 s. Whoever is left is stuck.
-                for (auto& w : workers_) {
-                    if (w.killed) continue;
-                    log_.warn("worker {} did not stop in time: killing it", w.pid);
-                    send_signal(w.pid, SIGKILL);
-                    w.killed = true;
-                }
+                pool_.kill_all_remaining();
                 stop_deadline_ms_ = now + fast_stop_grace_ms;
             }
             continue;
@@ -145,7 +139,7 @@ int64_t supervisor::next_wakeup_ms() const {
     if (!ready_ || previous_) return now + 10;
     int64_t t = next_tick_ms_;
     if (spawn_after_ms_ > now) t = std::min(t, spawn_after_ms_);
-    if (fork_after_ms_ > now) t = std::min(t, fork_after_ms_);
+    if (pool_.fork_after_ms() > now) t = std::min(t, pool_.fork_after_ms());
     return t;
 }
 
@@ -208,40 +202,22 @@ void supervisor::handle_signal(int signo, pid_t sender) {
 void supervisor::tick() {
     int64_t now = monotonic_ms();
     next_tick_ms_ = now + tick_ms;
-    for (auto& w : workers_) {
-        scoreboard_slot& s = board_.slot(w.slot);
-        if (!w.retiring && s.get_state() == worker_state::retiring) {
-            // It decided to retire (max_requests, lost parent): replace it now, before it leaves.
-            w.retiring = true;
-            w.kill_at_ms = now + w.gen->cfg.workers.graceful_timeout.count() + tick_ms;
-            log_.info("worker {} (slot {}) retires after {} requests", w.pid, w.slot,
-                      s.requests.load(std::memory_order_relaxed));
-        }
-        if (!w.healthy && now - w.started_ms >= crash_window_ms) {
-            w.healthy = true;
-            // Only the current generation's workers speak for its configuration: a worker of
-            // the previous one coming of age while a reload crash-loops proves nothing, and
-            // would restart the back-off from 100 ms.
-            if (w.gen == current_) {
-                if (crashes_ > 0) log_.info("worker {} is up: crash back-off cleared", w.pid);
-                crashes_ = 0;
-                backoff_logged_for_ = -1;
-            }
-        }
-        if (w.retiring && !w.killed && w.kill_at_ms != 0 && now >= w.kill_at_ms) {
-            log_.warn("worker {} still running {} ms after graceful_timeout: killing it", w.pid,
-                      now - w.kill_at_ms + tick_ms);
-            send_signal(w.pid, SIGKILL);
-            w.killed = true;
-        }
+    // Only the current generation's workers speak for its configuration: a worker of the
+    // previous one coming of age while a reload crash-loops proves nothing, and would restart
+    // the back-off from 100 ms.
+    if (pool_.tick(now, current_.get()) > 0) {
+        if (crashes_ > 0)
+            log_.info("a worker of generation {} is up: crash back-off cleared", current_->id);
+        crashes_ = 0;
+        backoff_logged_for_ = -1;
     }
-    watchdog();
+    pool_.watchdog(now);
     if (ready_ && !previous_) scale();
     spawn_up_to_floor();
 }
 
 void supervisor::check_ready() {
-    const int up = snapshot(*current_).up();
+    const int up = pool_.snapshot(*current_).up();
     int64_t waited = monotonic_ms() - start_ms_;
     if (up < floor_ && !(up > 0 && waited >= 5000)) {
         if (up == 0 && waited >= startup_patience_ms) {
@@ -291,20 +267,20 @@ void supervisor::begin_stop(stop_mode mode) {
     // kernel refuses new connections rather than queueing them for nobody.
     if (current_) current_->listeners.clear();
     if (previous_) previous_->listeners.clear();
-    for (auto& w : workers_) w.gen->listeners.clear();
+    for (auto& w : pool_.workers()) w.gen->listeners.clear();
     if (mode == stop_mode::fast) {
-        log_.info("fast stop: terminating {} worker(s)", workers_.size());
-        signal_all(SIGTERM);
+        log_.info("fast stop: terminating {} worker(s)", pool_.workers().size());
+        pool_.signal_all(SIGTERM);
         stop_deadline_ms_ = now + fast_stop_grace_ms;
     } else {
         int64_t grace = 0;
-        for (auto& w : workers_) {
+        for (auto& w : pool_.workers()) {
             grace = std::max<int64_t>(grace, w.gen->cfg.workers.graceful_timeout.count());
             w.retiring = true;
         }
         log_.info("graceful stop: {} worker(s) finish their requests (up to {} ms)",
-                  workers_.size(), grace);
-        signal_all(SIGQUIT);
+                  pool_.workers().size(), grace);
+        pool_.signal_all(SIGQUIT);
         stop_deadline_ms_ = now + grace + tick_ms;
     }
 }
@@ -350,7 +326,7 @@ void supervisor::reopen_logs() {
             log_.error("USR1: {}", fd.err().message);
         }
     }
-    signal_all(SIGUSR1);
+    pool_.signal_all(SIGUSR1);
     log_.info("logs reopened");
 }
 
@@ -364,7 +340,7 @@ void supervisor::adjust_floor(int delta) {
         log_.info("{}: pool floor {} -> {}", delta > 0 ? "TTIN" : "TTOU", floor_, wanted);
         floor_ = wanted;
     }
-    const generation_snapshot now = snapshot(*current_);
+    const generation_snapshot now = pool_.snapshot(*current_);
     if (delta > 0) {
         if (room_under_max({now.serving(), now.idle, floor_, now.retiring}, max) > 0)
             (void)spawn(current_);  // a failure is logged there
@@ -373,14 +349,14 @@ void supervisor::adjust_floor(int delta) {
     if (now.serving() <= floor_) return;
     // Retire one at once, the spare bounds notwithstanding: an idle one if any.
     worker_record* pick = nullptr;
-    for (auto& w : workers_) {
+    for (auto& w : pool_.workers()) {
         if (w.gen != current_ || w.retiring) continue;
-        bool idle = board_.slot(w.slot).get_state() == worker_state::idle;
-        bool pick_idle = pick && board_.slot(pick->slot).get_state() == worker_state::idle;
+        bool idle = pool_.board().slot(w.slot).get_state() == worker_state::idle;
+        bool pick_idle = pick && pool_.board().slot(pick->slot).get_state() == worker_state::idle;
         if (!pick || (idle && !pick_idle) || (idle == pick_idle && w.started_ms > pick->started_ms))
             pick = &w;
     }
-    if (pick) retire(*pick, "TTOU");
+    if (pick) pool_.retire(*pick, "TTOU");
 }
 
 }  // namespace preforkd

@@ -17,28 +17,12 @@
 
 #include "core/worker_start.hpp"
 #include "supervisor/listeners.hpp"
+#include "supervisor/pool.hpp"
 #include "supervisor/scaling.hpp"
 #include "sys/daemon.hpp"
 #include "sys/privileges.hpp"
 
 namespace preforkd {
-
-// Everything a generation's workers are started with. Shared by the workers' records, so
-// an old generation's sockets and settings live until its last worker is reaped.
-struct generation {
-    uint32_t id = 0;
-    config cfg;
-    listener_list listeners;
-    sys::credentials creds;
-    unique_fd access_log;  // empty when off or stderr
-    // Descriptors its configuration holds open (an application's own, e.g. http.root's O_PATH
-    // folder): closed in the workers of every other generation, which must not keep an old
-    // docroot busy (it could not be unmounted). Owned by `cfg`; listed for the fork only.
-    std::vector<int> config_fds;
-};
-
-// The descriptors open in this process right now (above stderr).
-std::vector<int> open_descriptors();
 
 struct supervisor_options {
     sys::daemon_handshake* handshake = nullptr;  // daemon mode: closed in every worker
@@ -63,16 +47,6 @@ public:
     int run();
 
 private:
-    struct worker_record {
-        pid_t pid = 0;
-        uint32_t slot = 0;
-        std::shared_ptr<generation> gen;
-        int64_t started_ms = 0;
-        bool retiring = false;   // told (or decided) to retire: no longer counts as serving
-        int64_t kill_at_ms = 0;  // retiring or stopping: SIGKILL if still alive then
-        bool killed = false;     // SIGKILL sent
-        bool healthy = false;    // lived past the crash window
-    };
     enum class stop_mode { none, graceful, fast };
 
     // supervisor.cpp: the loop and the signals
@@ -87,21 +61,12 @@ private:
     void adjust_floor(int delta);
     int64_t next_wakeup_ms() const;
 
-    // pool.cpp: workers
+    // maintenance.cpp: the pool's policy
     result<pid_t> spawn(const std::shared_ptr<generation>& gen);
     void spawn_up_to_floor();
     void reap();
-    void worker_exited(pid_t pid, int status);
-    void forget_all_workers();
-    // One count of a generation's workers (idle, busy, starting, retiring), for every decision.
-    generation_snapshot snapshot(const generation& gen) const;
-    void retire(worker_record& w, const char* why);
-    void signal_all(int signo);
-    void send_signal(pid_t pid, int signo);
-    void watchdog();
+    void worker_exited(const reaped_child& c);
     void scale();
-    int serving_count() const;
-    std::vector<int> fds_to_close_in_child(const generation& gen) const;
 
     // upgrade.cpp: USR2
     void begin_upgrade();
@@ -122,20 +87,16 @@ private:
     supervisor_options opts_;
 
     unique_fd signals_;
-    scoreboard board_;
+    worker_pool pool_;
     std::shared_ptr<generation> current_;
     std::shared_ptr<generation> previous_;  // the generation being replaced by a reload
-    std::vector<worker_record> workers_;
-    std::vector<bool> slot_taken_;
     uint32_t last_generation_ = 1;
     int floor_ = 0;               // workers.start, moved by TTIN/TTOU
     int previous_floor_ = 0;      // the floor of previous_, kept while a reload is not up
     std::string reload_failure_;  // why the reload's generation cannot start (a fatal exit)
     int spawn_rate_ = 1;          // spare scaling ramp (1, 2, 4 … 32)
     int crashes_ = 0;             // consecutive crash-at-start exits
-    int fork_failures_ = 0;       // consecutive failed forks (a process limit, memory)
     int64_t spawn_after_ms_ = 0;  // crash back-off: no fork of current_ before this
-    int64_t fork_after_ms_ = 0;   // fork-failure back-off: no fork at all before this
     int64_t backoff_logged_for_ = -1;
     int64_t next_tick_ms_ = 0;
     int64_t reload_started_ms_ = 0;
