@@ -5,7 +5,6 @@
 #include <sys/wait.h>
 
 #include <algorithm>
-
 #include <preforkd/clock.hpp>
 #include <preforkd/exit_code.hpp>
 
@@ -40,9 +39,9 @@ void supervisor::spawn_up_to_floor() {
         // the watchdog are replaced, or it would drain to nothing while the new one stalls.
         const generation_snapshot old = pool_.snapshot(*previous_);
         const int max = previous_->cfg.workers.max;
-        int wanted = std::min(std::min(previous_floor_, max) - old.serving(),
-                              room_under_max({old.serving(), old.idle, previous_floor_,
-                                              old.retiring}, max));
+        int wanted =
+            std::min(std::min(previous_floor_, max) - old.serving(),
+                     room_under_max({old.serving(), old.idle, previous_floor_, old.retiring}, max));
         for (int i = 0; i < wanted; ++i)
             if (!spawn(previous_)) return;  // logged, and backed off if fork failed
     }
@@ -61,8 +60,10 @@ void supervisor::reap() {
     int vanished = 0;
     for (const reaped_child& c : pool_.reap(vanished)) worker_exited(c);
     if (vanished > 0)
-        log_.error("waitpid: no child process left, yet {} worker(s) were running: they ended "
-                   "unseen (was SIGCHLD ignored?)", vanished);
+        log_.error(
+            "waitpid: no child process left, yet {} worker(s) were running: they ended "
+            "unseen (was SIGCHLD ignored?)",
+            vanished);
     if (upgrade_child_ > 0 && vanished > 0) upgrade_child_exited(-1);
     if (stopping_ == stop_mode::none) spawn_up_to_floor();
 }
@@ -72,8 +73,10 @@ void supervisor::worker_exited(const reaped_child& c) {
     const pid_t pid = c.pid;
     const int status = c.status;
     if (!c.worker) {
-        if (pid == upgrade_child_) upgrade_child_exited(status);
-        else log_.info("reaped child {} that was not a worker: {}", pid, describe_exit(status));
+        if (pid == upgrade_child_)
+            upgrade_child_exited(status);
+        else
+            log_.info("reaped child {} that was not a worker: {}", pid, describe_exit(status));
         return;
     }
     const worker_record& w = c.record;
@@ -101,10 +104,9 @@ void supervisor::worker_exited(const reaped_child& c) {
         // exit_code::fatal: it cannot serve with this configuration (the docroot is gone,
         // the application's init failed), and neither will the next one. As nginx (exit 2)
         // and Apache (APEXIT_CHILDFATAL): no respawning into it.
-        std::string why = fmt::format("worker {} of generation {} cannot start: {}", pid,
-                                      w.gen->id,
-                                      reason.empty() ? "exit_code::fatal (see its error above)"
-                                                     : reason);
+        std::string why =
+            fmt::format("worker {} of generation {} cannot start: {}", pid, w.gen->id,
+                        reason.empty() ? "exit_code::fatal (see its error above)" : reason);
         if (previous_) {
             reload_failure_ = std::move(why);
             finish_reload_if_ready();

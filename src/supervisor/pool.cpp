@@ -12,7 +12,6 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
-
 #include <preforkd/clock.hpp>
 #include <preforkd/detail/syscall.hpp>
 #include <preforkd/exit_code.hpp>
@@ -74,11 +73,19 @@ generation_snapshot worker_pool::snapshot(const generation& gen) const {
             continue;
         }
         switch (board_.slot(w.slot).get_state()) {
-            case worker_state::idle: ++s.idle; break;
-            case worker_state::busy: ++s.busy; break;
+            case worker_state::idle:
+                ++s.idle;
+                break;
+            case worker_state::busy:
+                ++s.busy;
+                break;
             // Decided to retire by itself; the tick marks its record.
-            case worker_state::retiring: ++s.retiring; continue;
-            default: ++s.starting; break;
+            case worker_state::retiring:
+                ++s.retiring;
+                continue;
+            default:
+                ++s.starting;
+                break;
         }
         if (young) ++s.young;
     }
@@ -112,7 +119,7 @@ std::vector<int> worker_pool::fds_to_close_in_child(
 }
 
 result<pid_t> worker_pool::spawn(const std::shared_ptr<generation>& gen,
-                                  const std::vector<const generation*>& others) {
+                                 const std::vector<const generation*>& others) {
     int64_t now = monotonic_ms();
     if (now < fork_after_ms_) return error("fork is backing off");
     auto free_slot = std::find(slot_taken_.begin(), slot_taken_.end(), false);

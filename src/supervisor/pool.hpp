@@ -7,14 +7,13 @@
 
 #include <cstdint>
 #include <memory>
-#include <string>
-#include <vector>
-
 #include <preforkd/config.hpp>
 #include <preforkd/log.hpp>
 #include <preforkd/result.hpp>
 #include <preforkd/scoreboard.hpp>
 #include <preforkd/unique_fd.hpp>
+#include <string>
+#include <vector>
 
 #include "core/worker_start.hpp"
 #include "supervisor/listeners.hpp"
@@ -62,7 +61,7 @@ struct reaped_child {
 };
 
 class worker_pool {
-public:
+  public:
     worker_pool(logger& log, worker_entry entry, sys::daemon_handshake* handshake)
         : log_(log), entry_(std::move(entry)), handshake_(handshake) {}
 
@@ -101,7 +100,7 @@ public:
     const std::vector<worker_record>& workers() const noexcept { return workers_; }
     bool empty() const noexcept { return workers_.empty(); }
 
-private:
+  private:
     std::vector<int> fds_to_close_in_child(const generation& gen,
                                            const std::vector<const generation*>& others) const;
 
@@ -112,8 +111,8 @@ private:
     std::vector<bool> slot_taken_;
     std::vector<worker_record> workers_;
     int signal_fd_ = -1;
-    int fork_failures_ = 0;       // consecutive failed forks (a process limit, memory)
-    int64_t fork_after_ms_ = 0;   // fork-failure back-off: no fork before this
+    int fork_failures_ = 0;      // consecutive failed forks (a process limit, memory)
+    int64_t fork_after_ms_ = 0;  // fork-failure back-off: no fork before this
 };
 
 }  // namespace preforkd

@@ -8,7 +8,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-
 #include <preforkd/clock.hpp>
 
 #include "supervisor/supervisor.hpp"
@@ -43,8 +42,7 @@ result<std::shared_ptr<generation>> supervisor::make_generation(config cfg, uint
         auto fd = open_log_file(access);
         if (!fd) return std::move(fd).err();
         // Workers reopen it by name on USR1, as their own user.
-        if (gen->creds.change &&
-            ::fchown(fd->get(), gen->creds.uid, static_cast<gid_t>(-1)) != 0)
+        if (gen->creds.change && ::fchown(fd->get(), gen->creds.uid, static_cast<gid_t>(-1)) != 0)
             log_.warn("chown {}: {}", access, std::strerror(errno));
         gen->access_log = std::move(*fd);
     }
@@ -170,9 +168,10 @@ void supervisor::finish_reload_if_ready() {
         case reload_step::abandon: {
             std::string why = !reload_failure_.empty()
                                   ? reload_failure_
-                                  : fmt::format("no worker of generation {} came up in {} ms "
-                                                "({} died at start)",
-                                                current_->id, v.waited_ms, crashes_);
+                                  : fmt::format(
+                                        "no worker of generation {} came up in {} ms "
+                                        "({} died at start)",
+                                        current_->id, v.waited_ms, crashes_);
             abandon_reload(why);
             if (reload_queued_) {
                 // The operator has most likely fixed the file: reload from the serving one.

@@ -46,7 +46,8 @@ struct scaling_decision {
 
 // `spawn_rate` is what the previous tick returned (1 at start). Under the floor: spawn up to
 // it at once. Fewer idle than min_spare: spawn spawn_rate workers (1, 2, 4 … 32 on
-// consecutive short ticks), never above max. More idle than max_spare and above the floor: retire one.
+// consecutive short ticks), never above max. More idle than max_spare and above the floor: retire
+// one.
 scaling_decision plan_scaling(const pool_snapshot& pool, const spare_bounds& bounds,
                               int spawn_rate) noexcept;
 
@@ -54,11 +55,11 @@ inline constexpr int max_spawn_rate = 32;
 
 // A reload in progress (HUP): where its new generation stands.
 struct reload_view {
-    int new_up = 0;            // the new generation's workers serving
-    int floor = 0;             // the new generation's workers.start
-    int64_t waited_ms = 0;     // since the HUP
-    bool fatal = false;        // a new worker exited with exit_code::fatal: it cannot start
-    bool queued = false;       // another HUP waits: a stalled generation is given up sooner
+    int new_up = 0;         // the new generation's workers serving
+    int floor = 0;          // the new generation's workers.start
+    int64_t waited_ms = 0;  // since the HUP
+    bool fatal = false;     // a new worker exited with exit_code::fatal: it cannot start
+    bool queued = false;    // another HUP waits: a stalled generation is given up sooner
 };
 
 enum class reload_step {

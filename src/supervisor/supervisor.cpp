@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-
 #include <preforkd/clock.hpp>
 
 #include "sys/pid_file.hpp"
@@ -221,9 +220,8 @@ void supervisor::check_ready() {
     int64_t waited = monotonic_ms() - start_ms_;
     if (up < floor_ && !(up > 0 && waited >= 5000)) {
         if (up == 0 && waited >= startup_patience_ms) {
-            std::string msg = fmt::format(
-                "no worker came up within {} s (see the error log {})", startup_patience_ms / 1000,
-                log_.target());
+            std::string msg = fmt::format("no worker came up within {} s (see the error log {})",
+                                          startup_patience_ms / 1000, log_.target());
             log_.crit("{}", msg);
             if (opts_.on_start_failed) opts_.on_start_failed(msg);
             exit_status_ = 1;

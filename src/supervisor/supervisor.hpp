@@ -7,13 +7,12 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <string>
-#include <vector>
-
 #include <preforkd/config.hpp>
 #include <preforkd/log.hpp>
 #include <preforkd/scoreboard.hpp>
 #include <preforkd/unique_fd.hpp>
+#include <string>
+#include <vector>
 
 #include "core/worker_start.hpp"
 #include "supervisor/listeners.hpp"
@@ -35,10 +34,10 @@ struct supervisor_options {
 };
 
 class supervisor {
-public:
+  public:
     // `load` re-reads the configuration on HUP (the file and the application's schema).
-    supervisor(config cfg, std::function<result<config>()> load, worker_entry entry,
-               logger& log, supervisor_options opts);
+    supervisor(config cfg, std::function<result<config>()> load, worker_entry entry, logger& log,
+               supervisor_options opts);
     ~supervisor();
     supervisor(const supervisor&) = delete;
     supervisor& operator=(const supervisor&) = delete;
@@ -46,7 +45,7 @@ public:
     // Runs until stopped; returns the exit status (0 clean stop, 1 start-up failure).
     int run();
 
-private:
+  private:
     enum class stop_mode { none, graceful, fast };
 
     // supervisor.cpp: the loop and the signals

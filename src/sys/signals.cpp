@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-
 #include <preforkd/detail/syscall.hpp>
 
 namespace preforkd::sys {

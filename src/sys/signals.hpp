@@ -12,11 +12,10 @@
 
 #include <initializer_list>
 #include <optional>
-#include <string>
-#include <string_view>
-
 #include <preforkd/result.hpp>
 #include <preforkd/unique_fd.hpp>
+#include <string>
+#include <string_view>
 
 namespace preforkd::sys {
 

@@ -46,9 +46,10 @@ class supervisor_probe : public ::testing::Test {
     // The probe's configuration: [workers] lines as given, [probe] lines as given.
     std::string render(const std::string& workers, const std::string& probe) const {
         auto q = [](const fs::path& p) { return "\"" + p.string() + "\""; };
-        return "[server]\nlisten = [\"127.0.0.1:" + std::to_string(port_) + "\"]\npid_file = " +
-               q(dir_.path() / "preforkd.pid") + "\n\n[workers]\ngraceful_timeout = \"5s\"\n" +
-               workers + "\n[log]\nerror = " + q(dir_.path() / "error.log") +
+        return "[server]\nlisten = [\"127.0.0.1:" + std::to_string(port_) +
+               "\"]\npid_file = " + q(dir_.path() / "preforkd.pid") +
+               "\n\n[workers]\ngraceful_timeout = \"5s\"\n" + workers +
+               "\n[log]\nerror = " + q(dir_.path() / "error.log") +
                "\naccess = \"off\"\nlevel = \"debug\"\n\n[probe]\n" + probe;
     }
     void write(const std::string& workers, const std::string& probe) {
@@ -58,7 +59,8 @@ class supervisor_probe : public ::testing::Test {
                const std::vector<std::string>& args = {"-F"}) {
         srv_ = std::make_unique<server>(dir_.path(), port_);
         write(workers, probe);
-        return srv_->start(args, {.binary = PREFORKD_BLOCKING_PROBE, .rlimits = {{RLIMIT_CORE, 0}}});
+        return srv_->start(args,
+                           {.binary = PREFORKD_BLOCKING_PROBE, .rlimits = {{RLIMIT_CORE, 0}}});
     }
     size_t log_count(const std::string& what) const {
         return count_in_log(srv_->error_log(), what);
@@ -155,8 +157,8 @@ TEST_F(supervisor_probe, a_fatal_exit_at_first_start_in_daemon_mode_is_printed_b
     srv_ = std::make_unique<server>(dir_.path(), port_);
     write("start = 2\n", "fatal_at_start = true\n");
     auto t0 = std::chrono::steady_clock::now();
-    auto r = run_binary({"-c", srv_->config_path().string()}, 10s,
-                        {.binary = PREFORKD_BLOCKING_PROBE});
+    auto r =
+        run_binary({"-c", srv_->config_path().string()}, 10s, {.binary = PREFORKD_BLOCKING_PROBE});
     EXPECT_EQ(r.status, 1) << r.output;
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
     EXPECT_NE(r.output.find("cannot start"), std::string::npos) << r.output;

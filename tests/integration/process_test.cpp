@@ -53,12 +53,14 @@ TEST_F(process_management, pool_grows_under_held_connections_and_shrinks_back) {
     }
     // 5 busy workers and min_spare 1 idle: at least 6 live.
     EXPECT_TRUE(wait_until([&] { return srv_->workers().size() >= 6; }, 8s))
-        << srv_->workers().size() << "\n" << srv_->error_log();
+        << srv_->workers().size() << "\n"
+        << srv_->error_log();
     held.clear();
     // All idle now: more than max_spare (2) idle retire one per tick, down to the floor (2).
     EXPECT_TRUE(wait_until([&] { return srv_->workers().size() == 2; }, 12s))
         << srv_->workers().size();
-    EXPECT_NE(srv_->error_log().find("more idle workers than workers.max_spare"), std::string::npos);
+    EXPECT_NE(srv_->error_log().find("more idle workers than workers.max_spare"),
+              std::string::npos);
 }
 
 TEST_F(process_management, max_requests_replaces_workers_without_a_failed_request) {
@@ -300,7 +302,8 @@ TEST_F(process_management, usr1_reopens_renamed_logs_in_supervisor_and_workers) 
     // Each worker reopened its error log too, and wrote into the new file.
     std::string log = srv_->error_log();
     for (pid_t w : srv_->workers())
-        EXPECT_NE(log.find("worker[" + std::to_string(w) + "]: reopened the logs"), std::string::npos)
+        EXPECT_NE(log.find("worker[" + std::to_string(w) + "]: reopened the logs"),
+                  std::string::npos)
             << log;
 }
 
@@ -333,14 +336,16 @@ TEST_F(process_management, a_killed_workers_replacement_answers_quickly) {
                std::chrono::steady_clock::now() - t0 < 5s) {
         }
         ASSERT_TRUE(r);
-        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                         .count());
+        ms.push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count());
         ASSERT_TRUE(wait_until([&] { return srv_->workers() != w; }, 2s));
     }
     std::sort(ms.begin(), ms.end());
-    std::printf("[figures] kill -9 to the replacement's first answer, 20 kills: median %.1f ms, "
-                "min %.1f ms, max %.1f ms\n",
-                (ms[9] + ms[10]) / 2, ms.front(), ms.back());
+    std::printf(
+        "[figures] kill -9 to the replacement's first answer, 20 kills: median %.1f ms, "
+        "min %.1f ms, max %.1f ms\n",
+        (ms[9] + ms[10]) / 2, ms.front(), ms.back());
     EXPECT_LT((ms[9] + ms[10]) / 2, 1000.0);
 }
 

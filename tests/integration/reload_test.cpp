@@ -25,7 +25,8 @@ const std::string page(4096, 'p');
 
 void report(const char* scenario, const load_result& r) {
     std::printf("[figures] %s: %llu requests, %llu failed, %llu reconnects\n", scenario,
-                static_cast<unsigned long long>(r.requests), static_cast<unsigned long long>(r.failed),
+                static_cast<unsigned long long>(r.requests),
+                static_cast<unsigned long long>(r.failed),
                 static_cast<unsigned long long>(r.reconnects));
     for (const auto& s : r.samples) std::printf("[figures]   failure: %s\n", s.c_str());
 }
@@ -40,7 +41,10 @@ void send_signals(const server& s, int sig, int count, std::chrono::milliseconds
 TEST_F(zero_downtime, connection_per_request_load_survives_20_reloads) {
     write_file(dir_.path() / "www/index.html", page);
     start();
-    load_generator load({.port = port_, .expected_body = page, .threads = 2, .keep_alive = false,
+    load_generator load({.port = port_,
+                         .expected_body = page,
+                         .threads = 2,
+                         .keep_alive = false,
                          .duration = 3000ms});
     load.start();
     send_signals(*srv_, SIGHUP, 20, 100ms);
@@ -56,8 +60,8 @@ TEST_F(zero_downtime, connection_per_request_load_survives_20_reloads) {
         for (size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
         return n;
     };
-    EXPECT_TRUE(wait_until([&] { return count("reloading: generation") == count(" serves ("); },
-                           15s));
+    EXPECT_TRUE(
+        wait_until([&] { return count("reloading: generation") == count(" serves ("); }, 15s));
     EXPECT_GE(count(" serves ("), 10u) << srv_->error_log().substr(0, 4000);
     EXPECT_TRUE(zombie_children_of(srv_->pid()).empty());
 }
@@ -67,7 +71,10 @@ TEST_F(zero_downtime, keep_alive_clients_control_run_without_signals) {
     // Reconnects then come from retiring workers only, never from the per-connection limit.
     cfg_.set("http", "max_keepalive_requests", "100000000");
     start();
-    load_generator load({.port = port_, .expected_body = page, .threads = 8, .keep_alive = true,
+    load_generator load({.port = port_,
+                         .expected_body = page,
+                         .threads = 8,
+                         .keep_alive = true,
                          .duration = 2000ms});
     load.start();
     auto r = load.wait();
@@ -81,7 +88,10 @@ TEST_F(zero_downtime, keep_alive_clients_that_never_retry_survive_20_reloads) {
     write_file(dir_.path() / "www/index.html", page);
     cfg_.set("http", "max_keepalive_requests", "100000000");
     start();
-    load_generator load({.port = port_, .expected_body = page, .threads = 8, .keep_alive = true,
+    load_generator load({.port = port_,
+                         .expected_body = page,
+                         .threads = 8,
+                         .keep_alive = true,
                          .duration = 6000ms});
     load.start();
     std::this_thread::sleep_for(200ms);
@@ -234,7 +244,10 @@ TEST_F(zero_downtime, binary_upgrade_under_load_then_quit_the_old_one) {
     write_file(dir_.path() / "www/index.html", page);
     start();
     pid_t old_pid = srv_->pid();
-    load_generator load({.port = port_, .expected_body = page, .threads = 2, .keep_alive = false,
+    load_generator load({.port = port_,
+                         .expected_body = page,
+                         .threads = 2,
+                         .keep_alive = false,
                          .duration = 4000ms});
     load.start();
     std::this_thread::sleep_for(300ms);
@@ -277,8 +290,8 @@ TEST_F(zero_downtime, binary_upgrade_rolls_back_when_the_new_one_is_terminated) 
         },
         5s));
     ::kill(new_pid, SIGTERM);
-    EXPECT_TRUE(wait_until(
-        [&] { return std::atoi(read_file(srv_->pid_file()).c_str()) == old_pid; }, 8s))
+    EXPECT_TRUE(
+        wait_until([&] { return std::atoi(read_file(srv_->pid_file()).c_str()) == old_pid; }, 8s))
         << srv_->error_log();
     auto r = http_get(port_, "/index.html");
     ASSERT_TRUE(r);
@@ -343,7 +356,7 @@ TEST_F(zero_downtime, socket_activation_adopts_the_passed_socket) {
 
 // A datagram socket standing in for systemd's NOTIFY_SOCKET.
 class notify_listener {
-public:
+  public:
     explicit notify_listener(const fs::path& path) : path_(path) {
         fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         sockaddr_un sun{};
@@ -369,7 +382,7 @@ public:
     }
     const std::string& log() const { return log_; }
 
-private:
+  private:
     fs::path path_;
     int fd_ = -1;
     std::string log_;
@@ -382,7 +395,8 @@ TEST_F(zero_downtime, systemd_notifications_for_ready_reload_and_stop) {
     srv_ = std::make_unique<server>(dir_.path(), port_);
     srv_->write_config(cfg_.render());
     write_file(srv_->root() / "index.html", "x");
-    ASSERT_TRUE(srv_->start({"-F"}, {.env = {"NOTIFY_SOCKET=" + (dir_.path() / "notify.sock").string()}}));
+    ASSERT_TRUE(
+        srv_->start({"-F"}, {.env = {"NOTIFY_SOCKET=" + (dir_.path() / "notify.sock").string()}}));
     EXPECT_TRUE(n.wait_for("READY=1", 3s)) << n.log();
     srv_->signal(SIGHUP);
     EXPECT_TRUE(n.wait_for("RELOADING=1", 3s)) << n.log();
@@ -398,7 +412,8 @@ TEST_F(zero_downtime, upgrade_hands_mainpid_to_the_new_supervisor) {
     srv_ = std::make_unique<server>(dir_.path(), port_);
     srv_->write_config(cfg_.render());
     write_file(srv_->root() / "index.html", "x");
-    ASSERT_TRUE(srv_->start({"-F"}, {.env = {"NOTIFY_SOCKET=" + (dir_.path() / "notify.sock").string()}}));
+    ASSERT_TRUE(
+        srv_->start({"-F"}, {.env = {"NOTIFY_SOCKET=" + (dir_.path() / "notify.sock").string()}}));
     pid_t old_pid = srv_->pid(), new_pid = 0;
     srv_->signal(SIGUSR2);
     ASSERT_TRUE(wait_until(
@@ -461,8 +476,8 @@ TEST_F(zero_downtime, a_rolled_back_upgrade_leaves_the_unix_socket_file_of_the_o
     pid_t new_pid = wait_new_binary(*srv_, old_pid);
     ASSERT_GT(new_pid, 0) << srv_->error_log();
     ::kill(new_pid, SIGTERM);
-    ASSERT_TRUE(wait_until(
-        [&] { return std::atoi(read_file(srv_->pid_file()).c_str()) == old_pid; }, 8s))
+    ASSERT_TRUE(
+        wait_until([&] { return std::atoi(read_file(srv_->pid_file()).c_str()) == old_pid; }, 8s))
         << srv_->error_log();
     EXPECT_TRUE(fs::exists(sock)) << srv_->error_log();
     EXPECT_EQ(unix_get_status_line(sock), "HTTP/1.1 200 OK");
@@ -482,8 +497,8 @@ TEST_F(zero_downtime, usr2_to_the_new_binary_while_the_old_one_runs_is_ignored) 
     ASSERT_TRUE(wait_until([&] { return children_of(new_pid).size() == 2; }, 5s));
     auto before = children_of(new_pid);
     ::kill(new_pid, SIGUSR2);
-    ASSERT_TRUE(wait_until(
-        [&] { return count_in_log(srv_->error_log(), "received USR2") == 2; }, 3s));
+    ASSERT_TRUE(
+        wait_until([&] { return count_in_log(srv_->error_log(), "received USR2") == 2; }, 3s));
     std::this_thread::sleep_for(500ms);
     std::string log = srv_->error_log();
     EXPECT_EQ(count_in_log(log, "USR2: started the new binary"), 1u) << log;
@@ -504,7 +519,8 @@ TEST_F(zero_downtime, a_listener_removed_by_a_reload_refuses_connections_once_th
     auto listen_on = [&](std::vector<uint16_t> ports) {
         std::string v = "[";
         for (uint16_t p : ports)
-            v += (v.size() > 1 ? ", " : "") + std::string("\"127.0.0.1:") + std::to_string(p) + "\"";
+            v +=
+                (v.size() > 1 ? ", " : "") + std::string("\"127.0.0.1:") + std::to_string(p) + "\"";
         cfg_.set("server", "listen", v + "]");
     };
     listen_on({port_, second});
@@ -531,7 +547,8 @@ TEST_F(zero_downtime, a_listener_removed_by_a_reload_refuses_connections_once_th
             return false;
         },
         2s))
-        << "the removed listener still completes connections\n" << srv_->error_log();
+        << "the removed listener still completes connections\n"
+        << srv_->error_log();
     auto r = http_get(port_, "/index.html");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);

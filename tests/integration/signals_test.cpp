@@ -152,7 +152,8 @@ TEST_F(supervision, started_with_sigchld_ignored_it_replaces_a_killed_worker_and
             return w.size() == 2 && std::find(w.begin(), w.end(), victim) == w.end();
         },
         3s))
-        << "the killed worker was not replaced\n" << srv_->error_log();
+        << "the killed worker was not replaced\n"
+        << srv_->error_log();
     auto r = http_get(port_, "/index.html");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);

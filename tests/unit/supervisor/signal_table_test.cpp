@@ -24,8 +24,8 @@ TEST(signal_table, verbs_and_names_come_from_the_table) {
 
 TEST(signal_table, the_supervisor_blocks_exactly_what_it_acts_on) {
     sigset_t set = sys::supervisor_signals();
-    for (int s : {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU,
-                  SIGURG})
+    for (int s :
+         {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGURG})
         EXPECT_EQ(sigismember(&set, s), 1) << s;
     // WINCH has no meaning here: left at its default (ignore), not blocked for nothing.
     EXPECT_EQ(sigismember(&set, SIGWINCH), 0);
@@ -40,7 +40,8 @@ TEST(signal_table, the_worker_blocks_what_its_loop_reads_and_ignores_the_supervi
     for (int s = 1; s < NSIG; ++s)
         EXPECT_EQ(sigismember(&blocked, s), sigismember(&loop, s)) << "signal " << s;
     sigset_t ignored = sys::worker_ignored_signals();
-    for (int s : {SIGPIPE, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR2}) EXPECT_EQ(sigismember(&ignored, s), 1);
+    for (int s : {SIGPIPE, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR2})
+        EXPECT_EQ(sigismember(&ignored, s), 1);
     EXPECT_EQ(sigismember(&ignored, SIGTERM), 0);
 }
 
