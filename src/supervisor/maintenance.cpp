@@ -15,6 +15,11 @@
 namespace preforkd {
 namespace {
 
+// SIGKILLs of young workers within young_kill_window_ms that make a birth-killer, not random
+// kills: the chaos tests kill 5 a second; a birth-killer without back-off, some 150.
+constexpr int young_kill_burst = 8;
+constexpr int64_t young_kill_window_ms = 1000;
+
 std::string describe_exit(int status) {
     if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
     if (WIFSIGNALED(status))
@@ -122,15 +127,22 @@ void supervisor::worker_exited(const reaped_child& c) {
     }
 
     // Dying young is a crash loop to slow down (100 ms doubling to 10 s, one probe at a
-    // time), whatever the cause. SIGKILL is the exception while the generation has a worker
-    // that came of age: random kills of a healthy pool (an operator, a chaos test) must not
-    // push it into back-off, down to no worker for seconds. With no such worker, workers
-    // SIGKILLed at birth (the OOM killer, a cgroup's memory.max, a script) would otherwise be
-    // re-forked some 150 times a second.
+    // time), whatever the cause. SIGKILL only counts when workers are killed at birth (the
+    // OOM killer, a cgroup's memory.max, a script), which re-forked them some 150 times a
+    // second: while no live worker of the generation has come of age, and at a rate no
+    // random killing of a healthy pool reaches (an operator, a chaos test: such kills must
+    // not push the pool into back-off, down to no worker for seconds).
     const bool killed_from_outside = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
     const bool young = now - w.started_ms < crash_window_ms;
     if (clean || w.killed || stopping || !young) return;
-    if (killed_from_outside && pool_.snapshot(*w.gen).healthy > 0) return;
+    if (killed_from_outside) {
+        young_kills_.push_back(now);
+        while (!young_kills_.empty() && now - young_kills_.front() >= young_kill_window_ms)
+            young_kills_.pop_front();
+        if (pool_.snapshot(*w.gen).healthy > 0) return;
+        // Once backing off, every such death counts, until a worker comes of age.
+        if (crashes_ == 0 && static_cast<int>(young_kills_.size()) < young_kill_burst) return;
+    }
     ++crashes_;
     int64_t delay = crash_backoff_ms(crashes_);
     spawn_after_ms_ = now + delay;
