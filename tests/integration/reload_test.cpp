@@ -555,6 +555,27 @@ TEST_F(zero_downtime, a_listener_removed_by_a_reload_refuses_connections_once_th
     ::close(slow);
 }
 
+// Issue 18.5, unix sockets: a unix listener a reload removes closes once the new generation
+// serves, and its socket file (bound by this supervisor) goes with it.
+TEST_F(zero_downtime, a_unix_listener_removed_by_a_reload_goes_with_its_file) {
+    fs::path sock = dir_.path() / "gone.sock";
+    cfg_.set("server", "listen",
+             "[\"127.0.0.1:" + std::to_string(port_) + "\", \"unix:" + sock.string() + "\"]");
+    start();
+    ASSERT_EQ(unix_get_status_line(sock), "HTTP/1.1 200 OK");
+    cfg_.set("server", "listen", "[\"127.0.0.1:" + std::to_string(port_) + "\"]");
+    rewrite_config();
+    srv_->signal(SIGHUP);
+    ASSERT_TRUE(wait_until(
+        [&] { return srv_->error_log().find("generation 2 serves") != std::string::npos; }, 10s))
+        << srv_->error_log();
+    EXPECT_TRUE(wait_until([&] { return !fs::exists(sock); }, 2s)) << srv_->error_log();
+    EXPECT_EQ(unix_get_status_line(sock), "");
+    auto r = http_get(port_, "/index.html");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+}
+
 // How many of PID's descriptors name `target` (a folder: an O_PATH docroot).
 size_t fds_naming(pid_t pid, const fs::path& target) {
     size_t n = 0;
