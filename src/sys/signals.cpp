@@ -116,4 +116,9 @@ void reset_signal_state(const sigset_t* ignored, const sigset_t* blocked) noexce
     ::sigprocmask(SIG_SETMASK, blocked ? blocked : &none, nullptr);
 }
 
+void reset_signal_state(std::initializer_list<int> ignored, const sigset_t* blocked) noexcept {
+    const sigset_t set = make_sigset(ignored);
+    reset_signal_state(&set, blocked);
+}
+
 }  // namespace preforkd::sys

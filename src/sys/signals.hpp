@@ -113,5 +113,8 @@ std::optional<signalfd_siginfo> read_signal(int fd) noexcept;
 // the fork) is discarded if ignored, and never meets its default action on the way.
 void reset_signal_state(const sigset_t* ignored = nullptr,
                         const sigset_t* blocked = nullptr) noexcept;
+// The same with the ignored signals listed (callers that do not read the table).
+void reset_signal_state(std::initializer_list<int> ignored,
+                        const sigset_t* blocked = nullptr) noexcept;
 
 }  // namespace preforkd::sys
