@@ -1,6 +1,8 @@
 #include <preforkd/scoreboard.hpp>
 
 #include <gtest/gtest.h>
+
+#include <cstddef>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,7 +53,13 @@ TEST(scoreboard, a_large_reservation_costs_only_touched_slots) {
     EXPECT_EQ(sb->used(), 0u);
 }
 
-TEST(scoreboard, slot_is_one_cache_line) { EXPECT_EQ(sizeof(scoreboard_slot), 64u); }
+// Whole cache lines, so that two workers never write to one line. The counters a worker
+// updates on every request share the first line; exit_reason (written once, at a fatal
+// exit) fills the rest.
+TEST(scoreboard, slot_is_whole_cache_lines_with_the_counters_in_the_first) {
+    EXPECT_EQ(sizeof(scoreboard_slot) % 64, 0u);
+    EXPECT_LE(offsetof(scoreboard_slot, started_ms) + sizeof(int64_t), 64u);
+}
 
 }  // namespace
 }  // namespace preforkd
