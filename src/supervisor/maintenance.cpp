@@ -16,8 +16,9 @@ namespace preforkd {
 namespace {
 
 // SIGKILLs of young workers within young_kill_window_ms that make a birth-killer, not random
-// kills: the chaos tests kill 5 a second; a birth-killer without back-off, some 150.
-constexpr int young_kill_burst = 8;
+// kills: the chaos test kills 5 a second; a birth-killer without back-off, some 150. Below
+// it, at most 5 forks a second: 30 in 6 s.
+constexpr int young_kill_burst = 6;
 constexpr int64_t young_kill_window_ms = 1000;
 
 std::string describe_exit(int status) {
