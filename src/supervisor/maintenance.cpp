@@ -15,11 +15,11 @@
 namespace preforkd {
 namespace {
 
-// SIGKILLs of young workers within young_kill_window_ms that make a birth-killer, not random
-// kills: the chaos test kills 5 a second; a birth-killer without back-off, some 150. Below
-// it, at most 5 forks a second: 30 in 6 s.
-constexpr int young_kill_burst = 6;
-constexpr int64_t young_kill_window_ms = 1000;
+// Young workers SIGKILLed one after the other, with no worker of their generation alive past
+// its first second at any of those deaths, that make a birth-killer rather than random kills
+// of a healthy pool. Random kills (the chaos test: one of 4 workers every 200 ms) leave
+// some worker of age alive nearly always, and never this many times in a row.
+constexpr int young_kill_run = 20;
 
 std::string describe_exit(int status) {
     if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
@@ -130,19 +130,19 @@ void supervisor::worker_exited(const reaped_child& c) {
     // Dying young is a crash loop to slow down (100 ms doubling to 10 s, one probe at a
     // time), whatever the cause. SIGKILL only counts when workers are killed at birth (the
     // OOM killer, a cgroup's memory.max, a script), which re-forked them some 150 times a
-    // second: while no live worker of the generation has come of age, and at a rate no
-    // random killing of a healthy pool reaches (an operator, a chaos test: such kills must
-    // not push the pool into back-off, down to no worker for seconds).
+    // second: a long run of young deaths with no worker of the generation of age. Random
+    // kills of a healthy pool (an operator, a chaos test) must not push it into back-off,
+    // down to no worker for seconds.
     const bool killed_from_outside = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
     const bool young = now - w.started_ms < crash_window_ms;
     if (clean || w.killed || stopping || !young) return;
-    if (killed_from_outside) {
-        young_kills_.push_back(now);
-        while (!young_kills_.empty() && now - young_kills_.front() >= young_kill_window_ms)
-            young_kills_.pop_front();
-        if (pool_.snapshot(*w.gen).healthy > 0) return;
+    if (killed_from_outside && crashes_ == 0) {
         // Once backing off, every such death counts, until a worker comes of age.
-        if (crashes_ == 0 && static_cast<int>(young_kills_.size()) < young_kill_burst) return;
+        if (pool_.snapshot(*w.gen).healthy > 0) {
+            young_kills_in_a_row_ = 0;
+            return;
+        }
+        if (++young_kills_in_a_row_ < young_kill_run) return;
     }
     ++crashes_;
     int64_t delay = crash_backoff_ms(crashes_);

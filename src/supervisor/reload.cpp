@@ -99,6 +99,7 @@ void supervisor::reload() {
     floor_ = c.workers.start;
     spawn_rate_ = 1;
     crashes_ = 0;
+    young_kills_in_a_row_ = 0;
     backoff_logged_for_ = -1;
     spawn_after_ms_ = 0;
     reload_started_ms_ = monotonic_ms();
@@ -118,6 +119,7 @@ void supervisor::abandon_reload(const std::string& why) {
     pool_.board().header().generation.store(current_->id);
     floor_ = previous_floor_;
     crashes_ = 0;
+    young_kills_in_a_row_ = 0;
     backoff_logged_for_ = -1;
     spawn_after_ms_ = 0;
     reload_failure_.clear();

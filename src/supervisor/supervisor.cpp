@@ -208,6 +208,7 @@ void supervisor::tick() {
         if (crashes_ > 0)
             log_.info("a worker of generation {} is up: crash back-off cleared", current_->id);
         crashes_ = 0;
+        young_kills_in_a_row_ = 0;
         backoff_logged_for_ = -1;
     }
     pool_.watchdog(now);

@@ -5,7 +5,6 @@
 #include <sys/types.h>
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <preforkd/config.hpp>
@@ -91,13 +90,13 @@ class supervisor {
     std::shared_ptr<generation> current_;
     std::shared_ptr<generation> previous_;  // the generation being replaced by a reload
     uint32_t last_generation_ = 1;
-    int floor_ = 0;                    // workers.start, moved by TTIN/TTOU
-    int previous_floor_ = 0;           // the floor of previous_, kept while a reload is not up
-    std::string reload_failure_;       // why the reload's generation cannot start (a fatal exit)
-    int spawn_rate_ = 1;               // spare scaling ramp (1, 2, 4 … 32)
-    int crashes_ = 0;                  // consecutive crash-at-start exits
-    std::deque<int64_t> young_kills_;  // when young workers were SIGKILLed, the last second
-    int64_t spawn_after_ms_ = 0;       // crash back-off: no fork of current_ before this
+    int floor_ = 0;                 // workers.start, moved by TTIN/TTOU
+    int previous_floor_ = 0;        // the floor of previous_, kept while a reload is not up
+    std::string reload_failure_;    // why the reload's generation cannot start (a fatal exit)
+    int spawn_rate_ = 1;            // spare scaling ramp (1, 2, 4 … 32)
+    int crashes_ = 0;               // consecutive crash-at-start exits
+    int young_kills_in_a_row_ = 0;  // young workers SIGKILLed, none of age (maintenance.cpp)
+    int64_t spawn_after_ms_ = 0;    // crash back-off: no fork of current_ before this
     int64_t backoff_logged_for_ = -1;
     int64_t next_tick_ms_ = 0;
     int64_t reload_started_ms_ = 0;
