@@ -21,6 +21,14 @@ namespace preforkd {
 
 enum class worker_state : uint8_t { empty = 0, starting, idle, busy, retiring };
 
+// The slots live in shared memory between processes: an atomic that is not lock-free would
+// be a lock inside one process's address space, and mean nothing to the other.
+static_assert(std::atomic<int32_t>::is_always_lock_free);
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
+static_assert(std::atomic<uint8_t>::is_always_lock_free);
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+static_assert(std::atomic<int64_t>::is_always_lock_free);
+
 std::string_view to_string(worker_state s) noexcept;
 
 struct alignas(64) scoreboard_slot {
@@ -58,7 +66,10 @@ struct alignas(64) scoreboard_slot {
 struct scoreboard_header {
     std::atomic<int32_t> supervisor_pid{0};
     std::atomic<uint32_t> generation{0};
-    std::atomic<int64_t> started_wall_ms{0};  // supervisor start, wall clock
+    std::atomic<int64_t> started_wall_ms{0};  // supervisor start, wall clock (for display)
+    // Supervisor start, monotonic_ms(): uptime is now minus this, whatever the wall clock does
+    // (CLOCK_MONOTONIC is one clock for every process of the machine).
+    std::atomic<int64_t> started_ms{0};
     std::atomic<uint32_t> high_water{0};      // slots [0, high_water) have ever been used
     uint32_t capacity = 0;
 };

@@ -38,7 +38,8 @@ result<command_line> parse_command_line(const std::vector<std::string>& args,
         if (!s) return std::move(s).err();
         if (*s) {
             if (!sys::signal_for_verb(cl.signal))
-                return error(fmt::format("-s {}: expected reload, stop, quit or reopen", cl.signal));
+                return error(fmt::format("-s {}: expected {}", cl.signal,
+                                         sys::signal_verbs(", ", " or ")));
             continue;
         }
         if (a == "-F" || a == "--foreground") cl.foreground = true;
@@ -53,14 +54,14 @@ result<command_line> parse_command_line(const std::vector<std::string>& args,
 
 std::string usage(const std::string& program, const std::string& default_config) {
     return fmt::format(
-        "usage: {0} [-c FILE] [-F] [-t] [-s reload|stop|quit|reopen] [-V] [-h]\n"
+        "usage: {0} [-c FILE] [-F] [-t] [-s {2}] [-V] [-h]\n"
         "  -c, --config FILE   configuration file (default {1})\n"
         "  -F, --foreground    stay in the foreground, log to stderr unless configured\n"
         "  -t, --test          validate the configuration, print the result, exit 0/1\n"
         "  -s, --signal SIG    send SIG to the running supervisor named by server.pid_file\n"
         "  -V, --version       print the version and exit\n"
         "  -h, --help          this help\n",
-        program, default_config);
+        program, default_config, sys::signal_verbs("|"));
 }
 
 }  // namespace preforkd

@@ -1,18 +1,21 @@
-// The worker pool: fork, reap, retire, watch heartbeats, scale between the spare bounds.
+// The worker pool's mechanics: fork, reap, retire, watch heartbeats.
+#include "supervisor/pool.hpp"
+
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
-
+#include <filesystem>
 #include <preforkd/clock.hpp>
+#include <preforkd/detail/syscall.hpp>
 #include <preforkd/exit_code.hpp>
 
-#include "supervisor/scaling.hpp"
-#include "supervisor/supervisor.hpp"
 #include "sys/signals.hpp"
 
 // AddressSanitizer builds (clang says so with __has_feature, g++ with a macro) check the
@@ -32,53 +35,99 @@
 namespace preforkd {
 namespace {
 
-constexpr int64_t crash_window_ms = 1000;  // dying sooner after start counts as a crash
-
-std::string describe_exit(int status) {
-    if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
-    if (WIFSIGNALED(status))
-        return fmt::format("was killed by signal {}{}", sys::signal_name(WTERMSIG(status)),
-                           WCOREDUMP(status) ? " (core dumped)" : "");
-    return fmt::format("ended with wait status {}", status);
-}
+constexpr int64_t min_heartbeat_timeout_ms = 3000;  // three of the workers' 1 s beats
+constexpr int64_t tick_ms = 1000;
 
 }  // namespace
 
-int supervisor::serving_count() const {
-    int n = 0;
-    for (const auto& w : workers_)
-        if (w.gen == current_ && !w.retiring) ++n;
-    return n;
+std::vector<int> open_descriptors() {
+    std::vector<int> fds;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+        int fd = std::atoi(e.path().filename().c_str());
+        if (fd > 2) fds.push_back(fd);
+    }
+    // The listing's own descriptor was among them: keep only those still open.
+    std::erase_if(fds, [](int fd) { return ::fcntl(fd, F_GETFD) < 0; });
+    std::sort(fds.begin(), fds.end());
+    return fds;
 }
 
-std::vector<int> supervisor::fds_to_close_in_child(const generation& gen) const {
-    std::vector<int> fds{signals_.get()};
+result<void> worker_pool::create_board(uint32_t capacity) {
+    auto board = scoreboard::create(capacity);
+    if (!board) return std::move(board).err();
+    board_ = std::move(*board);
+    slot_taken_.assign(board_.capacity(), false);
+    return {};
+}
+
+generation_snapshot worker_pool::snapshot(const generation& gen) const {
+    generation_snapshot s;
+    const int64_t now = monotonic_ms();
+    for (const auto& w : workers_) {
+        if (w.gen.get() != &gen) continue;
+        const bool young = now - w.started_ms < crash_window_ms;
+        if (!young) ++s.healthy;
+        if (w.retiring) {
+            ++s.retiring;
+            continue;
+        }
+        switch (board_.slot(w.slot).get_state()) {
+            case worker_state::idle:
+                ++s.idle;
+                break;
+            case worker_state::busy:
+                ++s.busy;
+                break;
+            // Decided to retire by itself; the tick marks its record.
+            case worker_state::retiring:
+                ++s.retiring;
+                continue;
+            default:
+                ++s.starting;
+                break;
+        }
+        if (young) ++s.young;
+    }
+    return s;
+}
+
+std::vector<int> worker_pool::fds_to_close_in_child(
+    const generation& gen, const std::vector<const generation*>& others) const {
+    // What the child's own generation uses stays, whatever another generation's list says: a
+    // number listed there may since have been closed and reused for one of these.
     auto keep = [&](int fd) {
+        if (fd == log_.fd() || (gen.access_log && fd == gen.access_log.get())) return true;
         for (const auto& l : gen.listeners)
             if (l->fd.get() == fd) return true;
-        return false;
+        return std::find(gen.config_fds.begin(), gen.config_fds.end(), fd) != gen.config_fds.end();
     };
+    std::vector<int> fds{signal_fd_};
     auto add_generation = [&](const generation& g) {
-        for (const auto& l : g.listeners)
-            if (!keep(l->fd.get())) fds.push_back(l->fd.get());
-        if (&g != &gen && g.access_log) fds.push_back(g.access_log.get());
+        if (&g == &gen) return;
+        for (const auto& l : g.listeners) fds.push_back(l->fd.get());
+        if (g.access_log) fds.push_back(g.access_log.get());
+        fds.insert(fds.end(), g.config_fds.begin(), g.config_fds.end());
     };
-    if (current_) add_generation(*current_);
-    if (previous_) add_generation(*previous_);
+    for (const generation* g : others)
+        if (g) add_generation(*g);
     for (const auto& w : workers_) add_generation(*w.gen);
+    std::erase_if(fds, keep);
     std::sort(fds.begin(), fds.end());
     fds.erase(std::unique(fds.begin(), fds.end()), fds.end());
     return fds;
 }
 
-result<pid_t> supervisor::spawn(const std::shared_ptr<generation>& gen) {
+result<pid_t> worker_pool::spawn(const std::shared_ptr<generation>& gen,
+                                 const std::vector<const generation*>& others) {
+    int64_t now = monotonic_ms();
+    if (now < fork_after_ms_) return error("fork is backing off");
     auto free_slot = std::find(slot_taken_.begin(), slot_taken_.end(), false);
     if (free_slot == slot_taken_.end()) {
         log_.error("cannot start a worker: no free scoreboard slot");
         return error("no free scoreboard slot");
     }
     auto slot = static_cast<uint32_t>(free_slot - slot_taken_.begin());
-    int64_t now = monotonic_ms();
     board_.prepare(slot, gen->id, now);
 
     worker_start ws;
@@ -94,13 +143,15 @@ result<pid_t> supervisor::spawn(const std::shared_ptr<generation>& gen) {
     const std::string& access = gen->cfg.log.access;
     ws.access_log_fd = gen->access_log ? gen->access_log.get() : (access == "stderr" ? 2 : -1);
     ws.access_log_target = access;
-    ws.close_fds = fds_to_close_in_child(*gen);
+    ws.close_fds = fds_to_close_in_child(*gen, others);
 
     pid_t pid = ::fork();
     if (pid == 0) {
         // The child never returns into supervisor code, and never runs its destructors:
         // they would remove the pid file and close what the supervisor still uses.
-        if (opts_.handshake) opts_.handshake->close_in_child();
+        // Its own pid in its slot at once: "starting" with pid 0 reads as nobody's.
+        board_.slot(slot).pid.store(::getpid(), std::memory_order_relaxed);
+        if (handshake_) handshake_->close_in_child();
         int status = static_cast<int>(exit_code::fatal);
         try {
             status = entry_(ws);
@@ -124,7 +175,7 @@ result<pid_t> supervisor::spawn(const std::shared_ptr<generation>& gen) {
         // fork resets this count (a worker coming of age says nothing about forking).
         ++fork_failures_;
         int64_t delay = crash_backoff_ms(fork_failures_);
-        spawn_after_ms_ = std::max(spawn_after_ms_, now + delay);
+        fork_after_ms_ = now + delay;
         auto e = error::from_errno(err, "fork");
         log_.error("cannot start a worker: {}; retrying in {} ms", e.message, delay);
         return e;
@@ -143,71 +194,43 @@ result<pid_t> supervisor::spawn(const std::shared_ptr<generation>& gen) {
     return pid;
 }
 
-void supervisor::spawn_up_to_floor() {
-    if (stopping_ != stop_mode::none || !current_) return;
-    int64_t now = monotonic_ms();
-    if (now < spawn_after_ms_) return;
-    int serving = serving_count();
-    int wanted = std::min(floor_, current_->cfg.workers.max) - serving;
-    if (crashes_ > 0) {
-        // Crash loop: one probe at a time; the rest follow once a worker stays up.
-        int probing = 0;
-        for (const auto& w : workers_)
-            if (w.gen == current_ && !w.retiring && !w.healthy) ++probing;
-        wanted = std::min(wanted, 1 - probing);
-    }
-    for (int i = 0; i < wanted; ++i)
-        if (!spawn(current_)) return;  // logged, and backed off if fork failed
-}
-
-void supervisor::reap() {
-    int64_t now = monotonic_ms();
+std::vector<reaped_child> worker_pool::reap(int& vanished) {
+    std::vector<reaped_child> out;
+    vanished = 0;
     for (;;) {
         int status = 0;
-        pid_t pid = ::waitpid(-1, &status, WNOHANG);
+        pid_t pid = detail::retry_eintr([&] { return ::waitpid(-1, &status, WNOHANG); });
+        if (pid < 0 && errno == ECHILD && !workers_.empty()) {
+            // No child left at all: our records of live workers are wrong (the kernel reaped
+            // them for us). Forget them, and never signal those pids again.
+            vanished = static_cast<int>(workers_.size());
+            for (const auto& w : workers_) {
+                board_.release(w.slot);
+                slot_taken_[w.slot] = false;
+            }
+            workers_.clear();
+        }
         if (pid <= 0) break;
+        reaped_child c;
+        c.pid = pid;
+        c.status = status;
         auto it = std::find_if(workers_.begin(), workers_.end(),
                                [&](const worker_record& w) { return w.pid == pid; });
-        if (it == workers_.end()) {
-            if (pid == upgrade_child_) upgrade_child_exited(status);
-            else log_.info("reaped child {} that was not a worker: {}", pid, describe_exit(status));
-            continue;
+        if (it != workers_.end()) {
+            c.worker = true;
+            c.record = std::move(*it);
+            workers_.erase(it);
+            // The worker's reason for a fatal exit: read before the slot is cleared for reuse.
+            c.reason = board_.slot(c.record.slot).exit_reason;
+            board_.release(c.record.slot);
+            slot_taken_[c.record.slot] = false;
         }
-        worker_record w = std::move(*it);
-        workers_.erase(it);
-        board_.release(w.slot);
-        slot_taken_[w.slot] = false;
-
-        bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-        std::string how = describe_exit(status);
-        if (clean && (w.retiring || stopping_ != stop_mode::none))
-            log_.info("worker {} (generation {}, slot {}) retired", pid, w.gen->id, w.slot);
-        else if (stopping_ != stop_mode::none || w.killed)
-            log_.info("worker {} (generation {}, slot {}) {}", pid, w.gen->id, w.slot, how);
-        else
-            log_.error("worker {} (generation {}, slot {}) {}", pid, w.gen->id, w.slot, how);
-
-        // SIGKILL is never self-inflicted: an operator, the OOM killer or our watchdog sent
-        // it. Counting it would let anyone who kills young workers (a chaos test, a script
-        // replacing them) push the pool into crash back-off, down to no worker for seconds.
-        // A crash loop is a worker failing by itself: an exit status or a fault.
-        bool killed_from_outside = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
-        if (!clean && !w.killed && !killed_from_outside && stopping_ == stop_mode::none &&
-            now - w.started_ms < crash_window_ms) {
-            ++crashes_;
-            int64_t delay = crash_backoff_ms(crashes_);
-            spawn_after_ms_ = now + delay;
-            if (backoff_logged_for_ != crashes_) {
-                log_.error("worker {} crashed {} ms after its start ({} in a row): next spawn in "
-                           "{} ms", pid, now - w.started_ms, crashes_, delay);
-                backoff_logged_for_ = crashes_;
-            }
-        }
+        out.push_back(std::move(c));
     }
-    if (stopping_ == stop_mode::none) spawn_up_to_floor();
+    return out;
 }
 
-void supervisor::retire(worker_record& w, const char* why) {
+void worker_pool::retire(worker_record& w, const char* why) {
     if (w.retiring) return;
     w.retiring = true;
     w.kill_at_ms = monotonic_ms() + w.gen->cfg.workers.graceful_timeout.count() + 1000;
@@ -215,25 +238,54 @@ void supervisor::retire(worker_record& w, const char* why) {
     send_signal(w.pid, SIGQUIT);
 }
 
-void supervisor::send_signal(pid_t pid, int signo) {
+void worker_pool::send_signal(pid_t pid, int signo) {
     // ESRCH is a worker that just exited (its CHLD is on the way); anything else (EPERM:
     // no CAP_KILL under a strict systemd unit) means we cannot control our workers at all.
+    if (pid <= 0) return;  // never kill(0) or kill(-1): the whole group, or everyone
     if (::kill(pid, signo) != 0 && errno != ESRCH)
         log_.crit("cannot send {} to worker {}: {}", sys::signal_name(signo), pid,
                   std::strerror(errno));
 }
 
-void supervisor::signal_all(int signo) {
+void worker_pool::signal_all(int signo) {
     for (const auto& w : workers_) send_signal(w.pid, signo);
 }
 
-void supervisor::watchdog() {
-    int64_t now = monotonic_ms();
+int worker_pool::tick(int64_t now, const generation* gen) {
+    int came_of_age = 0;
+    for (auto& w : workers_) {
+        scoreboard_slot& s = board_.slot(w.slot);
+        if (!w.retiring && s.get_state() == worker_state::retiring) {
+            // It decided to retire (max_requests, lost parent): replace it now, before it leaves.
+            w.retiring = true;
+            w.kill_at_ms = now + w.gen->cfg.workers.graceful_timeout.count() + tick_ms;
+            log_.info("worker {} (slot {}) retires after {} requests", w.pid, w.slot,
+                      s.requests.load(std::memory_order_relaxed));
+        }
+        if (!w.healthy && now - w.started_ms >= crash_window_ms) {
+            w.healthy = true;
+            if (w.gen.get() == gen) ++came_of_age;
+        }
+        if (w.retiring && !w.killed && w.kill_at_ms != 0 && now >= w.kill_at_ms) {
+            log_.warn("worker {} still running {} ms after graceful_timeout: killing it", w.pid,
+                      now - w.kill_at_ms + tick_ms);
+            send_signal(w.pid, SIGKILL);
+            w.killed = true;
+        }
+    }
+    return came_of_age;
+}
+
+void worker_pool::watchdog(int64_t now) {
     for (auto& w : workers_) {
         if (w.killed) continue;
         int64_t beat = board_.slot(w.slot).heartbeat_ms.load(std::memory_order_relaxed);
         int64_t silent = now - beat;
-        if (silent > w.gen->cfg.workers.heartbeat_timeout.count()) {
+        // A worker beats once a second; under load a beat can come a little late. At least
+        // three beats' time, so that a healthy worker is never killed for one late beat,
+        // whatever heartbeat_timeout says (its minimum, 1 s, is a single beat).
+        if (silent > std::max<int64_t>(w.gen->cfg.workers.heartbeat_timeout.count(),
+                                       min_heartbeat_timeout_ms)) {
             log_.error("worker {} (generation {}, slot {}) silent for {} ms: killing it", w.pid,
                        w.gen->id, w.slot, silent);
             send_signal(w.pid, SIGKILL);
@@ -244,38 +296,16 @@ void supervisor::watchdog() {
     }
 }
 
-void supervisor::scale() {
-    const workers_config& wc = current_->cfg.workers;
-    pool_snapshot p;
-    p.floor = floor_;
-    for (const auto& w : workers_) {
-        if (w.gen != current_ || w.retiring) continue;
-        ++p.serving;
-        auto st = board_.slot(w.slot).get_state();
-        // A starting worker will be idle in a moment: counting it avoids a second batch.
-        if (st == worker_state::idle || st == worker_state::starting) ++p.idle;
+bool worker_pool::kill_all_remaining() {
+    bool any = false;
+    for (auto& w : workers_) {
+        if (w.killed) continue;
+        log_.warn("worker {} did not stop in time: killing it", w.pid);
+        send_signal(w.pid, SIGKILL);
+        w.killed = true;
+        any = true;
     }
-    scaling_decision d = plan_scaling(p, {wc.min_spare, wc.max_spare, wc.max}, spawn_rate_);
-    spawn_rate_ = d.next_spawn_rate;
-    if (d.spawn > 0 && monotonic_ms() >= spawn_after_ms_) {
-        if (p.serving < p.floor)
-            log_.info("{} worker(s) serving, under the pool floor of {}: spawning {}", p.serving,
-                      p.floor, d.spawn);
-        else
-            log_.info("{} idle worker(s), workers.min_spare is {}: spawning {}", p.idle,
-                      wc.min_spare, d.spawn);
-        for (int i = 0; i < d.spawn; ++i)
-            if (!spawn(current_)) break;  // logged, and backed off if fork failed
-    }
-    if (d.retire_idle) {
-        worker_record* pick = nullptr;
-        for (auto& w : workers_) {
-            if (w.gen != current_ || w.retiring) continue;
-            if (board_.slot(w.slot).get_state() != worker_state::idle) continue;
-            if (!pick || w.slot > pick->slot) pick = &w;
-        }
-        if (pick) retire(*pick, "more idle workers than workers.max_spare");
-    }
+    return any;
 }
 
 }  // namespace preforkd

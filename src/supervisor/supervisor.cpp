@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-
 #include <preforkd/clock.hpp>
 
 #include "sys/pid_file.hpp"
@@ -44,32 +43,41 @@ supervisor::supervisor(config cfg, std::function<result<config>()> load, worker_
       load_(std::move(load)),
       entry_(std::move(entry)),
       log_(log),
-      opts_(std::move(opts)) {}
+      opts_(std::move(opts)),
+      pool_(log, entry_, opts_.handshake) {}
 
 supervisor::~supervisor() = default;
 
 result<void> supervisor::start() {
-    // Every signal the supervisor acts on, plus SIGURG: a worker's "look at the scoreboard
-    // now" (it retires by itself). SIGURG is ignored by default, so a stray one is harmless.
-    auto sigs = sys::open_signalfd(sys::make_sigset({SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT,
-                                                      SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGURG,
-                                                      SIGWINCH}));
+    // What is open now, besides the error log and the sockets handed to us, was opened by
+    // loading the first configuration (an application's descriptors): the first generation's.
+    std::vector<int> boot_fds = open_descriptors();
+    std::erase_if(boot_fds, [&](int fd) {
+        if (fd == log_.fd()) return true;
+        for (const auto& [addr, s] : opts_.inherited.sockets)
+            if (s == fd) return true;
+        return false;
+    });
+    // The signal table's supervisor set (sys/signals.hpp). Each goes back to SIG_DFL first:
+    // a SIGCHLD ignored by whoever started us would make the kernel reap our workers itself.
+    auto sigs = sys::open_signalfd(sys::supervisor_signals());
     if (!sigs) return std::move(sigs).err();
     signals_ = std::move(*sigs);
     struct sigaction ign {};
     ign.sa_handler = SIG_IGN;
     ::sigaction(SIGPIPE, &ign, nullptr);
+    // Started by an older supervisor's USR2: it is our parent for as long as it runs.
+    if (opts_.inherited.upgrade) upgrade_parent_ = ::getppid();
 
-    auto board = scoreboard::create(max_workers_limit);
-    if (!board) return std::move(board).err();
-    board_ = std::move(*board);
-    slot_taken_.assign(board_.capacity(), false);
+    if (auto r = pool_.create_board(max_workers_limit); !r) return r;
+    pool_.set_signal_fd(signals_.get());
     start_ms_ = monotonic_ms();
-    board_.header().supervisor_pid.store(::getpid());
-    board_.header().started_wall_ms.store(wall_ms());
+    pool_.board().header().supervisor_pid.store(::getpid());
+    pool_.board().header().started_wall_ms.store(wall_ms());
+    pool_.board().header().started_ms.store(start_ms_);
 
     for (const auto& w : opts_.inherited.warnings) log_.warn("{}", w);
-    auto gen = make_generation(std::move(boot_cfg_), 1);
+    auto gen = make_generation(std::move(boot_cfg_), 1, std::move(boot_fds));
     if (!gen) return std::move(gen).err();
     current_ = std::move(*gen);
     for (const auto& [addr, fd] : opts_.inherited.sockets) {
@@ -78,11 +86,7 @@ result<void> supervisor::start() {
         ::close(fd);
     }
     opts_.inherited.sockets.clear();
-    for (const auto& l : current_->listeners)
-        if (l->origin == sys::socket_origin::systemd &&
-            l->addr.family == listen_address::family_t::unix_path)
-            unix_systemd_.push_back(l->addr.path);
-    board_.header().generation.store(current_->id);
+    pool_.board().header().generation.store(current_->id);
     floor_ = current_->cfg.workers.start;
 
     std::string who = ::geteuid() == 0
@@ -101,7 +105,7 @@ int supervisor::run() {
     if (auto r = start(); !r) {
         log_.crit("{}", r.err().message);
         if (opts_.on_start_failed) opts_.on_start_failed(r.err().message);
-        signal_all(SIGKILL);
+        pool_.signal_all(SIGKILL);
         return 1;
     }
     for (;;) {
@@ -110,21 +114,16 @@ int supervisor::run() {
         now = monotonic_ms();
         if (stopping_ != stop_mode::none) {
             reap();
-            if (workers_.empty()) break;
+            if (pool_.empty()) break;
             if (now >= stop_deadline_ms_) {
                 // Retiring workers had graceful_timeout; TERMed ones 5 s. Whoever is left is stuck.
-                for (auto& w : workers_) {
-                    if (w.killed) continue;
-                    log_.warn("worker {} did not stop in time: killing it", w.pid);
-                    send_signal(w.pid, SIGKILL);
-                    w.killed = true;
-                }
+                pool_.kill_all_remaining();
                 stop_deadline_ms_ = now + fast_stop_grace_ms;
             }
             continue;
         }
         if (now >= next_tick_ms_) tick();
-        if (now >= spawn_after_ms_) spawn_up_to_floor();
+        spawn_up_to_floor();
         if (!ready_) check_ready();
         if (previous_) finish_reload_if_ready();
     }
@@ -135,9 +134,11 @@ int supervisor::run() {
 int64_t supervisor::next_wakeup_ms() const {
     int64_t now = monotonic_ms();
     if (stopping_ != stop_mode::none) return std::min(stop_deadline_ms_, now + 100);
-    if (!ready_ || previous_) return now + 10;  // watching workers come up: look often
+    // Watching workers come up: look often (bounded: a start or a reload gives up in time).
+    if (!ready_ || previous_) return now + 10;
     int64_t t = next_tick_ms_;
     if (spawn_after_ms_ > now) t = std::min(t, spawn_after_ms_);
+    if (pool_.fork_after_ms() > now) t = std::min(t, pool_.fork_after_ms());
     return t;
 }
 
@@ -150,21 +151,26 @@ void supervisor::wait_for_signals(int timeout_ms) {
 }
 
 void supervisor::handle_signal(int signo, pid_t sender) {
-    if (signo != SIGCHLD && signo != SIGURG)
+    using action = sys::supervisor_action;
+    const action what = sys::supervisor_action_for(signo);
+    if (what != action::reap && what != action::look_now)
         log_.info("received {} from pid {}", sys::signal_name(signo), sender);
-    switch (signo) {
-        case SIGCHLD:
+    // Stopping, only the stop itself and reaping still mean something: a TTIN would start a
+    // worker that gets no QUIT and no listener. (A signalfd hands pending signals over by
+    // number, so a TTIN sent just before a QUIT is read after it.)
+    const bool stopping = stopping_ != stop_mode::none;
+    switch (what) {
+        case action::reap:
             reap();
             break;
-        case SIGTERM:
-        case SIGINT:
+        case action::fast_stop:
             begin_stop(stop_mode::fast);
             break;
-        case SIGQUIT:
+        case action::graceful_stop:
             begin_stop(stop_mode::graceful);
             break;
-        case SIGHUP:
-            if (stopping_ != stop_mode::none) break;
+        case action::reload:
+            if (stopping) break;
             if (previous_) {
                 // The last reload is still bringing its generation up: run this one after it,
                 // not beside it.
@@ -174,23 +180,20 @@ void supervisor::handle_signal(int signo, pid_t sender) {
                 reload();
             }
             break;
-        case SIGUSR1:
+        case action::reopen_logs:
             reopen_logs();
             break;
-        case SIGTTIN:
-        case SIGTTOU:
-            // Stopping, a new worker would get no QUIT and no listener, and be killed at the
-            // deadline. A signalfd hands pending signals over by number, so a TTIN sent just
-            // before a QUIT is read after it.
-            if (stopping_ == stop_mode::none) adjust_floor(signo == SIGTTIN ? +1 : -1);
+        case action::more_workers:
+        case action::fewer_workers:
+            if (!stopping) adjust_floor(what == action::more_workers ? +1 : -1);
             break;
-        case SIGURG:
-            if (stopping_ == stop_mode::none) tick();
+        case action::look_now:
+            if (!stopping) tick();
             break;
-        case SIGUSR2:
-            if (stopping_ == stop_mode::none) begin_upgrade();
+        case action::upgrade:
+            if (!stopping) begin_upgrade();
             break;
-        default:
+        case action::none:
             break;
     }
 }
@@ -198,51 +201,28 @@ void supervisor::handle_signal(int signo, pid_t sender) {
 void supervisor::tick() {
     int64_t now = monotonic_ms();
     next_tick_ms_ = now + tick_ms;
-    for (auto& w : workers_) {
-        scoreboard_slot& s = board_.slot(w.slot);
-        if (!w.retiring && s.get_state() == worker_state::retiring) {
-            // It decided to retire (max_requests, lost parent): replace it now, before it leaves.
-            w.retiring = true;
-            w.kill_at_ms = now + w.gen->cfg.workers.graceful_timeout.count() + tick_ms;
-            log_.info("worker {} (slot {}) retires after {} requests", w.pid, w.slot,
-                      s.requests.load(std::memory_order_relaxed));
-        }
-        if (!w.healthy && now - w.started_ms >= 1000) {
-            w.healthy = true;
-            // Only the current generation's workers speak for its configuration: a worker of
-            // the previous one coming of age while a reload crash-loops proves nothing, and
-            // would restart the back-off from 100 ms.
-            if (w.gen == current_) {
-                if (crashes_ > 0) log_.info("worker {} is up: crash back-off cleared", w.pid);
-                crashes_ = 0;
-                backoff_logged_for_ = -1;
-            }
-        }
-        if (w.retiring && !w.killed && w.kill_at_ms != 0 && now >= w.kill_at_ms) {
-            log_.warn("worker {} still running {} ms after graceful_timeout: killing it", w.pid,
-                      now - w.kill_at_ms + tick_ms);
-            send_signal(w.pid, SIGKILL);
-            w.killed = true;
-        }
+    // Only the current generation's workers speak for its configuration: a worker of the
+    // previous one coming of age while a reload crash-loops proves nothing, and would restart
+    // the back-off from 100 ms.
+    if (pool_.tick(now, current_.get()) > 0) {
+        if (crashes_ > 0)
+            log_.info("a worker of generation {} is up: crash back-off cleared", current_->id);
+        crashes_ = 0;
+        young_kills_in_a_row_ = 0;
+        backoff_logged_for_ = -1;
     }
-    watchdog();
+    pool_.watchdog(now);
     if (ready_ && !previous_) scale();
     spawn_up_to_floor();
 }
 
 void supervisor::check_ready() {
-    int up = 0;
-    for (const auto& w : workers_) {
-        if (w.gen != current_) continue;
-        auto st = board_.slot(w.slot).get_state();
-        if (st == worker_state::idle || st == worker_state::busy) ++up;
-    }
+    const int up = pool_.snapshot(*current_).up();
     int64_t waited = monotonic_ms() - start_ms_;
     if (up < floor_ && !(up > 0 && waited >= 5000)) {
         if (up == 0 && waited >= startup_patience_ms) {
-            std::string msg = fmt::format(
-                "no worker came up within {} s (see the error log {})", startup_patience_ms / 1000,
-                log_.target());
+            std::string msg = fmt::format("no worker came up within {} s (see the error log {})",
+                                          startup_patience_ms / 1000, log_.target());
             log_.crit("{}", msg);
             if (opts_.on_start_failed) opts_.on_start_failed(msg);
             exit_status_ = 1;
@@ -286,20 +266,20 @@ void supervisor::begin_stop(stop_mode mode) {
     // kernel refuses new connections rather than queueing them for nobody.
     if (current_) current_->listeners.clear();
     if (previous_) previous_->listeners.clear();
-    for (auto& w : workers_) w.gen->listeners.clear();
+    for (auto& w : pool_.workers()) w.gen->listeners.clear();
     if (mode == stop_mode::fast) {
-        log_.info("fast stop: terminating {} worker(s)", workers_.size());
-        signal_all(SIGTERM);
+        log_.info("fast stop: terminating {} worker(s)", pool_.workers().size());
+        pool_.signal_all(SIGTERM);
         stop_deadline_ms_ = now + fast_stop_grace_ms;
     } else {
         int64_t grace = 0;
-        for (auto& w : workers_) {
+        for (auto& w : pool_.workers()) {
             grace = std::max<int64_t>(grace, w.gen->cfg.workers.graceful_timeout.count());
             w.retiring = true;
         }
         log_.info("graceful stop: {} worker(s) finish their requests (up to {} ms)",
-                  workers_.size(), grace);
-        signal_all(SIGQUIT);
+                  pool_.workers().size(), grace);
+        pool_.signal_all(SIGQUIT);
         stop_deadline_ms_ = now + grace + tick_ms;
     }
 }
@@ -312,13 +292,12 @@ void supervisor::finish_stop() {
             if (sys::read_pid_file(name) == ::getpid()) ::unlink(name.c_str());
     }
     // A unix socket file goes with the last server using it: not while the new binary of an
-    // upgrade serves on it, and never one systemd made.
-    if (current_ && upgrade_child_ == 0) {
-        for (const auto& a : current_->cfg.server.listen)
-            if (a.family == listen_address::family_t::unix_path &&
-                std::none_of(unix_systemd_.begin(), unix_systemd_.end(),
-                             [&](const std::string& p) { return p == a.path; }))
-                ::unlink(a.path.c_str());
+    // upgrade serves on it, not one inherited from an older supervisor that still runs (a
+    // rolled-back upgrade: it serves on it again), and never one systemd made.
+    if (upgrade_child_ == 0) {
+        for (const auto& p : owned_unix_paths_) ::unlink(p.c_str());
+        if (upgrade_parent_ == 0 || ::getppid() != upgrade_parent_)
+            for (const auto& p : upgrade_unix_paths_) ::unlink(p.c_str());
     }
     log_.info("stopped");
 }
@@ -346,7 +325,7 @@ void supervisor::reopen_logs() {
             log_.error("USR1: {}", fd.err().message);
         }
     }
-    signal_all(SIGUSR1);
+    pool_.signal_all(SIGUSR1);
     log_.info("logs reopened");
 }
 
@@ -360,23 +339,23 @@ void supervisor::adjust_floor(int delta) {
         log_.info("{}: pool floor {} -> {}", delta > 0 ? "TTIN" : "TTOU", floor_, wanted);
         floor_ = wanted;
     }
+    const generation_snapshot now = pool_.snapshot(*current_);
     if (delta > 0) {
-        if (serving_count() < max) {
+        if (room_under_max({now.serving(), now.idle, floor_, now.retiring}, max) > 0)
             (void)spawn(current_);  // a failure is logged there
-        }
         return;
     }
-    if (serving_count() <= floor_) return;
+    if (now.serving() <= floor_) return;
     // Retire one at once, the spare bounds notwithstanding: an idle one if any.
     worker_record* pick = nullptr;
-    for (auto& w : workers_) {
+    for (auto& w : pool_.workers()) {
         if (w.gen != current_ || w.retiring) continue;
-        bool idle = board_.slot(w.slot).get_state() == worker_state::idle;
-        bool pick_idle = pick && board_.slot(pick->slot).get_state() == worker_state::idle;
+        bool idle = pool_.board().slot(w.slot).get_state() == worker_state::idle;
+        bool pick_idle = pick && pool_.board().slot(pick->slot).get_state() == worker_state::idle;
         if (!pick || (idle && !pick_idle) || (idle == pick_idle && w.started_ms > pick->started_ms))
             pick = &w;
     }
-    if (pick) retire(*pick, "TTOU");
+    if (pick) pool_.retire(*pick, "TTOU");
 }
 
 }  // namespace preforkd

@@ -7,31 +7,22 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <string>
-#include <vector>
-
 #include <preforkd/config.hpp>
 #include <preforkd/log.hpp>
 #include <preforkd/scoreboard.hpp>
 #include <preforkd/unique_fd.hpp>
+#include <string>
+#include <vector>
 
 #include "core/worker_start.hpp"
 #include "supervisor/listeners.hpp"
+#include "supervisor/pool.hpp"
+#include "supervisor/scaling.hpp"
 #include "sys/daemon.hpp"
 #include "sys/pid_file.hpp"
 #include "sys/privileges.hpp"
 
 namespace preforkd {
-
-// Everything a generation's workers are started with. Shared by the workers' records, so
-// an old generation's sockets and settings live until its last worker is reaped.
-struct generation {
-    uint32_t id = 0;
-    config cfg;
-    listener_list listeners;
-    sys::credentials creds;
-    unique_fd access_log;  // empty when off or stderr
-};
 
 struct supervisor_options {
     sys::daemon_handshake* handshake = nullptr;  // daemon mode: closed in every worker
@@ -45,10 +36,10 @@ struct supervisor_options {
 };
 
 class supervisor {
-public:
+  public:
     // `load` re-reads the configuration on HUP (the file and the application's schema).
-    supervisor(config cfg, std::function<result<config>()> load, worker_entry entry,
-               logger& log, supervisor_options opts);
+    supervisor(config cfg, std::function<result<config>()> load, worker_entry entry, logger& log,
+               supervisor_options opts);
     ~supervisor();
     supervisor(const supervisor&) = delete;
     supervisor& operator=(const supervisor&) = delete;
@@ -56,17 +47,7 @@ public:
     // Runs until stopped; returns the exit status (0 clean stop, 1 start-up failure).
     int run();
 
-private:
-    struct worker_record {
-        pid_t pid = 0;
-        uint32_t slot = 0;
-        std::shared_ptr<generation> gen;
-        int64_t started_ms = 0;
-        bool retiring = false;   // told (or decided) to retire: no longer counts as serving
-        int64_t kill_at_ms = 0;  // retiring or stopping: SIGKILL if still alive then
-        bool killed = false;     // SIGKILL sent
-        bool healthy = false;    // lived past the crash window
-    };
+  private:
     enum class stop_mode { none, graceful, fast };
 
     // supervisor.cpp: the loop and the signals
@@ -81,17 +62,12 @@ private:
     void adjust_floor(int delta);
     int64_t next_wakeup_ms() const;
 
-    // pool.cpp: workers
+    // maintenance.cpp: the pool's policy
     result<pid_t> spawn(const std::shared_ptr<generation>& gen);
     void spawn_up_to_floor();
     void reap();
-    void retire(worker_record& w, const char* why);
-    void signal_all(int signo);
-    void send_signal(pid_t pid, int signo);
-    void watchdog();
+    void worker_exited(const reaped_child& c);
     void scale();
-    int serving_count() const;
-    std::vector<int> fds_to_close_in_child(const generation& gen) const;
 
     // upgrade.cpp: USR2
     void begin_upgrade();
@@ -100,8 +76,10 @@ private:
     // reload.cpp
     void reload();
     void finish_reload_if_ready();
-    void abandon_reload();
-    result<std::shared_ptr<generation>> make_generation(config cfg, uint32_t id);
+    void abandon_reload(const std::string& why);
+    void close_unwanted_listeners();
+    result<std::shared_ptr<generation>> make_generation(config cfg, uint32_t id,
+                                                        std::vector<int> config_fds);
 
     config boot_cfg_;  // until start() moves it into the first generation
     std::function<result<config>()> load_;
@@ -110,22 +88,21 @@ private:
     supervisor_options opts_;
 
     unique_fd signals_;
-    scoreboard board_;
+    worker_pool pool_;
     std::shared_ptr<generation> current_;
     std::shared_ptr<generation> previous_;  // the generation being replaced by a reload
-    std::vector<worker_record> workers_;
-    std::vector<bool> slot_taken_;
     uint32_t last_generation_ = 1;
-    int floor_ = 0;               // workers.start, moved by TTIN/TTOU
-    int spawn_rate_ = 1;          // spare scaling ramp (1, 2, 4 … 32)
-    int crashes_ = 0;             // consecutive crash-at-start exits
-    int fork_failures_ = 0;       // consecutive failed forks (a process limit, memory)
-    int64_t spawn_after_ms_ = 0;  // crash back-off: no fork before this
+    int floor_ = 0;                 // workers.start, moved by TTIN/TTOU
+    int previous_floor_ = 0;        // the floor of previous_, kept while a reload is not up
+    std::string reload_failure_;    // why the reload's generation cannot start (a fatal exit)
+    int spawn_rate_ = 1;            // spare scaling ramp (1, 2, 4 … 32)
+    int crashes_ = 0;               // consecutive crash-at-start exits
+    int young_kills_in_a_row_ = 0;  // young workers SIGKILLed, none of age (maintenance.cpp)
+    int64_t spawn_after_ms_ = 0;    // crash back-off: no fork of current_ before this
     int64_t backoff_logged_for_ = -1;
     int64_t next_tick_ms_ = 0;
     int64_t reload_started_ms_ = 0;
     bool reload_queued_ = false;
-    bool reload_stall_logged_ = false;
     bool ready_ = false;
     int64_t start_ms_ = 0;
     stop_mode stopping_ = stop_mode::none;
@@ -134,7 +111,13 @@ private:
     int exit_status_ = 0;
     bool pid_file_written_ = false;
     pid_t upgrade_child_ = 0;  // the new binary started by USR2, while it runs
-    std::vector<std::string> unix_systemd_;  // unix socket paths systemd owns
+    // Started by an older supervisor's USR2: its pid, while it may still run (else 0).
+    pid_t upgrade_parent_ = 0;
+    // Unix socket files this process bound itself: the only ones it may unlink. Inherited
+    // ones (upgrade: the old supervisor may still serve on them) and systemd's are not ours.
+    std::vector<std::string> owned_unix_paths_;
+    std::vector<std::string> upgrade_unix_paths_;  // inherited from the supervisor above
+    std::vector<std::string> systemd_unix_paths_;  // systemd's: never unlinked
 };
 
 }  // namespace preforkd

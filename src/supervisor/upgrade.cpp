@@ -18,9 +18,20 @@
 namespace preforkd {
 
 void supervisor::begin_upgrade() {
+    if (upgrade_parent_ != 0 && ::getppid() == upgrade_parent_) {
+        // We are the new binary of an upgrade still undecided: a third supervisor now would
+        // leave the oldest one named in no pid file.
+        log_.warn(
+            "USR2 ignored: this supervisor was started by the upgrade of pid {}, which "
+            "still runs; QUIT that one (or TERM this one) first",
+            upgrade_parent_);
+        return;
+    }
     if (upgrade_child_ > 0) {
-        log_.warn("USR2: the new binary (pid {}) is still running; QUIT this supervisor or TERM "
-                  "that one first", upgrade_child_);
+        log_.warn(
+            "USR2: the new binary (pid {}) is still running; QUIT this supervisor or TERM "
+            "that one first",
+            upgrade_child_);
         return;
     }
     if (opts_.exe.empty() || opts_.argv.empty()) {
@@ -57,17 +68,20 @@ void supervisor::begin_upgrade() {
         return;
     }
     upgrade_child_ = pid;
-    log_.info("USR2: started the new binary {} as pid {} with {} listening socket(s); QUIT this "
-              "supervisor (pid {}) once it serves, or TERM it to roll back",
-              opts_.exe, pid, fds.size(), ::getpid());
+    log_.info(
+        "USR2: started the new binary {} as pid {} with {} listening socket(s); QUIT this "
+        "supervisor (pid {}) once it serves, or TERM it to roll back",
+        opts_.exe, pid, fds.size(), ::getpid());
 }
 
 void supervisor::upgrade_child_exited(int status) {
     pid_t pid = upgrade_child_;
     upgrade_child_ = 0;
-    std::string how = WIFEXITED(status) ? fmt::format("exited with status {}", WEXITSTATUS(status))
-                                        : fmt::format("was killed by signal {}",
-                                                      sys::signal_name(WTERMSIG(status)));
+    std::string how =
+        status < 0 ? std::string("ended unseen")
+        : WIFEXITED(status)
+            ? fmt::format("exited with status {}", WEXITSTATUS(status))
+            : fmt::format("was killed by signal {}", sys::signal_name(WTERMSIG(status)));
     log_.warn("the new binary (pid {}) {}: this supervisor carries on", pid, how);
     if (!pid_file_written_) return;
     const std::string& pid_file = current_->cfg.server.pid_file;

@@ -1,13 +1,12 @@
 #include "sys/inherited_sockets.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <string_view>
-
-#include <fmt/format.h>
 
 #include "sys/socket.hpp"
 #include "sys/systemd.hpp"
@@ -33,7 +32,8 @@ bool is_listening_socket(int fd) {
 
 void adopt(inheritance& in, int fd, socket_origin origin, std::string_view claimed) {
     if (!is_listening_socket(fd)) {
-        in.warnings.push_back(fmt::format("inherited fd {} is not a listening socket: ignored", fd));
+        in.warnings.push_back(
+            fmt::format("inherited fd {} is not a listening socket: ignored", fd));
         return;
     }
     auto addr = bound_address(fd);
@@ -43,8 +43,8 @@ void adopt(inheritance& in, int fd, socket_origin origin, std::string_view claim
     }
     std::string name = addr->to_string();
     if (!claimed.empty() && claimed != name)
-        in.warnings.push_back(
-            fmt::format("inherited fd {} was announced as {} but is bound to {}", fd, claimed, name));
+        in.warnings.push_back(fmt::format("inherited fd {} was announced as {} but is bound to {}",
+                                          fd, claimed, name));
     ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     int fl = ::fcntl(fd, F_GETFL);
     if (fl >= 0) ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);

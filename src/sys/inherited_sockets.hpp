@@ -17,7 +17,7 @@ std::string format_listeners_env(const std::vector<std::pair<int, std::string>>&
 enum class socket_origin { bound, upgrade, systemd };
 
 struct inheritance {
-    std::map<std::string, int> sockets;  // canonical address -> fd
+    std::map<std::string, int> sockets;   // canonical address -> fd
     std::map<int, socket_origin> origin;  // fd -> where it came from
     bool upgrade = false;                 // started by a supervisor's USR2
     std::vector<std::string> warnings;    // for the log, once it is open

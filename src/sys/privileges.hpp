@@ -4,10 +4,9 @@
 
 #include <sys/types.h>
 
-#include <string>
-
 #include <preforkd/config.hpp>
 #include <preforkd/result.hpp>
+#include <string>
 
 namespace preforkd::sys {
 
@@ -15,7 +14,7 @@ struct credentials {
     bool change = false;  // false: workers keep the supervisor's identity
     uid_t uid = 0;
     gid_t gid = 0;
-    std::string user;   // names, for the logs
+    std::string user;  // names, for the logs
     std::string group;
 };
 

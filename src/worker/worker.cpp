@@ -47,11 +47,10 @@ int run_worker(worker_start& ws, const application& app) noexcept {
     // until the event loop's signalfd reads them. Unblocked in between, a USR1 (the
     // supervisor's log reopening) would kill a worker still starting, a QUIT (a retire, or
     // the PDEATHSIG below) dump its core, and both would count as crashes.
-    const sigset_t blocked = detail::worker_signals();
-    sys::reset_signal_state({SIGPIPE, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR2, SIGWINCH}, &blocked);
-    // If the supervisor dies, finish what is in flight and go, rather than linger serving
-    // with nobody to respawn or reload.
-    ::prctl(PR_SET_PDEATHSIG, SIGQUIT);
+    // Both sets come from the signal table (sys/signals.hpp).
+    const sigset_t blocked = sys::worker_blocked_signals();
+    const sigset_t ignored = sys::worker_ignored_signals();
+    sys::reset_signal_state(&ignored, &blocked);
 
     const config& cfg = *ws.cfg;
     logger log("worker", cfg.log.level);
@@ -62,6 +61,11 @@ int run_worker(worker_start& ws, const application& app) noexcept {
         log.crit("cannot run as {}:{}: {}", ws.creds.user, ws.creds.group, r.err().message);
         return static_cast<int>(exit_code::fatal);
     }
+    // If the supervisor dies, finish what is in flight and go, rather than linger serving
+    // with nobody to respawn or reload. Set after the privilege drop: a uid change clears
+    // it. Then the parent is checked again: it may have died before the signal was armed.
+    ::prctl(PR_SET_PDEATHSIG, SIGQUIT);
+    if (::getppid() != ws.supervisor) return static_cast<int>(exit_code::ok);
 
     worker_context ctx(cfg, log, *ws.board, ws.slot,
                        cfg.log.access == "off" ? -1 : ws.access_log_fd);

@@ -29,7 +29,8 @@ const std::string page(4096, 'p');
 
 void report(const char* scenario, const load_result& r) {
     std::printf("[figures] %s: %llu requests, %llu failed, %llu reconnects\n", scenario,
-                static_cast<unsigned long long>(r.requests), static_cast<unsigned long long>(r.failed),
+                static_cast<unsigned long long>(r.requests),
+                static_cast<unsigned long long>(r.failed),
                 static_cast<unsigned long long>(r.reconnects));
     for (const auto& s : r.samples) std::printf("[figures]   failure: %s\n", s.c_str());
 }
@@ -44,7 +45,10 @@ void send_signals(const server& s, int sig, int count, std::chrono::milliseconds
 TEST_F(zero_downtime, connection_per_request_load_survives_20_reloads) {
     write_file(dir_.path() / "www/index.html", page);
     start();
-    load_generator load({.port = port_, .expected_body = page, .threads = 2, .keep_alive = false,
+    load_generator load({.port = port_,
+                         .expected_body = page,
+                         .threads = 2,
+                         .keep_alive = false,
                          .duration = 3000ms});
     load.start();
     send_signals(*srv_, SIGHUP, 20, 100ms);
@@ -66,7 +70,10 @@ TEST_F(zero_downtime, keep_alive_clients_control_run_without_signals) {
     // Reconnects then come from retiring workers only, never from the per-connection limit.
     cfg_.set("http", "max_keepalive_requests", "100000000");
     start();
-    load_generator load({.port = port_, .expected_body = page, .threads = 8, .keep_alive = true,
+    load_generator load({.port = port_,
+                         .expected_body = page,
+                         .threads = 8,
+                         .keep_alive = true,
                          .duration = 2000ms});
     load.start();
     auto r = load.wait();
@@ -80,7 +87,10 @@ TEST_F(zero_downtime, keep_alive_clients_that_never_retry_survive_20_reloads) {
     write_file(dir_.path() / "www/index.html", page);
     cfg_.set("http", "max_keepalive_requests", "100000000");
     start();
-    load_generator load({.port = port_, .expected_body = page, .threads = 8, .keep_alive = true,
+    load_generator load({.port = port_,
+                         .expected_body = page,
+                         .threads = 8,
+                         .keep_alive = true,
                          .duration = 6000ms});
     load.start();
     std::this_thread::sleep_for(200ms);
@@ -224,7 +234,10 @@ TEST_F(zero_downtime, binary_upgrade_under_load_then_quit_the_old_one) {
     write_file(dir_.path() / "www/index.html", page);
     start();
     pid_t old_pid = srv_->pid();
-    load_generator load({.port = port_, .expected_body = page, .threads = 2, .keep_alive = false,
+    load_generator load({.port = port_,
+                         .expected_body = page,
+                         .threads = 2,
+                         .keep_alive = false,
                          .duration = 4000ms});
     load.start();
     std::this_thread::sleep_for(300ms);
@@ -318,7 +331,7 @@ TEST_F(zero_downtime, socket_activation_adopts_the_passed_socket) {
 
 // A datagram socket standing in for systemd's NOTIFY_SOCKET.
 class notify_listener {
-public:
+  public:
     explicit notify_listener(const fs::path& path) : path_(path) {
         fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         sockaddr_un sun{};
@@ -344,7 +357,7 @@ public:
     }
     const std::string& log() const { return log_; }
 
-private:
+  private:
     fs::path path_;
     int fd_ = -1;
     std::string log_;
@@ -379,6 +392,196 @@ TEST_F(zero_downtime, upgrade_hands_mainpid_to_the_new_supervisor) {
     EXPECT_EQ(srv_->wait_exit(10s), 0);
     ::kill(new_pid, SIGTERM);
     EXPECT_TRUE(wait_gone(new_pid, 7s));
+}
+
+// A GET on a fresh connection to the unix socket at `path`: the status line, or "".
+std::string unix_get_status_line(const fs::path& path) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    std::snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path.c_str());
+    std::string got;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) == 0) {
+        timeval tv{5, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        std::string req = "GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+            char buf[256];
+            ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            if (n > 0) got.assign(buf, static_cast<size_t>(n));
+        }
+    }
+    ::close(fd);
+    return got.substr(0, got.find("\r\n"));
+}
+
+// Waits for the new supervisor an upgrade (USR2) started to name itself in the pid file.
+pid_t wait_new_binary(const server& s, pid_t old_pid) {
+    pid_t new_pid = 0;
+    wait_until(
+        [&] {
+            new_pid = std::atoi(read_file(s.pid_file()).c_str());
+            return new_pid > 0 && new_pid != old_pid;
+        },
+        5s);
+    return new_pid != old_pid ? new_pid : 0;
+}
+
+// Issue 18.3: the new binary of an upgrade inherits the unix socket; rolled back (TERM), it
+// used to unlink the socket file the old supervisor goes on serving, so no new client could
+// reach it. Only sockets a process bound itself are its to unlink.
+TEST_F(zero_downtime, a_rolled_back_upgrade_leaves_the_unix_socket_file_of_the_old_one) {
+    fs::path sock = dir_.path() / "p.sock";
+    cfg_.set("server", "listen",
+             "[\"127.0.0.1:" + std::to_string(port_) + "\", \"unix:" + sock.string() + "\"]");
+    start();
+    ASSERT_EQ(unix_get_status_line(sock), "HTTP/1.1 200 OK");
+    pid_t old_pid = srv_->pid();
+    srv_->signal(SIGUSR2);
+    pid_t new_pid = wait_new_binary(*srv_, old_pid);
+    ASSERT_GT(new_pid, 0) << srv_->error_log();
+    ::kill(new_pid, SIGTERM);
+    ASSERT_TRUE(
+        wait_until([&] { return std::atoi(read_file(srv_->pid_file()).c_str()) == old_pid; }, 8s))
+        << srv_->error_log();
+    EXPECT_TRUE(fs::exists(sock)) << srv_->error_log();
+    EXPECT_EQ(unix_get_status_line(sock), "HTTP/1.1 200 OK");
+    // The old supervisor bound it: it removes it when it stops.
+    EXPECT_EQ(srv_->stop(SIGTERM), 0);
+    EXPECT_FALSE(fs::exists(sock));
+}
+
+// Issue 18.7: a USR2 sent to the new binary while the old supervisor still runs would start
+// a third supervisor, the oldest then named in no file. The new one ignores it and says why.
+TEST_F(zero_downtime, usr2_to_the_new_binary_while_the_old_one_runs_is_ignored) {
+    start();
+    pid_t old_pid = srv_->pid();
+    srv_->signal(SIGUSR2);
+    pid_t new_pid = wait_new_binary(*srv_, old_pid);
+    ASSERT_GT(new_pid, 0) << srv_->error_log();
+    ASSERT_TRUE(wait_until([&] { return children_of(new_pid).size() == 2; }, 5s));
+    auto before = children_of(new_pid);
+    ::kill(new_pid, SIGUSR2);
+    ASSERT_TRUE(
+        wait_until([&] { return count_in_log(srv_->error_log(), "received USR2") == 2; }, 3s));
+    std::this_thread::sleep_for(500ms);
+    std::string log = srv_->error_log();
+    EXPECT_EQ(count_in_log(log, "USR2: started the new binary"), 1u) << log;
+    EXPECT_NE(log.find("USR2 ignored"), std::string::npos) << log;
+    EXPECT_EQ(children_of(new_pid), before);
+    // Clean up whatever runs: the new binary (and on failure, the third one it started).
+    for (pid_t p : children_of(new_pid))
+        if (std::find(before.begin(), before.end(), p) == before.end()) ::kill(p, SIGTERM);
+    ::kill(new_pid, SIGTERM);
+    EXPECT_TRUE(wait_until([&] { return ::kill(new_pid, 0) != 0; }, 8s));
+}
+
+// Issue 18.5: a listener removed by a reload closes as soon as the new generation serves,
+// not when the last old worker leaves (up to graceful_timeout later): the supervisor's copy
+// kept the kernel completing connections that nobody would ever accept.
+TEST_F(zero_downtime, a_listener_removed_by_a_reload_refuses_connections_once_the_new_one_serves) {
+    uint16_t second = free_port();
+    auto listen_on = [&](std::vector<uint16_t> ports) {
+        std::string v = "[";
+        for (uint16_t p : ports)
+            v +=
+                (v.size() > 1 ? ", " : "") + std::string("\"127.0.0.1:") + std::to_string(p) + "\"";
+        cfg_.set("server", "listen", v + "]");
+    };
+    listen_on({port_, second});
+    cfg_.set("workers", "graceful_timeout", "\"30s\"");
+    write_file(dir_.path() / "www/big.bin", std::string(16 << 20, 'b'));
+    start();
+    // An old worker kept busy: a 16 MB answer to a client that does not read.
+    int slow = connect_loopback(port_, 0, 4096);
+    ASSERT_GE(slow, 0);
+    std::string req = "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+    ASSERT_EQ(::send(slow, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    std::this_thread::sleep_for(300ms);
+    listen_on({port_});
+    rewrite_config();
+    srv_->signal(SIGHUP);
+    ASSERT_TRUE(wait_until(
+        [&] { return srv_->error_log().find("generation 2 serves") != std::string::npos; }, 10s))
+        << srv_->error_log();
+    EXPECT_TRUE(wait_until(
+        [&] {
+            int fd = connect_loopback(second);
+            if (fd < 0) return true;
+            ::close(fd);
+            return false;
+        },
+        2s))
+        << "the removed listener still completes connections\n"
+        << srv_->error_log();
+    auto r = http_get(port_, "/index.html");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    ::close(slow);
+}
+
+// Issue 18.5, unix sockets: a unix listener a reload removes closes once the new generation
+// serves, and its socket file (bound by this supervisor) goes with it.
+TEST_F(zero_downtime, a_unix_listener_removed_by_a_reload_goes_with_its_file) {
+    fs::path sock = dir_.path() / "gone.sock";
+    cfg_.set("server", "listen",
+             "[\"127.0.0.1:" + std::to_string(port_) + "\", \"unix:" + sock.string() + "\"]");
+    start();
+    ASSERT_EQ(unix_get_status_line(sock), "HTTP/1.1 200 OK");
+    cfg_.set("server", "listen", "[\"127.0.0.1:" + std::to_string(port_) + "\"]");
+    rewrite_config();
+    srv_->signal(SIGHUP);
+    ASSERT_TRUE(wait_until(
+        [&] { return srv_->error_log().find("generation 2 serves") != std::string::npos; }, 10s))
+        << srv_->error_log();
+    EXPECT_TRUE(wait_until([&] { return !fs::exists(sock); }, 2s)) << srv_->error_log();
+    EXPECT_EQ(unix_get_status_line(sock), "");
+    auto r = http_get(port_, "/index.html");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+}
+
+// How many of PID's descriptors name `target` (a folder: an O_PATH docroot).
+size_t fds_naming(pid_t pid, const fs::path& target) {
+    size_t n = 0;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+        std::error_code ec2;
+        if (fs::read_symlink(e.path(), ec2) == target) ++n;
+    }
+    return n;
+}
+
+// Issue 18.10: http.root is opened (O_PATH) when a configuration is loaded; each old
+// generation's leaked into the workers of every newer one, keeping the old docroot busy (it
+// could not be unmounted). A worker holds its own generation's only.
+TEST_F(zero_downtime, workers_of_a_new_generation_hold_no_older_docroot) {
+    fs::path www2 = dir_.path() / "www2";
+    write_file(www2 / "index.html", "two\n");
+    start();
+    auto old_workers = srv_->workers();
+    ASSERT_EQ(old_workers.size(), 2u);
+    for (pid_t w : old_workers) EXPECT_EQ(fds_naming(w, srv_->root()), 1u);
+    cfg_.set("http", "root", "\"" + www2.string() + "\"");
+    rewrite_config();
+    srv_->signal(SIGHUP);
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto w = srv_->workers();
+            return w.size() == 2 && std::none_of(w.begin(), w.end(), [&](pid_t p) {
+                       return std::find(old_workers.begin(), old_workers.end(), p) !=
+                              old_workers.end();
+                   });
+        },
+        10s))
+        << srv_->error_log();
+    auto r = http_get(port_, "/index.html");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "two\n");
+    for (pid_t w : srv_->workers()) {
+        EXPECT_EQ(fds_naming(w, srv_->root()), 0u) << "worker " << w << " holds the old docroot";
+        EXPECT_EQ(fds_naming(w, www2), 1u) << "worker " << w;
+    }
 }
 
 }  // namespace

@@ -127,5 +127,73 @@ TEST_F(supervision, ttin_and_ttou_move_the_pool_by_one) {
     EXPECT_EQ(srv_->workers().size(), 1u);
 }
 
+// Issue 18.1: an ignored SIGCHLD survives exec (init scripts, CI runners and shells set it),
+// and with it the kernel reaps the workers itself: no SIGCHLD, waitpid only says ECHILD.
+// The supervisor resets it to SIG_DFL before blocking it.
+TEST_F(supervision, started_with_sigchld_ignored_it_replaces_a_killed_worker_and_term_stops_it) {
+    fs::path wrapper = dir_.path() / "ignore_sigchld.py";
+    write_file(wrapper, std::string("#!/usr/bin/python3\n"
+                                    "import os, signal, sys\n"
+                                    "signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n"
+                                    "os.execv('") +
+                            PREFORKD_BINARY + "', ['preforkd'] + sys.argv[1:])\n");
+    fs::permissions(wrapper, fs::perms::owner_all);
+    cfg_.set("workers", "start", "2");
+    srv_ = std::make_unique<server>(dir_.path(), port_);
+    srv_->write_config(cfg_.render());
+    write_file(srv_->root() / "index.html", "<h1>hello</h1>\n");
+    ASSERT_TRUE(srv_->start({"-F"}, {.binary = wrapper.string()})) << srv_->output();
+    ASSERT_TRUE(srv_->wait_workers(2));
+    pid_t victim = srv_->workers()[0];
+    ::kill(victim, SIGKILL);
+    EXPECT_TRUE(wait_until(
+        [&] {
+            auto w = srv_->workers();
+            return w.size() == 2 && std::find(w.begin(), w.end(), victim) == w.end();
+        },
+        3s))
+        << "the killed worker was not replaced\n"
+        << srv_->error_log();
+    auto r = http_get(port_, "/index.html");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    auto kids = srv_->workers();
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(srv_->stop(SIGTERM, 8s), 0) << srv_->error_log();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+    for (pid_t k : kids) EXPECT_NE(::kill(k, 0), 0) << "worker " << k << " survived";
+    EXPECT_EQ(srv_->error_log().find("did not stop in time"), std::string::npos)
+        << srv_->error_log();
+}
+
+// Issue 19 (also): a QUIT sent straight to a worker (not through the supervisor) is a normal
+// exit, logged at info: it used to read "[error] ... exited with status 0".
+TEST_F(supervision, a_quit_sent_straight_to_a_worker_is_logged_as_a_normal_exit) {
+    cfg_.set("workers", "start", "2");
+    start();
+    ASSERT_TRUE(srv_->wait_workers(2));
+    pid_t victim = srv_->workers()[0];
+    ::kill(victim, SIGQUIT);
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto w = srv_->workers();
+            return w.size() == 2 && std::find(w.begin(), w.end(), victim) == w.end();
+        },
+        5s))
+        << srv_->error_log();
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return srv_->error_log().find("worker " + std::to_string(victim) + " (") !=
+                   std::string::npos;
+        },
+        2s));
+    std::string log = srv_->error_log();
+    EXPECT_EQ(log.find("exited with status 0"), std::string::npos) << log;
+    EXPECT_NE(log.find("worker " + std::to_string(victim) + " (generation 1, slot"),
+              std::string::npos)
+        << log;
+    EXPECT_EQ(log.find("[error]"), std::string::npos) << log;
+}
+
 }  // namespace
 }  // namespace preforkd::test

@@ -10,6 +10,7 @@
 // Its [probe] table makes workers misbehave as they start (in make_service, after the
 // privilege drop and before the worker's loop runs):
 //   crash_at_start = true   abort(): a worker that fails by itself, every time (a crash loop)
+//   fatal_at_start = true   throw: an init that fails, the worker exits with exit_code::fatal
 //   start_delay = "500ms"   sleep first: a worker that comes up slowly
 #include <unistd.h>
 
@@ -24,6 +25,7 @@ namespace {
 
 struct probe_settings {
     bool crash_at_start = false;
+    bool fatal_at_start = false;
     preforkd::milliseconds start_delay{0};
     std::string tag;
 };
@@ -61,6 +63,7 @@ int main(int argc, char** argv) {
     app.schema = preforkd::settings_table<probe_settings>(
         "probe", [](preforkd::table_reader& t, probe_settings& s) {
             s.crash_at_start = t.boolean("crash_at_start", s.crash_at_start);
+            s.fatal_at_start = t.boolean("fatal_at_start", s.fatal_at_start);
             s.start_delay = t.duration("start_delay", s.start_delay);
             s.tag = t.string("tag", s.tag);
         });
@@ -70,6 +73,8 @@ int main(int argc, char** argv) {
         const auto& s = ctx.cfg().app_settings<probe_settings>();
         if (s.start_delay.count() > 0) std::this_thread::sleep_for(s.start_delay);
         if (s.crash_at_start) std::abort();
+        // An init that fails: the worker exits with exit_code::fatal, it cannot serve.
+        if (s.fatal_at_start) throw std::runtime_error("probe: the application cannot start");
         return inner(ctx);
     };
     return preforkd::run(argc, argv, app);

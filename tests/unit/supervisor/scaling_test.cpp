@@ -74,5 +74,42 @@ TEST(crash_backoff, doubles_from_100ms_and_caps_at_10s) {
     EXPECT_EQ(crash_backoff_ms(1000), 10'000);
 }
 
+// Retiring workers count against workers.max, with a small bounded overshoot so that one
+// retiring by itself is replaced before it leaves (issue 18.4).
+TEST(scaling, retiring_workers_count_against_max_up_to_a_bounded_overshoot) {
+    EXPECT_EQ(retiring_overshoot(2), 1);
+    EXPECT_EQ(retiring_overshoot(64), 8);
+    // max 2: 1 serving + 1 retiring may get one more (3 live), 1 serving + 2 retiring none.
+    EXPECT_EQ(room_under_max({1, 0, 2, 1}, 2), 1);
+    EXPECT_EQ(room_under_max({1, 0, 2, 2}, 2), 0);
+    EXPECT_EQ(room_under_max({0, 0, 2, 30}, 2), 0);
+    auto d = plan_scaling({/*serving=*/1, /*idle=*/0, /*floor=*/2, /*retiring=*/5}, {1, 8, 2}, 1);
+    EXPECT_EQ(d.spawn, 0);
+    d = plan_scaling({1, 0, 2, 0}, {1, 8, 2}, 1);
+    EXPECT_EQ(d.spawn, 1);
+}
+
+TEST(reload_plan, waits_while_the_new_generation_comes_up) {
+    EXPECT_EQ(plan_reload({/*new_up=*/0, /*floor=*/2, /*waited_ms=*/100}), reload_step::wait);
+    EXPECT_EQ(plan_reload({1, 2, 100}), reload_step::wait);
+}
+
+TEST(reload_plan, finishes_at_the_floor_or_half_up_after_the_patience) {
+    EXPECT_EQ(plan_reload({2, 2, 10}), reload_step::finish);
+    EXPECT_EQ(plan_reload({1, 2, reload_patience_ms}), reload_step::finish);
+}
+
+TEST(reload_plan, abandons_when_nothing_comes_up_in_time) {
+    EXPECT_EQ(plan_reload({0, 2, reload_patience_ms}), reload_step::wait);
+    EXPECT_EQ(plan_reload({0, 2, reload_give_up_ms}), reload_step::abandon);
+    // Another HUP waits: the stalled one is given up at the patience already.
+    EXPECT_EQ(plan_reload({0, 2, reload_patience_ms, false, true}), reload_step::abandon);
+}
+
+TEST(reload_plan, a_fatal_exit_abandons_at_once) {
+    EXPECT_EQ(plan_reload({0, 2, 10, /*fatal=*/true}), reload_step::abandon);
+    EXPECT_EQ(plan_reload({1, 2, 10, true}), reload_step::abandon);
+}
+
 }  // namespace
 }  // namespace preforkd
