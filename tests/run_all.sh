@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 JOBS=${JOBS:-$(nproc)}
 
-packages=(cmake make g++ clang libclang-rt-14-dev libfmt-dev libtomlplusplus-dev
+packages=(cmake make g++ clang libclang-rt-14-dev libfmt-dev libtomlplusplus-dev libssl-dev
           libgtest-dev libgmock-dev libsystemd-dev media-types pkgconf
           curl python3 chromium)  # curl, python3, chromium: the real-client integration tests
 if [ "${PREFORKD_SKIP_APT:-0}" != 1 ]; then
