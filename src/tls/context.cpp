@@ -84,8 +84,8 @@ bool set_ticket_key(const ticket_key& k, unsigned char* iv, EVP_CIPHER_CTX* ciph
 
 // Tickets: sealed with the ring's current key; opened with current or previous. Returning 2
 // for the previous key makes OpenSSL issue a fresh ticket under the current one.
-int on_ticket_key(SSL* ssl, unsigned char key_name[16], unsigned char* iv,
-                  EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int enc) {
+int on_ticket_key(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
+                  EVP_MAC_CTX* mac, int enc) {
     tls_context::state* st = state_of(ssl);
     if (!st || !st->ring) return 0;
     const ticket_key_ring ring = snapshot_ticket_keys(*st->ring);
@@ -167,12 +167,12 @@ result<tls_context> tls_context::create(const tls_settings& settings,
     const credential& first = out.state_->credentials->certificates.front();
     if (SSL_CTX_use_certificate(ctx, first.leaf.get()) != 1 ||
         SSL_CTX_use_PrivateKey(ctx, first.key.get()) != 1)
-        return error(fmt::format("tls: certificate \"{}\": {}", first.cert_file,
-                                 last_openssl_error()));
+        return error(
+            fmt::format("tls: certificate \"{}\": {}", first.cert_file, last_openssl_error()));
     for (const x509_ptr& x : first.intermediates)
         if (SSL_CTX_add1_chain_cert(ctx, x.get()) != 1)
-            return error(fmt::format("tls: chain of \"{}\": {}", first.cert_file,
-                                     last_openssl_error()));
+            return error(
+                fmt::format("tls: chain of \"{}\": {}", first.cert_file, last_openssl_error()));
     SSL_CTX_set_tlsext_servername_callback(ctx, on_server_name);
     SSL_CTX_set_alpn_select_cb(ctx, on_alpn, nullptr);
     return out;

@@ -23,7 +23,7 @@ inline constexpr std::string_view intermediate_ciphers =
 inline constexpr std::string_view tls_groups = "X25519:P-256:P-384";
 
 class tls_context {
-public:
+  public:
     // `credentials` stays shared with the context (the SNI callback reads it). `ring` is the
     // shared ticket key ring (null when session_tickets is off); it must outlive the context:
     // in the worker it lives in the scoreboard mapping.
@@ -40,7 +40,7 @@ public:
 
     struct state;  // what the callbacks reach through SSL_CTX ex data
 
-private:
+  private:
     struct ctx_free {
         void operator()(SSL_CTX* c) const noexcept { SSL_CTX_free(c); }
     };

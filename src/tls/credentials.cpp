@@ -34,8 +34,8 @@ std::string time_text(const ASN1_TIME* t) {
 
 std::vector<std::string> dns_names_of(X509* leaf) {
     std::vector<std::string> out;
-    auto* names = static_cast<GENERAL_NAMES*>(
-        X509_get_ext_d2i(leaf, NID_subject_alt_name, nullptr, nullptr));
+    auto* names =
+        static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(leaf, NID_subject_alt_name, nullptr, nullptr));
     if (!names) return out;
     for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
         const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
@@ -84,8 +84,9 @@ result<credential_set> load_credentials(const tls_settings& settings, time_t now
         // anything else (a damaged certificate after the leaf) is.
         unsigned long last = ERR_peek_last_error();
         if (last != 0 && ERR_GET_REASON(last) != PEM_R_NO_START_LINE)
-            return fail("cert", files.cert, "a certificate after the first does not parse (" +
-                                                openssl_reason("unreadable") + ")");
+            return fail("cert", files.cert,
+                        "a certificate after the first does not parse (" +
+                            openssl_reason("unreadable") + ")");
         ERR_clear_error();
         X509* below = c.leaf.get();
         for (size_t k = 0; k < c.intermediates.size(); ++k) {
@@ -120,14 +121,13 @@ result<credential_set> load_credentials(const tls_settings& settings, time_t now
         std::string where = fmt::format("{}:{}: tls.certificates[{}] cert \"{}\"", settings.file,
                                         files.line, i, files.cert);
         if (X509_cmp_time(not_after, &now) < 0)
-            set.warnings.push_back(
-                fmt::format("{}: expired on {}", where, time_text(not_after)));
+            set.warnings.push_back(fmt::format("{}: expired on {}", where, time_text(not_after)));
         else if (X509_cmp_time(not_after, &soon) < 0)
             set.warnings.push_back(
                 fmt::format("{}: expires on {}, within 14 days", where, time_text(not_after)));
         if (c.dns_names.empty())
-            set.warnings.push_back(fmt::format(
-                "{}: no subjectAltName DNS name, so SNI never selects it", where));
+            set.warnings.push_back(
+                fmt::format("{}: no subjectAltName DNS name, so SNI never selects it", where));
         set.certificates.push_back(std::move(c));
     }
     return set;

@@ -19,6 +19,12 @@ inline constexpr size_t max_method_length = 16;
 // Never reads past `len`; decides as soon as the bytes allow.
 first_bytes_kind classify_first_bytes(const uint8_t* data, size_t len) noexcept;
 
+// Looks at the socket's first bytes without taking them (recv MSG_PEEK), so OpenSSL later
+// reads the ClientHello whole. need_more also when nothing has arrived yet (EAGAIN): wait for
+// the next EPOLLIN (more bytes make a new edge even though the peeked ones stay queued).
+// garbage when the peer closed or the socket failed.
+first_bytes_kind peek_first_bytes(int fd) noexcept;
+
 // The whole answer to plain HTTP on a TLS port: a plain 400 that says so, then the worker
 // closes (Connection: close).
 std::string_view plain_http_on_tls_response() noexcept;

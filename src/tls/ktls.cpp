@@ -7,7 +7,9 @@
 
 namespace preforkd::tls {
 
-std::string_view to_string(send_path p) noexcept { return p == send_path::ktls ? "ktls" : "userspace"; }
+std::string_view to_string(send_path p) noexcept {
+    return p == send_path::ktls ? "ktls" : "userspace";
+}
 
 bool ulp_list_has_tls(std::string_view list) noexcept {
     size_t i = 0;

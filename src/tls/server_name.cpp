@@ -18,7 +18,9 @@ bool equal_nocase(std::string_view a, std::string_view b) {
     return true;
 }
 
-bool is_wildcard(std::string_view pattern) { return pattern.size() > 2 && pattern.substr(0, 2) == "*."; }
+bool is_wildcard(std::string_view pattern) {
+    return pattern.size() > 2 && pattern.substr(0, 2) == "*.";
+}
 
 }  // namespace
 

@@ -19,8 +19,8 @@ struct reader {
     uint32_t table_line;
 
     error fail(const toml::node* n, std::string_view key, std::string_view why) const {
-        return error(fmt::format("{}:{}: tls.{}: {}", file, n ? line_of(*n, table_line) : table_line,
-                                 key, why));
+        return error(fmt::format("{}:{}: tls.{}: {}", file,
+                                 n ? line_of(*n, table_line) : table_line, key, why));
     }
     std::string resolve(std::string_view p) const {
         std::filesystem::path path(p);
@@ -43,8 +43,7 @@ result<certificate_files> parse_entry(const reader& r, const toml::node& n, size
             return r.fail(&v, fmt::format("{}.{}", key, name), "must be a non-empty path");
         (name == "cert" ? f.cert : f.key) = r.resolve(s->get());
     }
-    if (f.cert.empty() || f.key.empty())
-        return r.fail(&n, key, "needs both cert and key");
+    if (f.cert.empty() || f.key.empty()) return r.fail(&n, key, "needs both cert and key");
     return f;
 }
 

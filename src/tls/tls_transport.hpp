@@ -29,7 +29,7 @@ enum class handshake_status { done, want_read, want_write, failed };
 enum class readiness { none, read, write };
 
 class tls_transport final : public transport {
-public:
+  public:
     // Takes the socket; `ctx` gives the SSL (certificates, tickets). `counters` may be null.
     tls_transport(unique_fd fd, SSL_CTX* ctx, tls_counters* counters) noexcept;
     ~tls_transport() override;
@@ -59,7 +59,7 @@ public:
     // Largest plaintext gathered per SSL_write: one full TLS record.
     static constexpr size_t record_size = 16384;
 
-private:
+  private:
     // Maps an SSL_* failure to the transport's shape: -1 with errno (EAGAIN for want_*).
     ssize_t fail(int ret) noexcept;
     ssize_t write_buffer(const void* buf, size_t len) noexcept;

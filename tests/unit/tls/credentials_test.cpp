@@ -49,9 +49,9 @@ TEST(credentials, a_key_of_another_certificate_is_an_error_naming_file_line_and_
                                                {certs().rsa_cert, certs().ecdsa_key, 7}}),
                                 time(nullptr));
     ASSERT_FALSE(set);
-    EXPECT_EQ(set.err().message,
-              "/etc/preforkd.toml:7: tls.certificates[1] key \"" + certs().ecdsa_key +
-                  "\": does not match the certificate \"" + certs().rsa_cert + "\"");
+    EXPECT_EQ(set.err().message, "/etc/preforkd.toml:7: tls.certificates[1] key \"" +
+                                     certs().ecdsa_key + "\": does not match the certificate \"" +
+                                     certs().rsa_cert + "\"");
 }
 
 TEST(credentials, missing_and_non_pem_files_are_errors) {
@@ -80,9 +80,10 @@ TEST(credentials, missing_and_non_pem_files_are_errors) {
 }
 
 TEST(credentials, a_damaged_certificate_after_the_leaf_is_an_error) {
-    std::string damaged = test::write_file(
-        "damaged_chain.pem", read_all(certs().rsa_cert) +
-                                 "-----BEGIN CERTIFICATE-----\nAAAA!!!\n-----END CERTIFICATE-----\n");
+    std::string damaged =
+        test::write_file("damaged_chain.pem",
+                         read_all(certs().rsa_cert) +
+                             "-----BEGIN CERTIFICATE-----\nAAAA!!!\n-----END CERTIFICATE-----\n");
     auto set = load_credentials(settings_with({{damaged, certs().rsa_key, 2}}), time(nullptr));
     ASSERT_FALSE(set);
     EXPECT_NE(set.err().message.find("after the first does not parse"), std::string::npos)

@@ -1,6 +1,8 @@
 #include "tls/first_bytes.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -49,6 +51,25 @@ TEST(first_bytes, the_answer_to_plain_http_is_a_complete_400_that_closes) {
     std::string_view body = r.substr(head_end + 4);
     EXPECT_NE(r.find("Content-Length: " + std::to_string(body.size()) + "\r\n"),
               std::string_view::npos);
+}
+
+TEST(first_bytes, peeking_leaves_the_bytes_for_openssl) {
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    EXPECT_EQ(peek_first_bytes(sv[0]), first_bytes_kind::need_more);  // nothing yet
+    ASSERT_EQ(::write(sv[1], "\x16", 1), 1);
+    EXPECT_EQ(peek_first_bytes(sv[0]), first_bytes_kind::need_more);
+    ASSERT_EQ(::write(sv[1], "\x03\x01", 2), 2);
+    EXPECT_EQ(peek_first_bytes(sv[0]), first_bytes_kind::tls_handshake);
+    char buf[8];
+    EXPECT_EQ(::read(sv[0], buf, sizeof buf), 3);  // all three still there
+    ASSERT_EQ(::write(sv[1], "GET / HTTP/1.1\r\n", 16), 16);
+    EXPECT_EQ(peek_first_bytes(sv[0]), first_bytes_kind::plain_http);
+    EXPECT_EQ(::read(sv[0], buf, sizeof buf), 8);
+    EXPECT_EQ(::read(sv[0], buf, sizeof buf), 8);
+    ::close(sv[1]);
+    EXPECT_EQ(peek_first_bytes(sv[0]), first_bytes_kind::garbage);  // closed before a byte
+    ::close(sv[0]);
 }
 
 }  // namespace

@@ -33,8 +33,7 @@ void key_and_csr(const std::string& name, const std::string& cn, bool rsa) {
         ".csr -subj /CN=" + cn);
 }
 
-void sign(const std::string& name, const std::string& issuer, const std::string& ext,
-          int days) {
+void sign(const std::string& name, const std::string& issuer, const std::string& ext, int days) {
     run("openssl x509 -req -in " + name + ".csr -CA " + issuer + ".pem -CAkey " + issuer +
         ".key -CAcreateserial -out " + name + ".pem -days " + std::to_string(days) +
         " -sha256 -extfile ext.cnf -extensions " + ext);

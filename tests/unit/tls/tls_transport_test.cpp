@@ -318,6 +318,42 @@ TEST(tls_transport, min_version_13_refuses_a_tls12_client) {
     EXPECT_EQ(ok.status, handshake_status::done);
 }
 
+TEST(tls_transport, the_context_has_the_intermediate_profile) {
+    tls_context on = server_context(nullptr);
+    uint64_t o = SSL_CTX_get_options(on.get());
+    EXPECT_TRUE(o & SSL_OP_NO_RENEGOTIATION);
+    EXPECT_TRUE(o & SSL_OP_NO_COMPRESSION);
+    EXPECT_TRUE(o & SSL_OP_ENABLE_KTLS);
+    EXPECT_FALSE(o & SSL_OP_NO_TICKET);
+    EXPECT_EQ(SSL_CTX_get_min_proto_version(on.get()), TLS1_2_VERSION);
+    tls_settings no_ktls;
+    no_ktls.ktls = false;
+    tls_context off = server_context(nullptr, no_ktls);
+    EXPECT_FALSE(SSL_CTX_get_options(off.get()) & SSL_OP_ENABLE_KTLS);
+}
+
+TEST(tls_transport, a_tls12_client_without_aead_ciphers_is_refused) {
+    tls_context ctx = server_context(nullptr);
+    client_ctx_ptr cbc = client_context(TLS1_2_VERSION, TLS1_2_VERSION);
+    ASSERT_EQ(SSL_CTX_set_cipher_list(cbc.get(),
+                                      "ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:AES128-SHA"),
+              1);
+    tls_counters counters;
+    connection c = connect(ctx.get(), cbc.get(), &counters, "example.org");
+    EXPECT_EQ(c.status, handshake_status::failed);
+    EXPECT_EQ(counters.failures, 1u);
+}
+
+TEST(tls_transport, a_bad_cipher_list_is_a_config_error) {
+    tls_settings s;
+    s.file = "preforkd.toml";
+    s.ciphers = "NOT-A-CIPHER";
+    auto ctx = tls_context::create(s, both_certificates(), nullptr);
+    ASSERT_FALSE(ctx);
+    EXPECT_TRUE(ctx.err().message.starts_with("preforkd.toml: tls.ciphers \"NOT-A-CIPHER\": "))
+        << ctx.err().message;
+}
+
 TEST(tls_transport, plain_bytes_fail_the_handshake_without_touching_others) {
     tls_context ctx = server_context(nullptr);
     int sv[2];
