@@ -41,6 +41,11 @@ class tls_transport final : public transport {
     handshake_status handshake() noexcept;
     bool established() const noexcept { return established_; }
     readiness wants() const noexcept { return wants_; }
+    // A connection dropped before its handshake could fail by itself (garbage first bytes,
+    // handshake_timeout): counted with the failed handshakes.
+    void count_failure() noexcept {
+        if (counters_) ++counters_->failures;
+    }
     // After a failed handshake: OpenSSL's reason, for a debug-level log line.
     const std::string& failure_reason() const noexcept { return failure_; }
     // After the handshake: how files go out, and whether the client resumed a session.
