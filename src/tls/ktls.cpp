@@ -31,6 +31,11 @@ bool kernel_offers_tls_ulp() noexcept {
     return n > 0 && ulp_list_has_tls(std::string_view(buf, static_cast<size_t>(n)));
 }
 
+bool kernel_offers_tls_ulp_cached() noexcept {
+    static const bool offered = kernel_offers_tls_ulp();
+    return offered;
+}
+
 send_path choose_send_path(bool ktls_setting, bool kernel_ulp, bool bio_ktls_send) noexcept {
     return ktls_setting && kernel_ulp && bio_ktls_send ? send_path::ktls : send_path::userspace;
 }

@@ -17,6 +17,10 @@ bool ulp_list_has_tls(std::string_view available_ulp) noexcept;
 // Reads /proc/sys/net/ipv4/tcp_available_ulp once per call; false when unreadable.
 bool kernel_offers_tls_ulp() noexcept;
 
+// The same, read once per process and remembered: the worker calls it at start (for its log
+// line, before any chroot hides /proc); tls_transport asks it after each handshake.
+bool kernel_offers_tls_ulp_cached() noexcept;
+
 // kTLS only when all three agree: the `ktls` setting, the kernel's ULP, and OpenSSL having
 // actually switched the socket to kernel sends (BIO_get_ktls_send after the handshake).
 send_path choose_send_path(bool ktls_setting, bool kernel_ulp, bool bio_ktls_send) noexcept;

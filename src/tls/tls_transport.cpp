@@ -36,10 +36,9 @@ handshake_status tls_transport::handshake() noexcept {
             established_ = true;
             wants_ = readiness::none;
             BIO* wbio = SSL_get_wbio(ssl_);
-            // The ULP is looked up once per process (the worker starts before any chroot).
-            static const bool kernel_ulp = kernel_offers_tls_ulp();
-            path_ = choose_send_path((SSL_get_options(ssl_) & SSL_OP_ENABLE_KTLS) != 0, kernel_ulp,
-                                     wbio && BIO_get_ktls_send(wbio));
+            path_ =
+                choose_send_path((SSL_get_options(ssl_) & SSL_OP_ENABLE_KTLS) != 0,
+                                 kernel_offers_tls_ulp_cached(), wbio && BIO_get_ktls_send(wbio));
             if (counters_) {
                 ++counters_->handshakes;
                 if (resumed()) ++counters_->resumed;

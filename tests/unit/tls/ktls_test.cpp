@@ -37,6 +37,7 @@ TEST(ktls, the_kernel_probe_agrees_with_the_proc_file) {
     size_t n = std::fread(buf, 1, sizeof buf - 1, f);
     std::fclose(f);
     EXPECT_EQ(kernel_offers_tls_ulp(), ulp_list_has_tls(std::string_view(buf, n)));
+    EXPECT_EQ(kernel_offers_tls_ulp_cached(), kernel_offers_tls_ulp());
 }
 
 }  // namespace
