@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 JOBS=${JOBS:-$(nproc)}
 
-packages=(cmake make g++ clang libclang-rt-14-dev libfmt-dev libtomlplusplus-dev
+packages=(cmake make g++ clang libclang-rt-14-dev libfmt-dev libtomlplusplus-dev libssl-dev
           libgtest-dev libgmock-dev libsystemd-dev media-types pkgconf
           curl python3 chromium   # curl, python3, chromium: the real-client integration tests
           prometheus              # promtool, for the metrics test
@@ -61,7 +61,7 @@ if [ "$fuzz_seconds" != 0 ]; then
     step "fuzz (libFuzzer, ${fuzz_seconds}s per target)"
     CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DPREFORKD_FUZZ=ON -DPREFORKD_TESTS=OFF
-    fuzz_targets=(config http_parser http_session proxy_protocol)
+    fuzz_targets=(config http_parser http_session proxy_protocol tls_first_bytes)
     cmake --build build-fuzz -j"$JOBS" --target "${fuzz_targets[@]/%/_fuzzer}"
     # New inputs go to a temporary folder (libFuzzer writes to its first corpus folder
     # only): the seed corpus in the clone is read, never written. A crash, a sanitizer

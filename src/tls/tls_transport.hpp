@@ -1,0 +1,83 @@
+// transport over TLS: one accepted non-blocking socket and its SSL. The worker runs
+// handshake() from its event loop until done (bounded by handshake_timeout), then hands the
+// transport to the protocol like a plain_transport.
+//
+// EAGAIN keeps its transport meaning, with one twist: TLS may need the opposite readiness
+// (a read that must first flush, a write that waits for a key update). wants() says which
+// readiness the last EAGAIN (or handshake step) waits for, so the loop arms that one.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <cstdint>
+#include <memory>
+#include <preforkd/transport.hpp>
+#include <string>
+
+#include "tls/ktls.hpp"
+
+namespace preforkd::tls {
+
+// Per worker; phase 2 puts them in the worker's scoreboard slot for the status page.
+struct tls_counters {
+    uint64_t handshakes = 0;  // completed, resumed included
+    uint64_t resumed = 0;
+    uint64_t failures = 0;
+};
+
+enum class handshake_status { done, want_read, want_write, failed };
+enum class readiness { none, read, write };
+
+class tls_transport final : public transport {
+  public:
+    // Takes the socket; `ctx` gives the SSL (certificates, tickets). `counters` may be null.
+    tls_transport(unique_fd fd, SSL_CTX* ctx, tls_counters* counters) noexcept;
+    ~tls_transport() override;
+
+    // False when the SSL could not be made (out of memory): close the connection.
+    bool valid() const noexcept { return ssl_ != nullptr; }
+
+    // One non-blocking step of the server handshake.
+    handshake_status handshake() noexcept;
+    bool established() const noexcept { return established_; }
+    readiness wants() const noexcept { return wants_; }
+    // A connection dropped before its handshake could fail by itself (garbage first bytes,
+    // handshake_timeout): counted with the failed handshakes.
+    void count_failure() noexcept {
+        if (counters_) ++counters_->failures;
+    }
+    // After a failed handshake: OpenSSL's reason, for a debug-level log line.
+    const std::string& failure_reason() const noexcept { return failure_; }
+    // After the handshake: how files go out, and whether the client resumed a session.
+    send_path path() const noexcept { return path_; }
+    bool resumed() const noexcept;
+    SSL* ssl() const noexcept { return ssl_; }
+
+    int fd() const noexcept override { return fd_.get(); }
+    ssize_t read(void* buf, size_t len) noexcept override;
+    ssize_t write(const void* buf, size_t len, bool more = false) noexcept override;
+    ssize_t writev(const iovec* iov, int iovcnt) noexcept override;
+    ssize_t sendfile(int file_fd, off_t* offset, size_t count) noexcept override;
+    void shutdown_write() noexcept override;
+    size_t pending() const noexcept override;
+
+    // Largest plaintext gathered per SSL_write: one full TLS record.
+    static constexpr size_t record_size = 16384;
+
+  private:
+    // Maps an SSL_* failure to the transport's shape: -1 with errno (EAGAIN for want_*).
+    ssize_t fail(int ret) noexcept;
+    ssize_t write_buffer(const void* buf, size_t len) noexcept;
+
+    unique_fd fd_;
+    SSL* ssl_ = nullptr;  // owns the socket BIO (BIO_NOCLOSE: fd_ closes the socket)
+    tls_counters* counters_;
+    std::unique_ptr<uint8_t[]> buffer_;  // writev gathering and userspace sendfile
+    std::string failure_;
+    readiness wants_ = readiness::read;
+    send_path path_ = send_path::userspace;
+    bool established_ = false;
+    bool broken_ = false;  // a fatal TLS error: no close_notify may follow
+};
+
+}  // namespace preforkd::tls
