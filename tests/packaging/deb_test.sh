@@ -85,6 +85,7 @@ getent passwd preforkd >/dev/null && user_existed=1
 tmp=$(mktemp -d /tmp/preforkd-deb-test.XXXXXX)
 [ -n "$out" ] || out=$tmp/out
 mkdir -p "$out"
+out=$(cd "$out" && pwd)  # apt-get takes a package file only by a path with a slash in front
 daemon_pid=""
 systemd_used=0
 masked=0
@@ -142,11 +143,18 @@ fi
 check "build dependencies of packaging/debian/control" \
     dpkg-checkbuilddeps "$repo/packaging/debian/control"
 
-step "build"
-"$repo/packaging/build-deb.sh" "$out"
 version=$(dpkg-parsechangelog -l "$repo/packaging/debian/changelog" -S Version)
+next_version=$(awk -F. -v OFS=. '{ $NF = $NF + 1; print }' <<<"$version")
 arch=$(dpkg-architecture -qDEB_HOST_ARCH)
 deb=$out/preforkd_${version}_$arch.deb
+next_deb=$out/next/preforkd_${next_version}_$arch.deb
+# PREFORKD_DEB_TEST_REUSE=1: take the packages an earlier run built into OUTDIR (while
+# working on the test itself; they must be rebuilt whenever packaging/ or src/ changed).
+reuse=0
+[ -n "${PREFORKD_DEB_TEST_REUSE:-}" ] && [ -f "$deb" ] && [ -f "$next_deb" ] && reuse=1
+
+step "build"
+[ "$reuse" = 1 ] && echo "reusing $deb and $next_deb" || "$repo/packaging/build-deb.sh" "$out"
 check "$deb was built" test -f "$deb"
 dpkg-deb -c "$deb"
 dev_deb=$out/libpreforkd-dev_${version}_$(dpkg-architecture -qDEB_HOST_ARCH).deb
@@ -156,7 +164,6 @@ dpkg-deb -c "$dev_deb"
 step "build the next patch version"
 # The same sources with the version's last number raised, in CMakeLists.txt and in a new
 # changelog entry: the package an `apt upgrade` would bring.
-next_version=$(awk -F. -v OFS=. '{ $NF = $NF + 1; print }' <<<"$version")
 next_src=$tmp/next/preforkd
 mkdir -p "$next_src"
 if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
@@ -174,8 +181,7 @@ sed -i -E "s/^project\(preforkd VERSION $version/project(preforkd VERSION $next_
     printf ' -- preforkd developers <dev@preforkd.invalid>  %s\n\n' "$(date -R)"
     cat "$repo/packaging/debian/changelog"
 } >"$next_src/packaging/debian/changelog"
-"$next_src/packaging/build-deb.sh" "$out/next"
-next_deb=$out/next/preforkd_${next_version}_$arch.deb
+[ "$reuse" = 1 ] || "$next_src/packaging/build-deb.sh" "$out/next"
 check "$next_deb was built" test -f "$next_deb"
 
 step "lintian"
@@ -425,13 +431,15 @@ step "apt-get install $next_version under client load (preforkd -s upgrade from 
 # time (5 minutes) and count (20000 requests per client).
 old_pid=$daemon_pid
 old_workers=$(workers_of "$old_pid")
-client() {  # client N: one response status per line in $tmp/load.N
+client() {  # client N: one response status per line in $tmp/load.N ("000": no response)
     local n=0 deadline=$((SECONDS + 300))
-    while [ ! -e "$tmp/load.stop" ] && [ $n -lt 20000 ] && [ $SECONDS -lt $deadline ]; do
-        curl -s -o /dev/null -w '%{http_code}\n' -H 'Connection: close' --max-time 5 \
-            "http://127.0.0.1:$port/index.html" || true
+    # 100 requests per curl, each on its own connection (Connection: close); the statuses go
+    # to stderr (%{stderr}), the bodies away.
+    while [ ! -e "$tmp/load.stop" ] && [ $n -lt 200 ] && [ $SECONDS -lt $deadline ]; do
+        curl -s -H 'Connection: close' --max-time 5 -w '%{stderr}%{http_code}\n' \
+            "http://127.0.0.1:$port/index.html?n=[1-100]" >/dev/null 2>>"$tmp/load.$1" || true
         n=$((n + 1))
-    done >"$tmp/load.$1"
+    done
 }
 for i in 1 2 3; do
     client "$i" &
