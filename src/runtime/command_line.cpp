@@ -37,9 +37,10 @@ result<command_line> parse_command_line(const std::vector<std::string>& args,
         auto s = value_of("-s", "--signal", cl.signal);
         if (!s) return std::move(s).err();
         if (*s) {
-            if (!sys::signal_for_verb(cl.signal))
-                return error(fmt::format("-s {}: expected {}", cl.signal,
-                                         sys::signal_verbs(", ", " or ")));
+            // "upgrade" is no single signal: USR2, then QUIT once the new binary serves.
+            if (!sys::signal_for_verb(cl.signal) && cl.signal != "upgrade")
+                return error(fmt::format("-s {}: expected {} or upgrade", cl.signal,
+                                         sys::signal_verbs(", ")));
             continue;
         }
         if (a == "-F" || a == "--foreground") cl.foreground = true;
@@ -54,7 +55,7 @@ result<command_line> parse_command_line(const std::vector<std::string>& args,
 
 std::string usage(const std::string& program, const std::string& default_config) {
     return fmt::format(
-        "usage: {0} [-c FILE] [-F] [-t] [-s {2}] [-V] [-h]\n"
+        "usage: {0} [-c FILE] [-F] [-t] [-s {2}|upgrade] [-V] [-h]\n"
         "  -c, --config FILE   configuration file (default {1})\n"
         "  -F, --foreground    stay in the foreground, log to stderr unless configured\n"
         "  -t, --test          validate the configuration, print the result, exit 0/1\n"

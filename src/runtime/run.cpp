@@ -12,6 +12,7 @@
 #include "core/pid_file_setting.hpp"
 #include "core/start_check.hpp"
 #include "runtime/command_line.hpp"
+#include "runtime/upgrade_command.hpp"
 #include "supervisor/supervisor.hpp"
 #include "sys/daemon.hpp"
 #include "sys/inherited_sockets.hpp"
@@ -65,6 +66,7 @@ int run(int argc, char** argv, const application& app) {
         return 0;
     }
 
+    if (cl->signal == "upgrade") return run_upgrade_command(app, cl->config_path);
     if (!cl->signal.empty()) {
         // Only the pid file matters here: the whole file was checked when the server loaded
         // it, and what it names may have gone since (a deleted docroot must not prevent

@@ -1,12 +1,16 @@
 #!/bin/bash
 # The Debian package, end to end, on this machine (as root; CI runs it with
 # -DPREFORKD_PACKAGING_TEST=ON):
-#   build it, lintian, dpkg -i, check files, conffiles, the user and the logs, preforkd -t,
-#   run the installed binary with the installed config in daemon mode, curl the default page,
-#   -s reload, logrotate (USR1), -s stop, reinstall over itself keeping an edited conffile,
-#   run again under the unit's capability bounding set (reload, reopen, a package upgrade
-#   under the running server then USR2), the systemd service when systemd runs, dpkg -r,
-#   dpkg --purge.
+#   build it, and the next patch version of it; lintian; apt-get install; check files,
+#   conffiles, the unit, the user and the logs, preforkd -t; run the installed binary with
+#   the installed config in daemon mode, curl the default page, -s reload, logrotate (USR1
+#   and the httpd-prerotate hook), -s stop; reinstall over itself keeping an edited
+#   conffile; the autopkgtest (packaging/debian/tests/smoke: serve, reload, upgrade in place,
+#   stop); run under the unit's capability bounding set (reload, reopen), then `apt-get
+#   install` the next version under client load: no failed request, the supervisor and
+#   every worker run the new binary, which reports the new version; the systemd service when
+#   systemd runs; libpreforkd-dev; dpkg -r with a server running, dpkg --purge (the user
+#   stays, no process is left).
 #
 #   tests/packaging/deb_test.sh [OUTDIR]      (the package is built into OUTDIR)
 #
@@ -72,21 +76,30 @@ for p in preforkd libpreforkd-dev; do
         *) fail "$p is already installed here ($(installed_state $p)): purge it first" ;;
     esac
 done
-getent passwd preforkd >/dev/null && fail "a user preforkd already exists: remove it first"
+# Purge keeps the user (Debian practice): one left by an earlier run is reused, and one this
+# run creates is removed at the end.
+user_existed=0
+getent passwd preforkd >/dev/null && user_existed=1
 [ -e "$site" ] && fail "$site already exists: move it away first"
 
 tmp=$(mktemp -d /tmp/preforkd-deb-test.XXXXXX)
 [ -n "$out" ] || out=$tmp/out
 mkdir -p "$out"
+out=$(cd "$out" && pwd)  # apt-get takes a package file only by a path with a slash in front
 daemon_pid=""
 systemd_used=0
 masked=0
+load_pids=""
+prerotate_dir=/etc/logrotate.d/httpd-prerotate
+made_prerotate=0
 
 cleanup() {
     local rc=$?
     set +e
     # The supervisor we started, and the one a binary upgrade started, if any.
     local p
+    for p in $load_pids; do kill "$p" 2>/dev/null; done
+    [ "$made_prerotate" = 1 ] && rm -rf "$prerotate_dir"
     for p in $daemon_pid $(cat "$pid_file" "$pid_file.oldbin" 2>/dev/null); do
         [ "$(cat "/proc/$p/comm" 2>/dev/null)" = preforkd ] || continue
         kill -TERM "$p"
@@ -106,13 +119,17 @@ cleanup() {
         esac
     done
     rm -rf "$site" "$tmp"
+    if [ "$user_existed" = 0 ]; then
+        getent passwd preforkd >/dev/null && userdel preforkd
+        getent group preforkd >/dev/null && groupdel preforkd
+    fi
     exit $rc
 }
 trap cleanup EXIT
 
 step "tools"
 needed=(cmake g++ libfmt-dev libtomlplusplus-dev libsystemd-dev pkgconf debhelper dpkg-dev
-    fakeroot lintian curl logrotate adduser util-linux)
+    fakeroot lintian curl logrotate adduser util-linux media-types)
 missing=()
 for p in "${needed[@]}"; do
     dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || missing+=("$p")
@@ -126,28 +143,61 @@ fi
 check "build dependencies of packaging/debian/control" \
     dpkg-checkbuilddeps "$repo/packaging/debian/control"
 
-step "build"
-"$repo/packaging/build-deb.sh" "$out"
 version=$(dpkg-parsechangelog -l "$repo/packaging/debian/changelog" -S Version)
-deb=$out/preforkd_${version}_$(dpkg-architecture -qDEB_HOST_ARCH).deb
+next_version=$(awk -F. -v OFS=. '{ $NF = $NF + 1; print }' <<<"$version")
+arch=$(dpkg-architecture -qDEB_HOST_ARCH)
+deb=$out/preforkd_${version}_$arch.deb
+next_deb=$out/next/preforkd_${next_version}_$arch.deb
+# PREFORKD_DEB_TEST_REUSE=1: take the packages an earlier run built into OUTDIR (while
+# working on the test itself; they must be rebuilt whenever packaging/ or src/ changed).
+reuse=0
+[ -n "${PREFORKD_DEB_TEST_REUSE:-}" ] && [ -f "$deb" ] && [ -f "$next_deb" ] && reuse=1
+
+step "build"
+[ "$reuse" = 1 ] && echo "reusing $deb and $next_deb" || "$repo/packaging/build-deb.sh" "$out"
 check "$deb was built" test -f "$deb"
 dpkg-deb -c "$deb"
 dev_deb=$out/libpreforkd-dev_${version}_$(dpkg-architecture -qDEB_HOST_ARCH).deb
 check "$dev_deb was built" test -f "$dev_deb"
 dpkg-deb -c "$dev_deb"
 
+step "build the next patch version"
+# The same sources with the version's last number raised, in CMakeLists.txt and in a new
+# changelog entry: the package an `apt upgrade` would bring.
+next_src=$tmp/next/preforkd
+mkdir -p "$next_src"
+if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    (cd "$repo" && git ls-files -z --cached --others --exclude-standard |
+        while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+        tar --null -T - -cf -) | tar -C "$next_src" -xf -
+else
+    (cd "$repo" && tar --exclude='./build*' -cf - .) | tar -C "$next_src" -xf -
+fi
+sed -i -E "s/^project\(preforkd VERSION $version/project(preforkd VERSION $next_version/" \
+    "$next_src/CMakeLists.txt"
+{
+    printf 'preforkd (%s) unstable; urgency=medium\n\n' "$next_version"
+    printf '  * The next patch version, built by tests/packaging/deb_test.sh.\n\n'
+    printf ' -- preforkd developers <dev@preforkd.invalid>  %s\n\n' "$(date -R)"
+    cat "$repo/packaging/debian/changelog"
+} >"$next_src/packaging/debian/changelog"
+[ "$reuse" = 1 ] || "$next_src/packaging/build-deb.sh" "$out/next"
+check "$next_deb was built" test -f "$next_deb"
+
 step "lintian"
 # Errors and warnings fail; the infos left are explained in packaging/debian's overrides.
 lintian --allow-root --fail-on error,warning --display-info "$deb" "$dev_deb"
 
-step "install"
+step "install (apt-get install ./preforkd_*.deb)"
 if [ -d /run/systemd/system ]; then
     # The service must not start on its own (port 8080, the pid file) while the daemon-mode
     # run is tested; the systemd run comes later, on purpose.
     systemctl mask --runtime preforkd.service >/dev/null
     masked=1
 fi
-run_dpkg -i "$deb"
+# apt, as the README says: it brings the dependencies dpkg -i would leave missing.
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    -o DPkg::Lock::Timeout=300 "$deb"
 check "preforkd is installed" test "$(installed_state)" = installed
 
 step "files"
@@ -165,29 +215,44 @@ check "the logrotate file is a conffile" grep -q " /etc/logrotate.d/preforkd " <
 check "$site is a copy of the shipped default site" diff -r /usr/share/preforkd/www "$site"
 default_files=$(cd "$site" && find . -type f)
 depends=$(dpkg-query -W -f='${Depends}' preforkd)
-for lib in libc6 libfmt9 libtomlplusplus3 libsystemd0; do
+for lib in libc6 libfmt9 libtomlplusplus3 libsystemd0 media-types; do
     check "Depends (from dpkg-shlibdeps) names $lib: $depends" grep -q "$lib" <<<"$depends"
 done
 check "the man pages are gzip files" gzip -t /usr/share/man/man8/preforkd.8.gz \
     /usr/share/man/man5/preforkd.toml.5.gz
 for d in Type=notify "ExecStartPre=/usr/sbin/preforkd -t" "ExecReload=/bin/kill -HUP \$MAINPID" \
     KillSignal=SIGQUIT TimeoutStopSec= NoNewPrivileges=yes ProtectSystem=full PrivateTmp=yes \
-    CapabilityBoundingSet= RuntimeDirectory=preforkd; do
+    CapabilityBoundingSet= RuntimeDirectory=preforkd NotifyAccess=all LimitNOFILE=65536; do
     check "the unit has $d" grep -qF -- "$d" "$unit"
 done
 check "logrotate sends USR1 (preforkd -s reopen)" grep -q "preforkd -s reopen" \
     /etc/logrotate.d/preforkd
+check "logrotate runs the httpd-prerotate hook" grep -q "run-parts $prerotate_dir" \
+    /etc/logrotate.d/preforkd
+check "the package does not stop the service on upgrade (--no-stop-on-upgrade)" \
+    bash -c "! grep -q 'deb-systemd-invoke stop' /var/lib/dpkg/info/preforkd.preinst 2>/dev/null"
+check "the postinst upgrades a running server in place" grep -q "preforkd -s upgrade" \
+    /var/lib/dpkg/info/preforkd.postinst
+check "the postinst never restarts the service by itself" \
+    bash -c "! grep -qE 'deb-systemd-invoke (restart|try-restart) .*>/dev/null' /var/lib/dpkg/info/preforkd.postinst"
+check "README.Debian is installed" test -f /usr/share/doc/preforkd/README.Debian
 if command -v systemd-analyze >/dev/null; then
     man_check=--man=no
     command -v man >/dev/null && man_check=--man=yes
     check "systemd-analyze verify $unit" systemd-analyze verify "$man_check" "$unit"
+    # --offline: no running systemd needed. The unit scored 3.2 before NotifyAccess=all.
+    systemd-analyze security --offline=yes "$unit" | tail -n 1
+    check "systemd-analyze security: exposure no worse than 3.2" \
+        systemd-analyze security --offline=yes --threshold=32 "$unit" >/dev/null
 else
     echo "systemd-analyze not available: unit not verified"
 fi
 
 step "user and logs"
 pw=$(getent passwd preforkd) || fail "no user preforkd"
-IFS=: read -r _ _ uid gid _ home shell <<<"$pw"
+IFS=: read -r _ _ uid gid gecos home shell <<<"$pw"
+[ "$user_existed" = 1 ] ||
+    check "the user's GECOS (adduser --comment) is set: '$gecos'" test "$gecos" = "preforkd HTTP server"
 check "preforkd is a system user (uid $uid)" test "$uid" -lt 1000
 check "preforkd has its own group" test "$(getent group "$gid" | cut -d: -f1)" = preforkd
 check "preforkd has no home ($home)" test ! -e "$home"
@@ -256,6 +321,13 @@ gone() {  # gone PID...: none of them is alive
     local p
     for p in "$@"; do ! kill -0 "$p" 2>/dev/null || return 1; done
 }
+gone_or_zombie() {  # gone_or_zombie PID...: none of them runs (a zombie serves no more)
+    local p
+    for p in "$@"; do
+        grep -q '^State:[[:space:]]*[^Z]' "/proc/$p/status" 2>/dev/null && return 1
+    done
+    return 0
+}
 reload_check() {  # reload_check COMMAND...: reloads; generation 2 serves, generation 1 is gone
     local old
     old=$(workers_of "$daemon_pid")
@@ -290,8 +362,19 @@ reload_check /usr/sbin/preforkd -s reload -c "$conf"
 serve_check /
 check "the supervisor is the same process" kill -0 "$daemon_pid"
 
-step "logrotate (USR1)"
+step "logrotate (USR1, httpd-prerotate)"
+if [ ! -e "$prerotate_dir" ]; then
+    mkdir -p "$prerotate_dir"
+    made_prerotate=1
+    printf '#!/bin/sh\ntouch %s/prerotate-ran\n' "$tmp" >"$prerotate_dir/preforkd-test"
+    chmod +x "$prerotate_dir/preforkd-test"
+fi
 logrotate -f -s "$tmp/logrotate.state" /etc/logrotate.d/preforkd
+if [ "$made_prerotate" = 1 ]; then
+    check "logrotate ran $prerotate_dir" test -f "$tmp/prerotate-ran"
+    rm -rf "$prerotate_dir"
+    made_prerotate=0
+fi
 check "access.log was rotated" test -f "$logdir/access.log.1"
 check "the new access.log is preforkd:adm 0640" \
     test "$(stat -c %U:%G:%a "$logdir/access.log")" = preforkd:adm:640
@@ -316,6 +399,14 @@ check "no .dpkg-dist or .dpkg-old beside it" \
 check "the user keeps its uid" test "$(id -u preforkd)" = "$uid"
 check "the administrator's page is kept" test -f "$site/mine.html"
 
+step "autopkgtest: packaging/debian/tests/smoke (serve, reload, upgrade in place, stop)"
+fresh_logs
+check "debian/tests/control names the smoke test" grep -qx "Tests: smoke" \
+    "$repo/packaging/debian/tests/control"
+# Daemon mode even where systemd runs: the service is masked until its own step below.
+PREFORKD_SMOKE_DAEMON=1 bash "$repo/packaging/debian/tests/smoke" || fail "the autopkgtest smoke test"
+check "the smoke test left no server" test ! -e "$pid_file"
+
 step "daemon mode under the unit's capability bounding set"
 caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$unit" | tr 'A-Z ' 'a-z\n' | sed 's/^cap_/+/' |
     paste -sd, -)
@@ -335,23 +426,73 @@ if grep -E "Permission denied|Operation not permitted|chown " "$logdir/error.log
     fail "the unit's capabilities are not enough (see above)"
 fi
 
-step "package upgrade under a running server, then USR2 (binary upgrade)"
-run_dpkg -i "$deb"
+step "apt-get install $next_version under client load (preforkd -s upgrade from the postinst)"
+# Clients on loopback, a new connection per request, until the upgrade is over: bounded in
+# time (5 minutes) and count (20000 requests per client).
 old_pid=$daemon_pid
-kill -USR2 "$old_pid"
-new_pid_written() { [ -f "$pid_file.oldbin" ] && [ "$(cat "$pid_file" 2>/dev/null)" != "$old_pid" ] &&
-    [ -n "$(cat "$pid_file" 2>/dev/null)" ]; }
-wait_for 20 "the new binary to write $pid_file" new_pid_written
+old_workers=$(workers_of "$old_pid")
+client() {  # client N: one response status per line in $tmp/load.N ("000": no response)
+    local n=0 deadline=$((SECONDS + 300))
+    # 100 requests per curl, each on its own connection (Connection: close); the statuses go
+    # to stderr (%{stderr}), the bodies away.
+    while [ ! -e "$tmp/load.stop" ] && [ $n -lt 200 ] && [ $SECONDS -lt $deadline ]; do
+        curl -s -H 'Connection: close' --max-time 5 -w '%{stderr}%{http_code}\n' \
+            "http://127.0.0.1:$port/index.html?n=[1-100]" >/dev/null 2>>"$tmp/load.$1" || true
+        n=$((n + 1))
+    done
+}
+for i in 1 2 3; do
+    client "$i" &
+    load_pids="$load_pids $!"
+done
+sleep 1
+t0=$(date +%s.%N)
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    -o DPkg::Lock::Timeout=300 "$next_deb" 2>&1 | tee "$tmp/apt-upgrade.out"
+t1=$(date +%s.%N)
+sleep 1
+touch "$tmp/load.stop"
+# shellcheck disable=SC2086 # one pid per word
+wait $load_pids
+load_pids=""
+requests=$(cat "$tmp"/load.[0-9] | wc -l)
+failed=$(cat "$tmp"/load.[0-9] | grep -vcx 200 || true)
+swap=$(sed -n -E 's/.*upgrade took ([0-9.]+) s.*/\1/p' "$tmp/apt-upgrade.out")
+echo "[figures] apt-get install $version -> $next_version under load: $requests requests," \
+    "$failed failed; the swap (preforkd -s upgrade) took ${swap:-?} s, apt-get" \
+    "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
+check "preforkd $next_version is installed" \
+    test "$(dpkg-query -W -f='${Version}' preforkd)" = "$next_version"
+check "the postinst upgraded the server in place" \
+    grep -q "upgrading the running server (pid $old_pid)" "$tmp/apt-upgrade.out"
+check "the postinst did not fall back to a restart" \
+    bash -c "! grep -q 'in-place upgrade failed' '$tmp/apt-upgrade.out'"
+check "the swap was measured" test -n "$swap"
+check "no request failed during the upgrade ($failed of $requests)" test "$failed" = 0
+check "the clients made requests throughout ($requests)" test "$requests" -gt 30
 new_pid=$(cat "$pid_file")
-check "the old supervisor's pid is in $pid_file.oldbin" test "$(cat "$pid_file.oldbin")" = "$old_pid"
-check "the new supervisor runs the installed file" \
-    test "$(readlink "/proc/$new_pid/exe")" = /usr/sbin/preforkd
-kill -QUIT "$old_pid"
-wait_for 45 "the old supervisor to exit" gone "$old_pid"
+check "the pid file names a new supervisor ($new_pid, was $old_pid)" test "$new_pid" != "$old_pid"
+check "the old supervisor is gone" gone_or_zombie "$old_pid"
+# shellcheck disable=SC2086
+check "the old workers are gone" gone_or_zombie $old_workers
+check "no .oldbin is left" test ! -e "$pid_file.oldbin"
 daemon_pid=$new_pid
+new_workers=$(workers_of "$new_pid")
+check "the new supervisor has workers" test -n "$new_workers"
+for p in $new_pid $new_workers; do
+    exe=$(readlink "/proc/$p/exe")
+    check "pid $p runs the new /usr/sbin/preforkd ($exe)" test "$exe" = /usr/sbin/preforkd
+done
+check "the new supervisor kept the unit's bounding set" test \
+    "$(awk '/^CapBnd:/ { print $2 }' "/proc/$new_pid/status")" != \
+    "$(awk '/^CapBnd:/ { print $2 }' /proc/self/status)"
+server_header=$(curl -fsS --max-time 5 -o /dev/null -D - "http://127.0.0.1:$port/" |
+    tr -d '\r' | sed -n 's/^[Ss]erver: //p')
+check "the server reports $next_version (Server: $server_header)" \
+    test "$server_header" = "preforkd/$next_version"
+check "preforkd -V says $next_version" test "$(/usr/sbin/preforkd -V)" = "preforkd $next_version"
 serve_check /index.html
 stop_daemon quit
-check "no .oldbin is left" test ! -e "$pid_file.oldbin"
 
 if [ -d /run/systemd/system ]; then
     step "systemd service"
@@ -363,6 +504,9 @@ if [ -d /run/systemd/system ]; then
     timeout 120 systemctl start preforkd.service ||
         { journalctl -u preforkd.service -n 50 --no-pager; fail "systemctl start preforkd"; }
     check "preforkd.service is active" systemctl is-active -q preforkd.service
+    # The autopkgtest under systemd: reload, upgrade in place (MainPID moves), stop, start.
+    bash "$repo/packaging/debian/tests/smoke" || fail "the autopkgtest smoke test under systemd"
+    timeout 120 systemctl start preforkd.service || fail "systemctl start preforkd (again)"
     serve_check /
     daemon_pid=$(systemctl show -P MainPID preforkd.service)
     reload_check timeout 60 systemctl reload preforkd.service
@@ -385,14 +529,23 @@ check "cmake configures the examples with find_package(preforkd CONFIG)" \
 check "the examples build" cmake --build "$tmp/examples-build" -j2
 check "echo -t reads its own config" "$tmp/examples-build/echo" -t -c "$examples/echo.toml"
 check "pkg-config knows preforkd $version" test "$(pkg-config --modversion preforkd)" = "${version%%-*}"
-check "echo builds with pkg-config" bash -c \
-    "g++ -std=c++20 -o '$tmp/echo-pc' '$examples/echo.cpp' \$(pkg-config --cflags --libs preforkd)"
+check "preforkd.pc carries -std=c++20" bash -c "pkg-config --cflags preforkd | grep -q -- -std=c++20"
+check "echo builds with pkg-config alone (no -std= of its own)" bash -c \
+    "g++ -o '$tmp/echo-pc' '$examples/echo.cpp' \$(pkg-config --cflags --libs preforkd)"
 check "that echo answers -V" bash -c "'$tmp/echo-pc' -V | grep -q '^echo '"
 run_dpkg --purge libpreforkd-dev
 check "the headers are gone" test ! -e /usr/include/preforkd
 
-step "dpkg -r"
+step "dpkg -r with a server running"
+fresh_logs
+start_daemon
+removed_pid=$daemon_pid
+removed_workers=$(workers_of "$removed_pid")
 run_dpkg -r preforkd
+daemon_pid=""
+# shellcheck disable=SC2086
+check "the prerm stopped the server (pid $removed_pid) and its workers" \
+    gone_or_zombie "$removed_pid" $removed_workers
 check "the binary is gone" test ! -e /usr/sbin/preforkd
 check "the unit is gone" test ! -e "$unit"
 check "the conffile stays" test -f "$conf"
@@ -409,8 +562,13 @@ done
 for f in $default_files; do
     check "the default $site/${f#./} is gone" test ! -e "$site/$f"
 done
-check "the user is gone" bash -c "! getent passwd preforkd"
-check "the group is gone" bash -c "! getent group preforkd"
+check "the purge printed no deluser complaint" bash -c "! grep -q deluser '$tmp/dpkg.out'"
+check "the user stays (Debian keeps system users)" test "$(id -u preforkd)" = "$uid"
+check "the group stays" getent group preforkd >/dev/null
 check "the administrator's page stays" test -f "$site/mine.html"
+leftover=$(for p in /proc/[0-9]*; do
+    case "$(readlink "$p/exe" 2>/dev/null)" in /usr/sbin/preforkd*) echo "${p#/proc/}" ;; esac
+done)
+check "no process runs /usr/sbin/preforkd after the purge ($leftover)" test -z "$leftover"
 
 step "PASS"

@@ -1,0 +1,92 @@
+// The decision of `preforkd -s upgrade` at each poll, one case per situation the pid files and
+// /proc can show while a binary upgrade runs.
+#include "runtime/upgrade_command.hpp"
+
+#include <gtest/gtest.h>
+
+#include "runtime/command_line.hpp"
+
+namespace preforkd {
+namespace {
+
+constexpr pid_t old_pid = 100;
+constexpr pid_t new_pid = 200;
+
+// The old supervisor before it reads the USR2: its pid file names it, no .oldbin.
+upgrade_view before_usr2() {
+    upgrade_view v;
+    v.old_pid = old_pid;
+    v.named = old_pid;
+    v.named_alive = true;
+    v.named_parent = 1;
+    return v;
+}
+
+// The new supervisor serves: it wrote its pid, the old one's is in .oldbin.
+upgrade_view new_one_ready() {
+    upgrade_view v = before_usr2();
+    v.named = new_pid;
+    v.named_parent = old_pid;
+    v.oldbin = old_pid;
+    v.handled = true;
+    return v;
+}
+
+TEST(upgrade_command, waits_while_the_usr2_is_not_handled_yet) {
+    EXPECT_EQ(judge_upgrade(before_usr2()).phase, upgrade_phase::waiting);
+}
+
+TEST(upgrade_command, waits_while_the_new_binary_starts_without_a_pid_file) {
+    upgrade_view v = before_usr2();
+    v.named.reset();  // renamed to .oldbin, the new one has not written its own yet
+    v.named_alive = false;
+    v.oldbin = old_pid;
+    v.handled = true;
+    EXPECT_EQ(judge_upgrade(v).phase, upgrade_phase::waiting);
+}
+
+TEST(upgrade_command, ready_once_the_pid_file_names_the_old_ones_child) {
+    auto step = judge_upgrade(new_one_ready());
+    EXPECT_EQ(step.phase, upgrade_phase::ready);
+    EXPECT_EQ(step.new_pid, new_pid);
+}
+
+TEST(upgrade_command, a_pid_file_naming_a_stranger_is_not_the_new_supervisor) {
+    upgrade_view v = new_one_ready();
+    v.named_parent = 1;  // a server started by someone else, not by this USR2
+    EXPECT_EQ(judge_upgrade(v).phase, upgrade_phase::waiting);
+    v = new_one_ready();
+    v.named_alive = false;  // the new one wrote its pid and died at once
+    EXPECT_EQ(judge_upgrade(v).phase, upgrade_phase::waiting);
+    v = new_one_ready();
+    v.oldbin.reset();  // .oldbin gone: the old one is rolling back
+    EXPECT_EQ(judge_upgrade(v).phase, upgrade_phase::waiting);
+}
+
+TEST(upgrade_command, fails_when_the_old_one_took_its_pid_file_back) {
+    upgrade_view v = before_usr2();
+    v.handled = true;  // the pid file went to .oldbin and came back
+    auto step = judge_upgrade(v);
+    EXPECT_EQ(step.phase, upgrade_phase::failed);
+    EXPECT_NE(step.reason.find("new binary exited"), std::string::npos) << step.reason;
+    EXPECT_NE(step.reason.find("100"), std::string::npos) << step.reason;
+}
+
+TEST(upgrade_command, fails_when_the_old_supervisor_is_gone) {
+    upgrade_view v = before_usr2();
+    v.old_alive = false;
+    v.named_alive = false;
+    auto step = judge_upgrade(v);
+    EXPECT_EQ(step.phase, upgrade_phase::failed);
+    EXPECT_NE(step.reason.find("exited during the upgrade"), std::string::npos) << step.reason;
+}
+
+TEST(upgrade_command, is_a_verb_of_dash_s) {
+    auto cl = parse_command_line({"-s", "upgrade"}, "/etc/preforkd/preforkd.toml");
+    ASSERT_TRUE(cl);
+    EXPECT_EQ(cl->signal, "upgrade");
+    EXPECT_NE(usage("preforkd", "/x").find("upgrade"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace preforkd
