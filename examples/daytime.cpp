@@ -3,8 +3,6 @@
 // many connections at once (workers.max_connections).
 //
 //     build/examples/daytime -F -c examples/daytime.toml         then: nc 127.0.0.1 7013
-#include <sys/socket.h>
-
 #include <cerrno>
 #include <ctime>
 #include <memory>
@@ -25,16 +23,16 @@ struct daytime_settings {
 class daytime_session final : public session {
   public:
     daytime_session(accepted_connection&& conn, worker_context& ctx)
-        : fd_(std::move(conn.fd)), ctx_(ctx), s_(ctx.cfg().app_settings<daytime_settings>()) {
+        : io_(*conn.io), ctx_(ctx), s_(ctx.cfg().app_settings<daytime_settings>()) {
         set_deadline(ctx_.now_ms() + s_.idle_timeout.count());
     }
 
     bool on_io(uint32_t) noexcept override {
         char buf[1024];
         for (;;) {  // edge-triggered: read until EAGAIN
-            ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
+            ssize_t n = io_.read(buf, sizeof buf);
             if (n == 0) return false;  // the client is done
-            if (n < 0) return errno == EAGAIN || errno == EINTR;
+            if (n < 0) return errno == EAGAIN;
             for (ssize_t i = 0; i < n; ++i)
                 if (buf[i] == '\n' && !answer()) return false;
         }
@@ -55,13 +53,13 @@ class daytime_session final : public session {
         size_t len = std::strftime(out, sizeof out - 1, s_.format.c_str(), &tm);
         out[len++] = '\n';
         // A short answer fits the socket buffer of a client that reads: drop one that does not.
-        if (::send(fd_.get(), out, len, MSG_NOSIGNAL) != static_cast<ssize_t>(len)) return false;
+        if (io_.write(out, len) != static_cast<ssize_t>(len)) return false;
         ctx_.count_request(len);
         set_deadline(ctx_.now_ms() + s_.idle_timeout.count());
         return !retiring_;
     }
 
-    unique_fd fd_;
+    transport& io_;  // the worker's: valid while this session lives
     worker_context& ctx_;
     const daytime_settings& s_;  // this worker's generation: a reload starts new workers
     bool retiring_ = false;

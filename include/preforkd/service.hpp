@@ -3,8 +3,8 @@
 // A worker accepts connections and hands each one to its `service`, which returns a
 // `session` for it. The loop owns nothing protocol-specific: it waits on epoll, calls the
 // session when its socket is ready (edge-triggered), when its deadline passes, and when
-// the worker starts retiring, and destroys the session (closing the socket) when a call
-// returns false. The built-in HTTP server is one such service.
+// the worker starts retiring, and destroys the session when a call returns false (the worker
+// closes the socket after that). The built-in HTTP server is one such service.
 #pragma once
 
 #include <sys/epoll.h>
@@ -16,13 +16,21 @@
 #include <preforkd/config.hpp>
 #include <preforkd/log.hpp>
 #include <preforkd/scoreboard.hpp>
+#include <preforkd/transport.hpp>
 #include <preforkd/unique_fd.hpp>
 
 namespace preforkd {
 
+namespace detail {
+struct context_access;  // the worker's side of worker_context (src/worker/context_access.hpp)
+struct session_access;  // the worker's side of session
+}  // namespace detail
+
 // One accepted connection, before a session takes it.
 struct accepted_connection {
-    unique_fd fd;  // non-blocking, close-on-exec
+    // The connection's byte stream, owned by the worker: valid until the session is
+    // destroyed; the worker closes it after that. Register io->fd() for readiness only.
+    transport* io = nullptr;
     sockaddr_storage peer{};
     socklen_t peer_len = 0;
     uint32_t listener = 0;  // index into config.server.listen
@@ -81,6 +89,8 @@ public:
     void set_signal_handler(signal_handler* h) noexcept { signal_handler_ = h; }
 
 private:
+    friend struct detail::context_access;
+
     int64_t now_ms_ = 0;
     const config* cfg_ = nullptr;
     logger* log_ = nullptr;
@@ -89,11 +99,12 @@ private:
     uint32_t slot_ = 0;
     bool retiring_ = false;
     uint64_t requests_ = 0;
+    uint64_t max_requests_ = 0;  // workers.max_requests with this worker's jitter; 0 = never
     signal_handler* signal_handler_ = nullptr;
 };
 
 // The protocol side of one connection. Every call is noexcept and returns whether the
-// connection stays open; false makes the loop destroy the session, closing its socket.
+// connection stays open; false makes the loop destroy the session, then close its socket.
 class session {
 public:
     virtual ~session() = default;
@@ -118,6 +129,8 @@ protected:
     void set_busy(bool b) noexcept { busy_ = b; }
 
 private:
+    friend struct detail::session_access;
+
     int64_t deadline_ms_ = 0;
     bool busy_ = false;
 };

@@ -3,7 +3,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <dirent.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,11 +13,14 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <new>
 
 #include <preforkd/clock.hpp>
+#include <preforkd/detail/syscall.hpp>
 #include <preforkd/exit_code.hpp>
 
 #include "sys/signals.hpp"
+#include "worker/context_access.hpp"
 #include "worker/max_requests.hpp"
 #include "worker/signal_watch.hpp"
 
@@ -43,18 +48,23 @@ constexpr uint32_t connection_events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET
 
 }  // namespace
 
-event_loop::event_loop(worker_start& ws, worker_context& ctx, logger& log, service& svc) noexcept
+event_loop::event_loop(worker_start& ws, worker_context& ctx, logger& log, service& svc,
+                       const sys_calls& sys) noexcept
     : ws_(ws),
       ctx_(ctx),
       log_(log),
       svc_(svc),
+      sys_(sys),
       slot_(ws.board->slot(ws.slot)),
       max_connections_(static_cast<size_t>(std::max(1, ws.cfg->workers.max_connections))),
       max_requests_(jittered_max_requests(ws.cfg->workers.max_requests,
-                                          static_cast<uint64_t>(::getpid()))) {}
+                                          static_cast<uint64_t>(::getpid()))) {
+    // The blocking connection's retiring() reads it: a handler learns of the limit at once.
+    context_access::set_max_requests(ctx_, max_requests_);
+}
 
 event_loop::~event_loop() {
-    ctx_.set_signal_handler(nullptr);
+    context_access::set_signal_handler(ctx_, nullptr);
     for (connection* c : live_) delete c;
     for (connection* c : free_) delete c;
     for (connection* c : closed_) delete c;
@@ -73,41 +83,77 @@ bool event_loop::setup() noexcept {
         return false;
     }
     signals_fd_ = std::move(*sigs);
-    ctx_.set_signal_handler(this);
+    context_access::set_signal_handler(ctx_, this);
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.ptr = &signals_watch_;
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signals_fd_.get(), &ev) != 0) {
+    if (sys_.epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signals_fd_.get(), &ev) != 0) {
         log_.crit("epoll_ctl(signalfd): {}", std::strerror(errno));
         return false;
     }
-    for (size_t i = 0; i < ws_.listeners.size(); ++i) {
-        auto l = std::make_unique<listener_watch>();
-        l->k = kind::listener;
-        l->fd.reset(ws_.listeners[i]);  // the worker's inherited copy is now ours to close
-        l->index = static_cast<uint32_t>(i);
-        // Sessions write whole responses, so Nagle could only hold back the last segment
-        // of each. Linux copies the option from a listening socket to every socket it
-        // accepts: set here once, it saves a setsockopt per connection. (Not TCP, e.g. a
-        // unix socket: refused, and nothing to do.)
-        int one = 1;
-        (void)::setsockopt(l->fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        listeners_.push_back(std::move(l));
+    try {
+        for (size_t i = 0; i < ws_.listeners.size(); ++i) {
+            auto l = std::make_unique<listener_watch>();
+            l->k = kind::listener;
+            l->fd.reset(ws_.listeners[i]);  // the worker's inherited copy is now ours to close
+            l->index = static_cast<uint32_t>(i);
+            // Sessions write whole responses, so Nagle could only hold back the last segment
+            // of each. Linux copies the option from a listening socket to every socket it
+            // accepts: set here once, it saves a setsockopt per connection. (Not TCP, e.g. a
+            // unix socket: refused, and nothing to do.)
+            int one = 1;
+            (void)::setsockopt(l->fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            listeners_.push_back(std::move(l));
+        }
+        ws_.listeners.clear();
+        // The inherited access log is ours from now on (fd 2 means stderr: not ours to close).
+        if (ws_.access_log_fd > 2) access_log_.reset(ws_.access_log_fd);
+        limit_connections_to_descriptors();
+        // Sized once: accepting and closing never allocate (records are recycled too).
+        live_.reserve(max_connections_);
+        timers_.reserve(max_connections_);
+    } catch (const std::bad_alloc&) {
+        log_.crit("out of memory setting up the event loop");
+        return false;
     }
-    ws_.listeners.clear();
-    // The inherited access log is ours from now on (fd 2 means stderr: not ours to close).
-    if (ws_.access_log_fd > 2) access_log_.reset(ws_.access_log_fd);
     arm_listeners(true);
     return listening_ || listeners_.empty();
+}
+
+// A worker that takes connections until accept4 fails with EMFILE leaves the connection that
+// woke it in the backlog while it pauses, and with EPOLLEXCLUSIVE no other worker was woken
+// for it. So a worker takes no more connections than its descriptor limit can hold, less the
+// descriptors it has already (listeners, epoll, signalfd, logs, what the service opened) and
+// some headroom for those its sessions open on the way (a file being sent, a reopened log):
+// full, it leaves the listeners to its peers, like any full worker, and EMFILE stays rare.
+void event_loop::limit_connections_to_descriptors() noexcept {
+    constexpr size_t headroom = 16;
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return;
+    DIR* dir = ::opendir("/proc/self/fd");
+    if (!dir) return;
+    size_t open_now = 0;
+    while (const dirent* e = ::readdir(dir))
+        if (e->d_name[0] != '.') ++open_now;
+    ::closedir(dir);
+    if (open_now > 0) --open_now;  // the listing's own descriptor
+    const auto limit = static_cast<size_t>(rl.rlim_cur);
+    const size_t room = limit > open_now + headroom ? limit - open_now - headroom : 1;
+    if (room >= max_connections_) return;
+    log_.info("workers.max_connections {} lowered to {}: the descriptor limit is {} and {} are "
+              "in use",
+              max_connections_, room, limit, open_now);
+    max_connections_ = room;
 }
 
 void event_loop::arm_listeners(bool on) noexcept {
     if (on == listening_ || (on && retiring_)) return;
     for (auto& l : listeners_) {
+        if (!l->fd) continue;
         if (on)
             add_listener(*l);
         else
-            ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l->fd.get(), nullptr);
+            sys_.epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l->fd.get(), nullptr);
     }
     listening_ = on;
 }
@@ -119,7 +165,7 @@ void event_loop::add_listener(listener_watch& l) noexcept {
     // resuming by ADD.
     ev.events = EPOLLIN | EPOLLEXCLUSIVE;
     ev.data.ptr = &l;
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, l.fd.get(), &ev) != 0)
+    if (sys_.epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, l.fd.get(), &ev) != 0)
         log_.error("epoll_ctl(ADD listener {}): {}", l.index, std::strerror(errno));
     l.turn_start = -1;
 }
@@ -127,27 +173,27 @@ void event_loop::add_listener(listener_watch& l) noexcept {
 void event_loop::requeue_listener(listener_watch& l) noexcept {
     // The ADD puts this worker last among those the listener wakes (see accept_turn_ms). A
     // connection that arrives in between is not lost: the ADD reports a ready listener.
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l.fd.get(), nullptr);
+    sys_.epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l.fd.get(), nullptr);
     add_listener(l);
 }
 
 int event_loop::run() noexcept {
     if (!setup()) return static_cast<int>(exit_code::fatal);
-    ctx_.set_now_ms(monotonic_ms());
+    context_access::set_now_ms(ctx_, monotonic_ms());
     heartbeat();
-    slot_.set_state(worker_state::idle);
+    publish_counts();
 
     epoll_event events[max_events];
     while (!stop_) {
         int timeout = static_cast<int>(wait_timeout_ms());
-        int n = ::epoll_wait(epoll_.get(), events, max_events, timeout);
+        int n = retry_eintr([&] { return sys_.epoll_wait(epoll_.get(), events, max_events, timeout); });
         if (n < 0) {
-            if (errno == EINTR) continue;
             log_.crit("epoll_wait: {}", std::strerror(errno));
             return static_cast<int>(exit_code::failure);
         }
         int64_t now = monotonic_ms();
-        ctx_.set_now_ms(now);
+        context_access::set_now_ms(ctx_, now);
+        bool signals = false;
         for (int i = 0; i < n; ++i) {
             // Records stay valid for the whole batch (see closed_ and begin_retire), so an
             // event for something closed earlier in the batch finds it empty, not freed.
@@ -160,26 +206,25 @@ int event_loop::run() noexcept {
                     on_listener(*static_cast<listener_watch*>(w));
                     break;
                 case kind::signals:
-                    on_signals();
+                    signals = true;
                     break;
             }
         }
+        // The signals last: a QUIT read before a listener event of the same batch would close
+        // the listener with the connection that woke this worker still queued, and with
+        // EPOLLEXCLUSIVE no other worker was woken for it. Accepted first, it is served (as a
+        // retiring worker serves: one answer, then close).
+        if (signals) on_signals();
         free_.insert(free_.end(), closed_.begin(), closed_.end());
         closed_.clear();
-        if (now >= next_scan_) scan_deadlines();
+        if (now >= timers_.next()) run_timers();
         if (now >= next_beat_) heartbeat();
         if (accept_resume_ != 0 && now >= accept_resume_) {
             accept_resume_ = 0;
             resume_on_close_ = false;
-            if (live_.size() < max_connections_) arm_listeners(true);
+            if (!full()) arm_listeners(true);
         }
-        if (!retiring_ && max_requests_ != 0 && ctx_.requests() >= max_requests_) {
-            begin_retire("reached workers.max_requests");
-            // "Look at the scoreboard now": the supervisor forks the replacement at once
-            // instead of at its next tick. SIGURG is ignored by default, so should the pid
-            // have been recycled, nobody else is hurt.
-            if (::getppid() == ws_.supervisor) ::kill(ws_.supervisor, SIGURG);
-        }
+        check_max_requests();
         if (retiring_) {
             if (live_.empty()) break;
             if (now >= graceful_deadline_) {
@@ -193,30 +238,53 @@ int event_loop::run() noexcept {
 
 int64_t event_loop::wait_timeout_ms() const noexcept {
     int64_t now = ctx_.now_ms();
-    int64_t until = std::min({next_beat_, next_scan_, graceful_deadline_});
+    int64_t until = std::min({next_beat_, timers_.next(), graceful_deadline_});
     if (accept_resume_ != 0) until = std::min(until, accept_resume_);
     return std::clamp<int64_t>(until - now, 0, heartbeat_interval_ms);
 }
 
+void event_loop::check_max_requests() noexcept {
+    if (retiring_ || max_requests_ == 0 || ctx_.requests() < max_requests_) return;
+    begin_retire("reached workers.max_requests");
+    // "Look at the scoreboard now": the supervisor forks the replacement at once instead of
+    // at its next tick. SIGURG is ignored by default, so should the pid have been recycled,
+    // nobody else is hurt.
+    if (::getppid() == ws_.supervisor) ::kill(ws_.supervisor, SIGURG);
+}
+
 void event_loop::on_listener(listener_watch& l) noexcept {
-    if (!l.fd) return;  // closed by begin_retire earlier in this batch
+    // Checked before every accept, not once per wake-up: a blocking handler runs inside
+    // accept_one() and may have met a TERM or a QUIT (which closed l.fd) or served the last
+    // of workers.max_requests, and a session may have filled the worker.
     for (int i = 0; i < accept_batch; ++i) {
-        if (live_.size() >= max_connections_) {
-            // Full: leave the rest of the backlog to workers with room.
-            arm_listeners(false);
-            return;
-        }
+        if (!l.fd || !listening_ || stop_ || retiring_) return;
         if (!accept_one(l)) break;
+        check_max_requests();
     }
     if (l.turn_start >= 0 && ctx_.now_ms() - l.turn_start >= accept_turn_ms && listening_ && l.fd)
         requeue_listener(l);
 }
 
+void event_loop::pause_accept(int err) noexcept {
+    // Out of descriptors or memory: accepting again at once would spin. Step back, let
+    // connections close, and say so once a minute at most.
+    if (ctx_.now_ms() - last_accept_error_log_ >= 60'000 || last_accept_error_log_ == 0) {
+        log_.error("accept: {} ({} connections open); pausing accept", std::strerror(err),
+                   live_.size());
+        last_accept_error_log_ = ctx_.now_ms();
+    }
+    arm_listeners(false);
+    accept_resume_ = ctx_.now_ms() + accept_pause_ms;
+    // Out of our own descriptors, a connection that closes frees one: accept again then, not
+    // only after the pause (queued clients would wait it out).
+    resume_on_close_ = err == EMFILE;
+}
+
 bool event_loop::accept_one(listener_watch& l) noexcept {
     accepted_connection ac;
     ac.peer_len = sizeof(ac.peer);
-    int fd = ::accept4(l.fd.get(), reinterpret_cast<sockaddr*>(&ac.peer), &ac.peer_len,
-                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = sys_.accept4(l.fd.get(), reinterpret_cast<sockaddr*>(&ac.peer), &ac.peer_len,
+                          SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
         int err = errno;
         switch (err) {
@@ -231,47 +299,47 @@ bool event_loop::accept_one(listener_watch& l) noexcept {
             case ENFILE:
             case ENOBUFS:
             case ENOMEM:
-                // Out of descriptors or memory: accepting again at once would spin.
-                // Step back, let connections close, and say so once a minute at most.
-                if (ctx_.now_ms() - last_accept_error_log_ >= 60'000 ||
-                    last_accept_error_log_ == 0) {
-                    log_.error("accept: {} ({} connections open); pausing accept",
-                               std::strerror(err), live_.size());
-                    last_accept_error_log_ = ctx_.now_ms();
-                }
-                arm_listeners(false);
-                accept_resume_ = ctx_.now_ms() + accept_pause_ms;
-                // Out of our own descriptors, a connection that closes frees one: accept
-                // again then, not only after the pause (queued clients would wait it out).
-                resume_on_close_ = err == EMFILE;
+                pause_accept(err);
                 return false;
             default:
                 log_.error("accept: {}", std::strerror(err));
                 return false;
         }
     }
-    ac.fd.reset(fd);
-    ac.listener = l.index;
-    if (l.turn_start < 0) l.turn_start = ctx_.now_ms();
-    scoreboard_slot::bump(slot_.accepted, 1);
-    std::unique_ptr<session> s = svc_.open(std::move(ac));
-    if (!s) return true;
-
     connection* c;
     if (free_.empty()) {
         c = new (std::nothrow) connection();
-        if (!c) return true;  // s (and the socket) go away
+        if (!c) {
+            ::close(fd);  // not retried: Linux frees the descriptor even on EINTR
+            pause_accept(ENOMEM);
+            return false;
+        }
     } else {
         c = free_.back();
         free_.pop_back();
     }
     c->k = kind::connection;
-    c->s = std::move(s);
-    c->counted_busy = false;
+    c->io.reset(unique_fd(fd));
+    ac.io = &c->io;
+    ac.listener = l.index;
+    if (l.turn_start < 0) l.turn_start = ctx_.now_ms();
+    scoreboard_slot::bump(slot_.accepted, 1);
+    c->s = svc_.open(std::move(ac));
+    if (!c->s) {
+        c->io.reset();
+        free_.push_back(c);  // never seen by epoll: reusable at once
+        return true;
+    }
+    c->busy = false;
+    c->timer_at = 0;
     // Counted before the session runs: a blocking handler may hold the worker for long, and
     // the pool must see it busy meanwhile.
     c->pos = static_cast<uint32_t>(live_.size());
     live_.push_back(c);
+    if (c->s->busy()) {
+        c->busy = true;
+        ++busy_;
+    }
     publish_counts();
 
     // A first turn before the socket joins the epoll set: the client has usually sent its
@@ -282,18 +350,22 @@ bool event_loop::accept_one(listener_watch& l) noexcept {
     bool keep = !retiring_ || c->s->on_retire();
     if (keep) keep = c->s->on_io(EPOLLIN | EPOLLOUT);
     if (!keep) {
-        close_connection(*c);  // the session has said all it had to say
+        close_connection(*c, true);  // the session has said all it had to say
         return true;
     }
     epoll_event ev{};
     ev.events = connection_events;
     ev.data.ptr = c;
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+    if (sys_.epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
         log_.error("epoll_ctl(ADD connection): {}", std::strerror(errno));
-        close_connection(*c);
+        close_connection(*c, true);
         return true;
     }
     settle(*c, true);
+    // Full: off the listeners at once. Registered, this worker would be the one the next
+    // connection wakes (EPOLLEXCLUSIVE), and it could only leave it queued while a peer
+    // with room sleeps on.
+    if (full()) arm_listeners(false);
     return true;
 }
 
@@ -306,41 +378,78 @@ void event_loop::settle(connection& c, bool keep) noexcept {
         close_connection(c);
         return;
     }
-    int64_t d = c.s->deadline_ms();
-    if (d != 0 && d < next_scan_) next_scan_ = d;
+    // Lazy (see timer_heap.hpp): a deadline moved later keeps its earlier place.
+    const int64_t d = c.s->deadline_ms();
+    if (d != 0 && (c.timer_at == 0 || d < c.timer_at)) timers_.set(c, d);
+    const bool busy = c.s->busy();
+    if (busy != c.busy) {
+        c.busy = busy;
+        busy ? ++busy_ : --busy_;
+        publish_counts();
+    }
 }
 
-void event_loop::close_connection(connection& c) noexcept {
-    c.s.reset();  // closes the socket, which also removes it from the epoll set
+void event_loop::close_connection(connection& c, bool never_watched) noexcept {
+    timers_.remove(c);
+    if (c.busy) {
+        c.busy = false;
+        --busy_;
+    }
+    c.s.reset();
+    c.io.reset();  // closed after the session is gone; closing also leaves the epoll set
     connection* last = live_.back();
     live_[c.pos] = last;
     last->pos = c.pos;
     live_.pop_back();
-    closed_.push_back(&c);
+    // A record that never joined the epoll set is reusable at once; others wait for the end
+    // of the batch, which may still hold an event for them.
+    (never_watched ? free_ : closed_).push_back(&c);
     publish_counts();
     if (resume_on_close_) {
         accept_resume_ = 0;
         resume_on_close_ = false;
     }
-    if (!listening_ && !retiring_ && accept_resume_ == 0 && live_.size() < max_connections_)
-        arm_listeners(true);
+    if (!listening_ && !retiring_ && accept_resume_ == 0 && !full()) arm_listeners(true);
 }
 
+// The scoreboard's view of this worker: busy while a session has a request in hand
+// (session::busy()) or while it has no room for another connection; idle otherwise, even
+// with idle keep-alive connections open, since it can still take new ones (a spare).
 void event_loop::publish_counts() noexcept {
     slot_.connections.store(static_cast<uint32_t>(live_.size()), std::memory_order_relaxed);
-    if (!retiring_) slot_.set_state(live_.empty() ? worker_state::idle : worker_state::busy);
+    if (!retiring_)
+        slot_.set_state(busy_ == 0 && !full() ? worker_state::idle : worker_state::busy);
 }
 
-void event_loop::scan_deadlines() noexcept {
-    int64_t now = ctx_.now_ms();
-    next_scan_ = INT64_MAX;
-    // Walk by index from the end: closing swaps the last record into the hole, which the
-    // walk has already visited.
-    for (size_t i = live_.size(); i-- > 0;) {
-        connection& c = *live_[i];
-        int64_t d = c.s->deadline_ms();
-        if (d != 0 && d <= now) settle(c, c.s->on_deadline());
-        else if (d != 0 && d < next_scan_) next_scan_ = d;
+void event_loop::run_timers() noexcept {
+    const int64_t now = ctx_.now_ms();
+    while (connection* c = timers_.top()) {
+        if (c->timer_at > now) break;
+        const int64_t d = c->s->deadline_ms();
+        if (d == 0) {
+            timers_.remove(*c);
+            continue;
+        }
+        if (d > now) {
+            timers_.set(*c, d);  // moved later meanwhile: the lazy entry catches up
+            continue;
+        }
+        timers_.remove(*c);
+        const bool keep = c->s->on_deadline();
+        if (keep) {
+            const int64_t after = c->s->deadline_ms();
+            if (after != 0 && after <= now) {
+                // Kept, with its deadline still due: called again at once, it would spin the
+                // worker. The deadline is dropped; the session's next call may set another.
+                session_access::clear_deadline(*c->s);
+                if (!deadline_spin_logged_) {
+                    log_.debug("a session's on_deadline() kept its connection without moving "
+                               "its deadline: deadline dropped");
+                    deadline_spin_logged_ = true;
+                }
+            }
+        }
+        settle(*c, keep);
     }
 }
 
@@ -382,7 +491,7 @@ void event_loop::begin_retire(const char* why) noexcept {
     log_.debug("retiring: {} ({} connection(s) open)", why, live_.size());
     arm_listeners(false);
     retiring_ = true;
-    ctx_.set_retiring();
+    context_access::set_retiring(ctx_);
     slot_.set_state(worker_state::retiring);
     // Close our copies of the listening sockets at once: when the last process holding a
     // socket lets go (graceful stop), the kernel refuses new connections instead of
@@ -406,7 +515,7 @@ void event_loop::reopen_logs() noexcept {
         auto fd = open_log_file(ws_.access_log_target);
         if (fd) {
             access_log_ = std::move(*fd);
-            ctx_.set_access_log_fd(access_log_.get());
+            context_access::set_access_log_fd(ctx_, access_log_.get());
         } else {
             log_.error("USR1: {}", fd.err().message);
         }

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include "sys/signals.hpp"
+#include "worker/context_access.hpp"
 
 namespace preforkd::detail {
 
@@ -25,7 +26,7 @@ void signal_watch::drain(int64_t now_ms) noexcept {
         int signo = static_cast<int>(info->ssi_signo);
         if (signo == SIGTERM || signo == SIGINT) stopping_ = true;
         if (signo == SIGQUIT) retire(now_ms);
-        ctx_.handle_signal(signo);
+        context_access::handle_signal(ctx_, signo);
     }
 }
 

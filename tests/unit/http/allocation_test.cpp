@@ -82,6 +82,7 @@ TEST_F(allocation_test, idle_keep_alive_connections_hold_no_input_buffer) {
     // allocated.
     struct peer {
         unique_fd client;
+        std::unique_ptr<plain_transport> io;  // outlives s
         std::unique_ptr<session> s;
     };
     std::vector<peer> peers(20);
@@ -89,8 +90,9 @@ TEST_F(allocation_test, idle_keep_alive_connections_hold_no_input_buffer) {
         int sv[2];
         ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
         p.client.reset(sv[0]);
+        p.io = std::make_unique<plain_transport>(unique_fd(sv[1]));
         accepted_connection c;
-        c.fd = unique_fd(sv[1]);
+        c.io = p.io.get();
         c.peer = v4_peer("127.0.0.1");
         c.peer_len = sizeof(sockaddr_in);
         p.s = service_->open(std::move(c));

@@ -162,8 +162,10 @@ class session_fixture : public ::testing::Test {
         int sv[2];
         ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
         client_.reset(sv[0]);
+        close_session();
+        io_.reset(unique_fd(sv[1]));
         accepted_connection c;
-        c.fd = unique_fd(sv[1]);
+        c.io = &io_;
         c.peer = v4_peer(peer);
         c.peer_len = sizeof(sockaddr_in);
         session_ = service_->open(std::move(c));
@@ -200,10 +202,15 @@ class session_fixture : public ::testing::Test {
 
     // One readiness event, as the loop delivers it; a false answer destroys the session.
     void io(uint32_t events = EPOLLIN | EPOLLOUT) {
-        if (session_ && !session_->on_io(events)) session_.reset();
+        if (session_ && !session_->on_io(events)) close_session();
     }
     void deadline() {
-        if (session_ && !session_->on_deadline()) session_.reset();
+        if (session_ && !session_->on_deadline()) close_session();
+    }
+    // As the worker does: the session goes, then its socket.
+    void close_session() {
+        session_.reset();
+        io_.reset();
     }
 
     // Calls on_io and reads until neither side makes progress.
@@ -238,6 +245,7 @@ class session_fixture : public ::testing::Test {
     scoreboard board_;
     std::unique_ptr<worker_context> ctx_;
     std::unique_ptr<service> service_;
+    plain_transport io_;  // the worker's side of the socket pair, outlives session_
     std::unique_ptr<session> session_;
     unique_fd client_;
     bool eof_ = false;

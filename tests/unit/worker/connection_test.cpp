@@ -44,9 +44,11 @@ struct pair {
         peer.reset(sv[1]);
         ::fcntl(sv[0], F_SETFL, ::fcntl(sv[0], F_GETFL) | O_NONBLOCK);
     }
+    plain_transport io;  // the worker's, as the event loop keeps one per connection
     accepted_connection take() {
+        io.reset(std::move(server));
         accepted_connection ac;
-        ac.fd = std::move(server);
+        ac.io = &io;
         ac.peer.ss_family = AF_UNIX;
         ac.peer_len = sizeof(sa_family_t);
         return ac;
@@ -172,7 +174,8 @@ TEST(connection, writes_everything_to_a_slow_reader_and_counts_it) {
     c->count_request();
     ASSERT_TRUE(c->print("{}-{}\n", "tail", 42));
     c->finish();  // the bytes after the last count are counted too, without a request
-    c.reset();    // closes the socket: the reader sees EOF
+    c.reset();
+    p.io.reset();  // as the worker does after the handler: the reader sees EOF
     reader.join();
     EXPECT_EQ(got, big + "tail-42\n");
     const scoreboard_slot& slot = env.board.slot(0);
