@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "worker/context_access.hpp"
 #include "worker/signal_watch.hpp"
 
 namespace preforkd {
@@ -262,7 +263,7 @@ TEST(connection_signals, term_interrupts_a_waiting_call_and_reaches_the_loop) {
         [&]() -> int {
             worker_env env;
             recorder loop;
-            env.ctx.set_signal_handler(&loop);
+            detail::context_access::set_signal_handler(env.ctx, &loop);
             detail::signal_watch watch(env.ctx, 5000);
             if (!watch.open()) return 10;
             connection c(p.take(), env.ctx, &watch);
@@ -295,7 +296,7 @@ TEST(connection_signals, quit_lets_the_call_finish_then_the_graceful_timeout_end
         [&]() -> int {
             worker_env env;
             recorder loop;
-            env.ctx.set_signal_handler(&loop);
+            detail::context_access::set_signal_handler(env.ctx, &loop);
             detail::signal_watch watch(env.ctx, 400);  // graceful_timeout 400 ms
             if (!watch.open()) return 10;
             connection c(p.take(), env.ctx, &watch);
@@ -322,6 +323,42 @@ TEST(connection_signals, quit_lets_the_call_finish_then_the_graceful_timeout_end
         });
     ::close(ready[0]);
     ::close(ready[1]);
+}
+
+
+// Issue 19, "Also": a handler computing between helper calls asks retiring() and learns of a
+// QUIT at once, not at its next helper call or heartbeat.
+TEST(connection_signals, retiring_notices_a_quit_at_once) {
+    pair p;
+    in_child(
+        [&]() -> int {
+            worker_env env;
+            recorder loop;
+            detail::context_access::set_signal_handler(env.ctx, &loop);
+            detail::signal_watch watch(env.ctx, 5000);
+            if (!watch.open()) return 10;
+            connection c(p.take(), env.ctx, &watch);
+            if (c.retiring()) return 11;
+            ::raise(SIGQUIT);  // blocked by the watch: pending until it is read
+            if (!c.retiring()) return 12;  // no helper called in between
+            if (!loop.got(SIGQUIT)) return 13;  // handed to the loop too: listeners close
+            return 0;
+        },
+        [](pid_t) {});
+}
+
+// Issue 19 item 2: workers.max_requests covers blocking handlers: retiring() turns true once
+// the worker has counted its last request.
+TEST(connection, retiring_once_the_worker_has_served_max_requests) {
+    worker_env env;
+    detail::context_access::set_max_requests(env.ctx, 2);
+    pair p;
+    connection c(p.take(), env.ctx, nullptr);
+    EXPECT_FALSE(c.retiring());
+    c.count_request();
+    EXPECT_FALSE(c.retiring());
+    c.count_request();
+    EXPECT_TRUE(c.retiring());
 }
 
 }  // namespace
