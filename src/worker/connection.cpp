@@ -8,6 +8,7 @@
 #include <preforkd/blocking.hpp>
 #include <preforkd/clock.hpp>
 #include <preforkd/detail/address.hpp>
+#include <preforkd/detail/syscall.hpp>
 
 #include "worker/context_access.hpp"
 #include "worker/signal_watch.hpp"
@@ -122,11 +123,8 @@ result<void> connection::wait(short events, int64_t limit) noexcept {
         // A transport holding bytes it has already taken from the socket (TLS) is ready
         // whatever the socket says.
         const int timeout_ms = (events & POLLIN) && io_->pending() > 0 ? 0 : static_cast<int>(ms);
-        int n = ::poll(p, 2, timeout_ms);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return error::from_errno(errno, "poll");
-        }
+        int n = detail::retry_eintr([&] { return ::poll(p, 2, timeout_ms); });
+        if (n < 0) return error::from_errno(errno, "poll");
         if ((events & POLLIN) && io_->pending() > 0) return {};
         if (p[1].revents & POLLIN) {
             signals_->drain(monotonic_ms());

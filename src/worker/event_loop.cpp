@@ -3,9 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
-#include <dirent.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,7 +40,6 @@ constexpr int accept_batch = 16;
 // keep-alive p99 1.4-2.3 ms against 0.4-0.6 ms, for the same accept spread in scenario c.)
 constexpr int64_t accept_turn_ms = 10;
 constexpr int max_events = 256;
-constexpr int64_t heartbeat_interval_ms = 1000;
 constexpr int64_t accept_pause_ms = 250;  // after EMFILE and friends
 constexpr uint32_t connection_events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 
@@ -70,17 +67,22 @@ event_loop::~event_loop() {
     for (connection* c : closed_) delete c;
 }
 
+// The worker cannot serve: the reason goes to the log and to the slot (see run_worker).
+bool event_loop::fail_setup(const std::string& why) noexcept {
+    log_.crit("{}", why);
+    slot_.set_exit_reason(why);
+    return false;
+}
+
 bool event_loop::setup() noexcept {
     epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
     if (!epoll_) {
-        log_.crit("epoll_create1: {}", std::strerror(errno));
-        return false;
+        return fail_setup(fmt::format("epoll_create1: {}", std::strerror(errno)));
     }
     // Blocked since the fork (run_worker): whatever arrived meanwhile is read from here.
     auto sigs = sys::open_signalfd(worker_signals());
     if (!sigs) {
-        log_.crit("{}", sigs.err().message);
-        return false;
+        return fail_setup(sigs.err().message);
     }
     signals_fd_ = std::move(*sigs);
     context_access::set_signal_handler(ctx_, this);
@@ -88,8 +90,7 @@ bool event_loop::setup() noexcept {
     ev.events = EPOLLIN;
     ev.data.ptr = &signals_watch_;
     if (sys_.epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signals_fd_.get(), &ev) != 0) {
-        log_.crit("epoll_ctl(signalfd): {}", std::strerror(errno));
-        return false;
+        return fail_setup(fmt::format("epoll_ctl(signalfd): {}", std::strerror(errno)));
     }
     try {
         for (size_t i = 0; i < ws_.listeners.size(); ++i) {
@@ -113,37 +114,10 @@ bool event_loop::setup() noexcept {
         live_.reserve(max_connections_);
         timers_.reserve(max_connections_);
     } catch (const std::bad_alloc&) {
-        log_.crit("out of memory setting up the event loop");
-        return false;
+        return fail_setup("out of memory setting up the event loop");
     }
     arm_listeners(true);
     return listening_ || listeners_.empty();
-}
-
-// A worker that takes connections until accept4 fails with EMFILE leaves the connection that
-// woke it in the backlog while it pauses, and with EPOLLEXCLUSIVE no other worker was woken
-// for it. So a worker takes no more connections than its descriptor limit can hold, less the
-// descriptors it has already (listeners, epoll, signalfd, logs, what the service opened) and
-// some headroom for those its sessions open on the way (a file being sent, a reopened log):
-// full, it leaves the listeners to its peers, like any full worker, and EMFILE stays rare.
-void event_loop::limit_connections_to_descriptors() noexcept {
-    constexpr size_t headroom = 16;
-    rlimit rl{};
-    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return;
-    DIR* dir = ::opendir("/proc/self/fd");
-    if (!dir) return;
-    size_t open_now = 0;
-    while (const dirent* e = ::readdir(dir))
-        if (e->d_name[0] != '.') ++open_now;
-    ::closedir(dir);
-    if (open_now > 0) --open_now;  // the listing's own descriptor
-    const auto limit = static_cast<size_t>(rl.rlim_cur);
-    const size_t room = limit > open_now + headroom ? limit - open_now - headroom : 1;
-    if (room >= max_connections_) return;
-    log_.info("workers.max_connections {} lowered to {}: the descriptor limit is {} and {} are "
-              "in use",
-              max_connections_, room, limit, open_now);
-    max_connections_ = room;
 }
 
 void event_loop::arm_listeners(bool on) noexcept {
@@ -241,15 +215,6 @@ int64_t event_loop::wait_timeout_ms() const noexcept {
     int64_t until = std::min({next_beat_, timers_.next(), graceful_deadline_});
     if (accept_resume_ != 0) until = std::min(until, accept_resume_);
     return std::clamp<int64_t>(until - now, 0, heartbeat_interval_ms);
-}
-
-void event_loop::check_max_requests() noexcept {
-    if (retiring_ || max_requests_ == 0 || ctx_.requests() < max_requests_) return;
-    begin_retire("reached workers.max_requests");
-    // "Look at the scoreboard now": the supervisor forks the replacement at once instead of
-    // at its next tick. SIGURG is ignored by default, so should the pid have been recycled,
-    // nobody else is hurt.
-    if (::getppid() == ws_.supervisor) ::kill(ws_.supervisor, SIGURG);
 }
 
 void event_loop::on_listener(listener_watch& l) noexcept {
@@ -451,77 +416,6 @@ void event_loop::run_timers() noexcept {
         }
         settle(*c, keep);
     }
-}
-
-void event_loop::heartbeat() noexcept {
-    int64_t now = ctx_.now_ms();
-    slot_.heartbeat_ms.store(now, std::memory_order_relaxed);
-    next_beat_ = now + heartbeat_interval_ms;
-    if (!retiring_ && ::getppid() != ws_.supervisor) begin_retire("the supervisor is gone");
-    svc_.on_tick();
-}
-
-void event_loop::on_signals() noexcept {
-    while (auto info = sys::read_signal(signals_fd_.get()))
-        on_signal(static_cast<int>(info->ssi_signo));
-}
-
-// Also called from inside a session's on_io: a blocking handler's connection reads the
-// worker's signals while the loop waits for it. begin_retire() then calls on_retire() of that
-// very session, which only answers true (it is serving), so nothing is closed under it.
-void event_loop::on_signal(int signo) noexcept {
-    switch (signo) {
-        case SIGTERM:
-        case SIGINT:
-            stop_ = true;
-            break;
-        case SIGQUIT:
-            begin_retire("told to retire");
-            break;
-        case SIGUSR1:
-            reopen_logs();
-            break;
-        default:
-            break;
-    }
-}
-
-void event_loop::begin_retire(const char* why) noexcept {
-    if (retiring_) return;
-    log_.debug("retiring: {} ({} connection(s) open)", why, live_.size());
-    arm_listeners(false);
-    retiring_ = true;
-    context_access::set_retiring(ctx_);
-    slot_.set_state(worker_state::retiring);
-    // Close our copies of the listening sockets at once: when the last process holding a
-    // socket lets go (graceful stop), the kernel refuses new connections instead of
-    // queueing them for nobody. On reload the supervisor and the new generation still
-    // hold them, so nothing is refused.
-    // (The watch objects stay: an event of the current batch may still point at them.)
-    for (auto& l : listeners_) l->fd.reset();
-    graceful_deadline_ = ctx_.now_ms() + ws_.cfg->workers.graceful_timeout.count();
-    for (size_t i = live_.size(); i-- > 0;) {
-        connection& c = *live_[i];
-        settle(c, c.s->on_retire());
-    }
-}
-
-void event_loop::reopen_logs() noexcept {
-    if (ws_.error_log_target != "stderr") {
-        if (auto r = log_.open(ws_.error_log_target); !r) log_.error("USR1: {}", r.err().message);
-    }
-    if (!ws_.access_log_target.empty() && ws_.access_log_target != "stderr" &&
-        ws_.access_log_target != "off") {
-        auto fd = open_log_file(ws_.access_log_target);
-        if (fd) {
-            access_log_ = std::move(*fd);
-            context_access::set_access_log_fd(ctx_, access_log_.get());
-        } else {
-            log_.error("USR1: {}", fd.err().message);
-        }
-    }
-    svc_.on_reopen_logs();
-    log_.debug("reopened the logs");
 }
 
 }  // namespace preforkd::detail

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <preforkd/log.hpp>
@@ -35,6 +36,8 @@ public:
     size_t max_connections() const noexcept { return max_connections_; }
 
 private:
+    static constexpr int64_t heartbeat_interval_ms = 1000;
+
     enum class kind : uint8_t { listener, signals, connection };
     struct watch {
         kind k;
@@ -55,6 +58,7 @@ private:
     };
 
     bool setup() noexcept;
+    bool fail_setup(const std::string& why) noexcept;
     void limit_connections_to_descriptors() noexcept;
     int64_t wait_timeout_ms() const noexcept;
     void on_listener(listener_watch& l) noexcept;
