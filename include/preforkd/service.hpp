@@ -24,6 +24,7 @@ namespace preforkd {
 namespace detail {
 struct context_access;  // the worker's side of worker_context (src/worker/context_access.hpp)
 struct session_access;  // the worker's side of session
+class signal_handler;   // how the worker's loop acts on a signal
 }  // namespace detail
 
 // One accepted connection, before a session takes it.
@@ -34,18 +35,6 @@ struct accepted_connection {
     sockaddr_storage peer{};
     socklen_t peer_len = 0;
     uint32_t listener = 0;  // index into config.server.listen
-};
-
-// How a worker acts on its signals: TERM and INT stop it, QUIT retires it (its listening
-// sockets close at once), USR1 reopens its logs. The worker's event loop reads them from a
-// signalfd and implements this; a session that blocks the loop (the blocking adapter) reads
-// them itself while it waits and hands each one over at once (worker_context::handle_signal).
-class signal_handler {
-public:
-    virtual void on_signal(int signo) noexcept = 0;
-
-protected:
-    ~signal_handler() = default;
 };
 
 // What the worker offers its service: the clock, the logs, the scoreboard, the counters.
@@ -76,19 +65,9 @@ public:
     }
     uint64_t requests() const noexcept { return requests_; }
 
-    // Acts on `signo` now, as the worker's loop does when it reads it (see signal_handler);
-    // nothing happens without a loop (a session driven by hand in a test).
-    void handle_signal(int signo) noexcept {
-        if (signal_handler_) signal_handler_->on_signal(signo);
-    }
-
-    // Set by the worker's loop (and by tests driving a session by hand).
-    void set_now_ms(int64_t now) noexcept { now_ms_ = now; }
-    void set_retiring() noexcept { retiring_ = true; }
-    void set_access_log_fd(int fd) noexcept { access_fd_ = fd; }
-    void set_signal_handler(signal_handler* h) noexcept { signal_handler_ = h; }
-
 private:
+    // The worker's loop (and tests driving a session by hand) set the clock, the retiring
+    // flag, the access log and the signal handling through it.
     friend struct detail::context_access;
 
     int64_t now_ms_ = 0;
@@ -100,7 +79,7 @@ private:
     bool retiring_ = false;
     uint64_t requests_ = 0;
     uint64_t max_requests_ = 0;  // workers.max_requests with this worker's jitter; 0 = never
-    signal_handler* signal_handler_ = nullptr;
+    detail::signal_handler* signal_handler_ = nullptr;
 };
 
 // The protocol side of one connection. Every call is noexcept and returns whether the
@@ -120,8 +99,9 @@ public:
 
     // Monotonic ms at which on_deadline() is due; 0 = none.
     int64_t deadline_ms() const noexcept { return deadline_ms_; }
-    // True while a request is between its first byte and its last response byte; a
-    // worker with only idle sessions counts as idle for the pool.
+    // True while a request is between its first byte and its last response byte. A worker
+    // whose sessions are all idle, with room for another connection, counts as idle on the
+    // scoreboard and for spare scaling (it can serve a new client at once).
     bool busy() const noexcept { return busy_; }
 
 protected:

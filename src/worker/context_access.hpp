@@ -8,6 +8,18 @@
 
 namespace preforkd::detail {
 
+// How a worker acts on its signals: TERM and INT stop it, QUIT retires it (its listening
+// sockets close at once), USR1 reopens its logs. The worker's event loop reads them from a
+// signalfd and implements this; a session that blocks the loop (the blocking adapter) reads
+// them itself while it waits and hands each one over at once (context_access::handle_signal).
+class signal_handler {
+public:
+    virtual void on_signal(int signo) noexcept = 0;
+
+protected:
+    ~signal_handler() = default;
+};
+
 struct context_access {
     static void set_now_ms(worker_context& c, int64_t now) noexcept { c.now_ms_ = now; }
     static void set_retiring(worker_context& c) noexcept { c.retiring_ = true; }

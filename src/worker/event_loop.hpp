@@ -14,6 +14,7 @@
 #include <preforkd/unique_fd.hpp>
 
 #include "core/worker_start.hpp"
+#include "worker/context_access.hpp"
 #include "worker/sys_calls.hpp"
 #include "worker/timer_heap.hpp"
 

@@ -248,7 +248,7 @@ void in_child(Body body, Parent parent) {
 }
 
 // Stands in for the worker's event loop: records the signals handed to it.
-struct recorder final : signal_handler {
+struct recorder final : detail::signal_handler {
     uint64_t seen = 0;
     void on_signal(int signo) noexcept override { seen |= uint64_t{1} << signo; }
     bool got(int signo) const { return (seen & (uint64_t{1} << signo)) != 0; }
