@@ -12,7 +12,6 @@
 
 #include <cstdint>
 #include <memory>
-
 #include <preforkd/config.hpp>
 #include <preforkd/log.hpp>
 #include <preforkd/scoreboard.hpp>
@@ -40,7 +39,7 @@ struct accepted_connection {
 // What the worker offers its service: the clock, the logs, the scoreboard, the counters.
 // Cheap inline accessors: the service calls some of them on every request.
 class worker_context {
-public:
+  public:
     worker_context(const config& cfg, logger& log, const scoreboard& board, uint32_t slot,
                    int access_fd) noexcept
         : cfg_(&cfg), log_(&log), access_fd_(access_fd), board_(&board), slot_(slot) {}
@@ -65,7 +64,7 @@ public:
     }
     uint64_t requests() const noexcept { return requests_; }
 
-private:
+  private:
     // The worker's loop (and tests driving a session by hand) set the clock, the retiring
     // flag, the access log and the signal handling through it.
     friend struct detail::context_access;
@@ -85,7 +84,7 @@ private:
 // The protocol side of one connection. Every call is noexcept and returns whether the
 // connection stays open; false makes the loop destroy the session, then close its socket.
 class session {
-public:
+  public:
     virtual ~session() = default;
 
     // The socket is ready: `events` holds EPOLLIN/EPOLLOUT/EPOLLRDHUP/EPOLLHUP/EPOLLERR.
@@ -104,11 +103,11 @@ public:
     // scoreboard and for spare scaling (it can serve a new client at once).
     bool busy() const noexcept { return busy_; }
 
-protected:
+  protected:
     void set_deadline(int64_t at_ms) noexcept { deadline_ms_ = at_ms; }
     void set_busy(bool b) noexcept { busy_ = b; }
 
-private:
+  private:
     friend struct detail::session_access;
 
     int64_t deadline_ms_ = 0;
@@ -117,7 +116,7 @@ private:
 
 // One per worker process, made after fork and privilege drop.
 class service {
-public:
+  public:
     virtual ~service() = default;
     // A connection was accepted. Return its session, or nullptr to close it at once.
     virtual std::unique_ptr<session> open(accepted_connection&& conn) noexcept = 0;

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-
 #include <preforkd/service.hpp>
 
 namespace preforkd::detail {
@@ -13,10 +12,10 @@ namespace preforkd::detail {
 // signalfd and implements this; a session that blocks the loop (the blocking adapter) reads
 // them itself while it waits and hands each one over at once (context_access::handle_signal).
 class signal_handler {
-public:
+  public:
     virtual void on_signal(int signo) noexcept = 0;
 
-protected:
+  protected:
     ~signal_handler() = default;
 };
 

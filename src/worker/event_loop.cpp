@@ -12,7 +12,6 @@
 #include <climits>
 #include <cstring>
 #include <new>
-
 #include <preforkd/clock.hpp>
 #include <preforkd/detail/syscall.hpp>
 #include <preforkd/exit_code.hpp>
@@ -54,8 +53,8 @@ event_loop::event_loop(worker_start& ws, worker_context& ctx, logger& log, servi
       sys_(sys),
       slot_(ws.board->slot(ws.slot)),
       max_connections_(static_cast<size_t>(std::max(1, ws.cfg->workers.max_connections))),
-      max_requests_(jittered_max_requests(ws.cfg->workers.max_requests,
-                                          static_cast<uint64_t>(::getpid()))) {
+      max_requests_(
+          jittered_max_requests(ws.cfg->workers.max_requests, static_cast<uint64_t>(::getpid()))) {
     // The blocking connection's retiring() reads it: a handler learns of the limit at once.
     context_access::set_max_requests(ctx_, max_requests_);
 }
@@ -160,7 +159,8 @@ int event_loop::run() noexcept {
     epoll_event events[max_events];
     while (!stop_) {
         int timeout = static_cast<int>(wait_timeout_ms());
-        int n = retry_eintr([&] { return sys_.epoll_wait(epoll_.get(), events, max_events, timeout); });
+        int n =
+            retry_eintr([&] { return sys_.epoll_wait(epoll_.get(), events, max_events, timeout); });
         if (n < 0) {
             log_.crit("epoll_wait: {}", std::strerror(errno));
             return static_cast<int>(exit_code::failure);
@@ -408,8 +408,9 @@ void event_loop::run_timers() noexcept {
                 // worker. The deadline is dropped; the session's next call may set another.
                 session_access::clear_deadline(*c->s);
                 if (!deadline_spin_logged_) {
-                    log_.debug("a session's on_deadline() kept its connection without moving "
-                               "its deadline: deadline dropped");
+                    log_.debug(
+                        "a session's on_deadline() kept its connection without moving "
+                        "its deadline: deadline dropped");
                     deadline_spin_logged_ = true;
                 }
             }

@@ -5,13 +5,12 @@
 
 #include <cstdint>
 #include <memory>
-#include <string>
-#include <vector>
-
 #include <preforkd/log.hpp>
 #include <preforkd/service.hpp>
 #include <preforkd/transport.hpp>
 #include <preforkd/unique_fd.hpp>
+#include <string>
+#include <vector>
 
 #include "core/worker_start.hpp"
 #include "worker/context_access.hpp"
@@ -21,7 +20,7 @@
 namespace preforkd::detail {
 
 class event_loop final : private signal_handler {
-public:
+  public:
     // `sys`: the syscalls it makes (tests pass a table that injects faults).
     event_loop(worker_start& ws, worker_context& ctx, logger& log, service& svc,
                const sys_calls& sys = sys_calls::real()) noexcept;
@@ -36,7 +35,7 @@ public:
     // limit can hold (known once run() has set up).
     size_t max_connections() const noexcept { return max_connections_; }
 
-private:
+  private:
     static constexpr int64_t heartbeat_interval_ms = 1000;
 
     enum class kind : uint8_t { listener, signals, connection };
@@ -67,7 +66,7 @@ private:
     void pause_accept(int err) noexcept;
     void on_connection(connection& c, uint32_t events) noexcept;
     void on_signals() noexcept;
-    void on_signal(int signo) noexcept override;  // also called by a blocking session
+    void on_signal(int signo) noexcept override;     // also called by a blocking session
     void settle(connection& c, bool keep) noexcept;  // after any session call
     void close_connection(connection& c, bool never_watched = false) noexcept;
     void run_timers() noexcept;
@@ -100,8 +99,8 @@ private:
     unique_fd access_log_;  // reopened copy after USR1 (else the inherited fd)
 
     size_t max_connections_;
-    uint64_t max_requests_;  // with this worker's jitter; 0 = never
-    size_t busy_ = 0;        // live sessions whose busy() is true
+    uint64_t max_requests_;   // with this worker's jitter; 0 = never
+    size_t busy_ = 0;         // live sessions whose busy() is true
     bool listening_ = false;  // listeners are in the epoll set
     bool retiring_ = false;
     bool stop_ = false;

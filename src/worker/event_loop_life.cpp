@@ -33,9 +33,10 @@ void event_loop::limit_connections_to_descriptors() noexcept {
     const auto limit = static_cast<size_t>(rl.rlim_cur);
     const size_t room = limit > open_now + headroom ? limit - open_now - headroom : 1;
     if (room >= max_connections_) return;
-    log_.info("workers.max_connections {} lowered to {}: the descriptor limit is {} and {} are "
-              "in use",
-              max_connections_, room, limit, open_now);
+    log_.info(
+        "workers.max_connections {} lowered to {}: the descriptor limit is {} and {} are "
+        "in use",
+        max_connections_, room, limit, open_now);
     max_connections_ = room;
 }
 

@@ -17,7 +17,7 @@ namespace preforkd::detail {
 // T has `int64_t timer_at` (the key; 0 = not in the heap) and `uint32_t timer_pos`.
 template <class T>
 class timer_heap {
-public:
+  public:
     void reserve(size_t n) { v_.reserve(n); }
     bool empty() const noexcept { return v_.empty(); }
     size_t size() const noexcept { return v_.size(); }
@@ -56,7 +56,7 @@ public:
         down(last->timer_pos);
     }
 
-private:
+  private:
     void place(uint32_t i, T* t) noexcept {
         v_[i] = t;
         t->timer_pos = i;

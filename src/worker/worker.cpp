@@ -9,9 +9,8 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
-#include <string>
-
 #include <preforkd/exit_code.hpp>
+#include <string>
 
 #include "sys/signals.hpp"
 #include "worker/event_loop.hpp"
@@ -69,9 +68,9 @@ int run_worker(worker_start& ws, const application& app) noexcept {
 
     apply_nofile_limit(cfg.workers.rlimit_nofile, log);
     if (auto r = sys::drop_privileges(ws.creds); !r)
-        return fatal_exit(ws, log,
-                          fmt::format("cannot run as {}:{}: {}", ws.creds.user, ws.creds.group,
-                                      r.err().message));
+        return fatal_exit(
+            ws, log,
+            fmt::format("cannot run as {}:{}: {}", ws.creds.user, ws.creds.group, r.err().message));
 
     worker_context ctx(cfg, log, *ws.board, ws.slot,
                        cfg.log.access == "off" ? -1 : ws.access_log_fd);

@@ -2,6 +2,7 @@
 // (examples_test.cpp, examples_engine_test.cpp).
 #pragma once
 
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,8 +12,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "integration/harness.hpp"
 

@@ -64,13 +64,12 @@ TEST_F(example_test, daytime_a_worker_that_fills_up_leaves_new_connections_to_it
 // Issue 19 item 1: a worker takes no more connections than its descriptor limit holds, so it
 // does not reach EMFILE (and pause with a connection queued) while a peer has room.
 TEST_F(example_test, daytime_workers_stay_within_their_descriptor_limit) {
-    start(PREFORKD_EXAMPLE_DAYTIME,
-          {{"workers", "start = 2\nmax = 2\nmin_spare = 0\nmax_spare = 2\n"
-                       "max_connections = 512\nrlimit_nofile = 48\n"},
-           {"daytime", "idle_timeout = \"30s\"\n"}});
+    start(PREFORKD_EXAMPLE_DAYTIME, {{"workers",
+                                      "start = 2\nmax = 2\nmin_spare = 0\nmax_spare = 2\n"
+                                      "max_connections = 512\nrlimit_nofile = 48\n"},
+                                     {"daytime", "idle_timeout = \"30s\"\n"}});
     ASSERT_TRUE(srv_->wait_workers(2));
-    ASSERT_TRUE(wait_until([&] { return log_count("lowered to") == 2; }, 5s))
-        << srv_->error_log();
+    ASSERT_TRUE(wait_until([&] { return log_count("lowered to") == 2; }, 5s)) << srv_->error_log();
     std::vector<std::unique_ptr<line_client>> clients;
     for (int i = 0; i < 40; ++i) {
         clients.push_back(std::make_unique<line_client>(port_, 3s));
@@ -117,7 +116,8 @@ TEST_F(example_test, echo_max_requests_retires_a_blocking_worker) {
 // notice before its next accept4 (no "accept: Bad file descriptor"). The queued client is
 // left to the replacement.
 TEST_F(example_test, echo_a_worker_retired_inside_its_handler_accepts_nothing_more) {
-    start(PREFORKD_EXAMPLE_ECHO, {{"workers", "start = 1\nmax = 1\nmin_spare = 0\nmax_spare = 1\n"}});
+    start(PREFORKD_EXAMPLE_ECHO,
+          {{"workers", "start = 1\nmax = 1\nmin_spare = 0\nmax_spare = 1\n"}});
     ASSERT_TRUE(srv_->wait_workers(1));
     pid_t worker = srv_->workers().at(0);
     line_client a(port_);
@@ -136,7 +136,8 @@ TEST_F(example_test, echo_a_worker_retired_inside_its_handler_accepts_nothing_mo
 // Issue 19 item 5: a worker told to stop (TERM) in its handler must not take, and drop, the
 // clients queued behind it: the replacement serves them.
 TEST_F(example_test, echo_a_stopped_worker_leaves_queued_clients_to_its_replacement) {
-    start(PREFORKD_EXAMPLE_ECHO, {{"workers", "start = 1\nmax = 1\nmin_spare = 0\nmax_spare = 1\n"}});
+    start(PREFORKD_EXAMPLE_ECHO,
+          {{"workers", "start = 1\nmax = 1\nmin_spare = 0\nmax_spare = 1\n"}});
     ASSERT_TRUE(srv_->wait_workers(1));
     pid_t worker = srv_->workers().at(0);
     line_client a(port_);

@@ -18,7 +18,8 @@ struct other_settings {
 
 TEST(app_settings, hands_out_its_own_type_and_refuses_another) {
     auto schema = settings_table<greeting_settings>(
-        "greeting", [](table_reader& t, greeting_settings& s) { s.word = t.string("word", s.word); });
+        "greeting",
+        [](table_reader& t, greeting_settings& s) { s.word = t.string("word", s.word); });
     auto cfg = parse_config("[greeting]\nword = \"hi\"\n", "test.toml", schema);
     ASSERT_TRUE(cfg) << cfg.err().message;
     EXPECT_EQ(cfg->app_settings<greeting_settings>().word, "hi");

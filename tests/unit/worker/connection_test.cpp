@@ -325,7 +325,6 @@ TEST(connection_signals, quit_lets_the_call_finish_then_the_graceful_timeout_end
     ::close(ready[1]);
 }
 
-
 // Issue 19, "Also": a handler computing between helper calls asks retiring() and learns of a
 // QUIT at once, not at its next helper call or heartbeat.
 TEST(connection_signals, retiring_notices_a_quit_at_once) {
@@ -339,8 +338,8 @@ TEST(connection_signals, retiring_notices_a_quit_at_once) {
             if (!watch.open()) return 10;
             connection c(p.take(), env.ctx, &watch);
             if (c.retiring()) return 11;
-            ::raise(SIGQUIT);  // blocked by the watch: pending until it is read
-            if (!c.retiring()) return 12;  // no helper called in between
+            ::raise(SIGQUIT);                   // blocked by the watch: pending until it is read
+            if (!c.retiring()) return 12;       // no helper called in between
             if (!loop.got(SIGQUIT)) return 13;  // handed to the loop too: listeners close
             return 0;
         },

@@ -5,6 +5,8 @@
 //
 // The test is the loop's only thread: it acts (connects, sends, raises signals) from a hook
 // that runs before each epoll_wait, so every step happens at a known point of the loop.
+#include "worker/event_loop.hpp"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -26,7 +28,6 @@
 #include <vector>
 
 #include "core/worker_start.hpp"
-#include "worker/event_loop.hpp"
 #include "worker/sys_calls.hpp"
 
 namespace preforkd {
@@ -34,12 +35,12 @@ namespace {
 
 // What the fake syscalls do, and what they saw. One at a time (the loop has one thread).
 struct fault_script {
-    std::deque<int> accept_errors;  // errno for the next accept4 calls; 0 = the real call
-    int wait_eintr = 0;             // epoll_wait fails with EINTR this many times first
+    std::deque<int> accept_errors;         // errno for the next accept4 calls; 0 = the real call
+    int wait_eintr = 0;                    // epoll_wait fails with EINTR this many times first
     std::function<void(int)> before_wait;  // called with the epoll_wait count (1, 2, ...)
-    bool signals_first = false;  // put the signalfd's event first in each batch
+    bool signals_first = false;            // put the signalfd's event first in each batch
     int waits = 0;
-    int accepted = 0;        // real accept4 successes
+    int accepted = 0;  // real accept4 successes
     int accept_calls = 0;
     int listener_fd = -1;
     bool listener_registered = false;
@@ -105,7 +106,7 @@ struct test_service final : service {
 };
 
 class test_session final : public session {
-public:
+  public:
     test_session(test_service& svc, transport& io) : svc_(svc), io_(io) {
         if (svc.stuck_deadline) set_deadline(svc.ctx.now_ms() + 1);
     }
@@ -134,7 +135,7 @@ public:
     }
     bool on_retire() noexcept override { return true; }
 
-private:
+  private:
     test_service& svc_;
     transport& io_;
     std::string line_;
@@ -181,7 +182,7 @@ struct client {
 // A worker's surroundings in this process: config, log (to a file the test reads), one
 // scoreboard slot, a listener on loopback, the signals blocked (the loop's signalfd reads them).
 class event_loop_test : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         char path[] = "/tmp/preforkd-loop-XXXXXX";
         int fd = ::mkstemp(path);
@@ -380,13 +381,15 @@ TEST_F(event_loop_test, a_session_keeping_a_due_deadline_does_not_spin_the_worke
     stuck_deadline_ = true;
     std::unique_ptr<client> c;
     int64_t start = 0;
-    int status = run([&](int n) {
-        if (n == 1) {
-            c = std::make_unique<client>(port_);
-            start = monotonic_ms();
-        }
-        if (start != 0 && monotonic_ms() - start >= 300) ::raise(SIGTERM);
-    }, 100000);
+    int status = run(
+        [&](int n) {
+            if (n == 1) {
+                c = std::make_unique<client>(port_);
+                start = monotonic_ms();
+            }
+            if (start != 0 && monotonic_ms() - start >= 300) ::raise(SIGTERM);
+        },
+        100000);
     EXPECT_EQ(status, 0);
     EXPECT_GE(deadline_calls_, 1);
     EXPECT_LE(deadline_calls_, 2);

@@ -1,13 +1,13 @@
 // The loop's deadline heap: order, moves both ways, removal from anywhere, against a plain
 // sorted model over many random operations.
+#include "worker/timer_heap.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <random>
 #include <vector>
-
-#include "worker/timer_heap.hpp"
 
 namespace preforkd::detail {
 namespace {

@@ -1,6 +1,8 @@
 // run_worker() in a forked child: a worker that cannot start its service exits with
 // exit_code::fatal and leaves the reason in its scoreboard slot for the supervisor (issue 13
 // item 5).
+#include "worker/worker.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,7 +15,6 @@
 #include <string>
 
 #include "core/worker_start.hpp"
-#include "worker/worker.hpp"
 
 namespace preforkd {
 namespace {
@@ -34,8 +35,7 @@ std::pair<int, std::string> run_in_child(const application& app) {
     }
     int status = 0;
     ::waitpid(pid, &status, 0);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-            std::string(board.slot(0).exit_reason)};
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, std::string(board.slot(0).exit_reason)};
 }
 
 TEST(worker, a_service_that_cannot_start_is_a_fatal_exit_with_its_reason_in_the_slot) {
