@@ -8,6 +8,7 @@
 // timeout period (nginx defers its timer-tree updates for the same reason).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <utility>
 #include <vector>
