@@ -3,8 +3,6 @@
 // many connections at once (workers.max_connections).
 //
 //     build/examples/daytime -F -c examples/daytime.toml         then: nc 127.0.0.1 7013
-#include <sys/socket.h>
-
 #include <cerrno>
 #include <ctime>
 #include <memory>
@@ -34,7 +32,7 @@ class daytime_session final : public session {
         for (;;) {  // edge-triggered: read until EAGAIN
             ssize_t n = io_.read(buf, sizeof buf);
             if (n == 0) return false;  // the client is done
-            if (n < 0) return errno == EAGAIN || errno == EINTR;
+            if (n < 0) return errno == EAGAIN;
             for (ssize_t i = 0; i < n; ++i)
                 if (buf[i] == '\n' && !answer()) return false;
         }

@@ -14,7 +14,7 @@ namespace {
 struct echo_settings {
     std::string prefix;                      // written before every echoed line
     preforkd::milliseconds timeout{30'000};  // a client silent this long is dropped
-    int64_t max_line = 4096;                 // a longer line ends the connection
+    int64_t max_line = 4096;                 // bytes without the newline; longer ends it
 };
 
 void read_settings(preforkd::table_reader& t, echo_settings& s) {
@@ -28,9 +28,10 @@ void echo(preforkd::connection& c) {
     const auto& s = c.settings<echo_settings>();
     c.set_timeout(s.timeout);
     for (;;) {
-        auto line = c.read_line(static_cast<size_t>(s.max_line));
-        if (!line) {
-            if (line.err().code == preforkd::io_errc::line_too_long)
+        // read_line's limit counts the terminator ("\r\n"); max_line does not.
+        auto line = c.read_line(static_cast<size_t>(s.max_line) + 2);
+        if (!line || line->size() > static_cast<size_t>(s.max_line)) {
+            if (line || line.err().code == preforkd::io_errc::line_too_long)
                 (void)c.write_all("line too long\n");
             return;  // end of input, timeout or stop: nothing more to say
         }

@@ -4,18 +4,17 @@
 
 #include <functional>
 #include <memory>
-#include <string>
-
 #include <preforkd/config.hpp>
 #include <preforkd/service.hpp>
+#include <string>
 
 namespace preforkd {
 
 struct application {
-    std::string name = "preforkd";         // program name in usage, errors and logs
-    std::string version = "0.0.0";         // printed by -V
+    std::string name = "preforkd";  // program name in usage, errors and logs
+    std::string version = "0.0.0";  // printed by -V
     std::string default_config = default_config_path;
-    app_schema schema;                     // the application's own TOML tables
+    app_schema schema;  // the application's own TOML tables
     // Overrides workers.max_connections when > 0, whatever the file says. A service whose
     // sessions block the worker (blocking_application) sets 1: one connection per process.
     int max_connections = 0;

@@ -46,7 +46,7 @@
 #include <preforkd/log.hpp>
 #include <preforkd/result.hpp>
 #include <preforkd/service.hpp>
-#include <preforkd/unique_fd.hpp>
+#include <preforkd/transport.hpp>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -91,7 +91,9 @@ class connection {
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
 
-    int fd() const noexcept { return fd_.get(); }
+    // The socket, for socket options and the like; read and write with the helpers (they go
+    // through the connection's transport).
+    int fd() const noexcept { return io_->fd(); }
     const sockaddr_storage& peer() const noexcept { return peer_; }
     socklen_t peer_length() const noexcept { return peer_len_; }
     // "127.0.0.1:40312", "[::1]:40312", or "unix" for a unix-domain client.
@@ -163,7 +165,7 @@ class connection {
     size_t buffered() const noexcept { return in_.size() - in_pos_; }
     void consume(size_t n) noexcept;
 
-    unique_fd fd_;
+    transport* io_;  // owned by the worker, valid while the handler runs
     sockaddr_storage peer_{};
     socklen_t peer_len_ = 0;
     uint32_t listener_ = 0;

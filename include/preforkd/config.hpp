@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -97,6 +98,18 @@ struct app_schema {
     std::function<result<std::shared_ptr<const void>>(app_tables&)> parse;
 };
 
+namespace detail {
+// Settings made by settings_table<T> are owned through this deleter, which records T: what
+// config::app_settings<T>() checks.
+template <class T>
+inline constexpr char settings_type_id = 0;  // its address stands for T
+struct typed_settings_deleter {
+    const void* type;
+    void (*destroy)(const void*) noexcept;
+    void operator()(const void* p) const noexcept { destroy(p); }
+};
+}  // namespace detail
+
 struct config {
     std::filesystem::path path;  // the file it came from ("" for built-in defaults)
     // Where the keys were in the file, for the checks made after the load (the user database,
@@ -108,10 +121,16 @@ struct config {
     log_config log;
     std::shared_ptr<const void> app;  // what app_schema::parse returned
 
-    // The application's settings: T must be the type its app_schema::parse made (unchecked),
-    // and the application must have a schema.
+    // The application's settings: T must be the type its app_schema::parse made. Settings
+    // made by settings_table<T> carry their type, and asking for another one throws
+    // std::logic_error (a programming error, caught at the first call rather than read as
+    // garbage); so does asking without a schema.
     template <class T>
     const T& app_settings() const {
+        if (!app) throw std::logic_error("app_settings: the application has no settings table");
+        const auto* typed = std::get_deleter<detail::typed_settings_deleter>(app);
+        if (typed && typed->type != &detail::settings_type_id<T>)
+            throw std::logic_error("app_settings<T>: T is not the type of the settings");
         return *static_cast<const T*>(app.get());
     }
 };
@@ -175,10 +194,14 @@ app_schema settings_table(std::string table, Read read) {
     schema.parse = [table = std::move(table),
                     read = std::move(read)](app_tables& tables) -> result<std::shared_ptr<const void>> {
         table_reader& reader = tables.table(table);
-        auto settings = std::make_shared<Settings>();
+        auto settings = std::make_unique<Settings>();
         read(reader, *settings);
         if (auto r = reader.finish(); !r) return std::move(r).err();
-        return std::shared_ptr<const void>(std::move(settings));
+        return std::shared_ptr<const void>(
+            settings.release(),
+            detail::typed_settings_deleter{
+                &detail::settings_type_id<Settings>,
+                [](const void* p) noexcept { delete static_cast<const Settings*>(p); }});
     };
     return schema;
 }

@@ -3,8 +3,8 @@
 // A worker accepts connections and hands each one to its `service`, which returns a
 // `session` for it. The loop owns nothing protocol-specific: it waits on epoll, calls the
 // session when its socket is ready (edge-triggered), when its deadline passes, and when
-// the worker starts retiring, and destroys the session (closing the socket) when a call
-// returns false. The built-in HTTP server is one such service.
+// the worker starts retiring, and destroys the session when a call returns false (the worker
+// closes the socket after that). The built-in HTTP server is one such service.
 #pragma once
 
 #include <sys/epoll.h>
@@ -12,7 +12,6 @@
 
 #include <cstdint>
 #include <memory>
-
 #include <preforkd/config.hpp>
 #include <preforkd/log.hpp>
 #include <preforkd/scoreboard.hpp>
@@ -20,6 +19,12 @@
 #include <preforkd/unique_fd.hpp>
 
 namespace preforkd {
+
+namespace detail {
+struct context_access;  // the worker's side of worker_context (src/worker/context_access.hpp)
+struct session_access;  // the worker's side of session
+class signal_handler;   // how the worker's loop acts on a signal
+}  // namespace detail
 
 // One accepted connection, before a session takes it.
 struct accepted_connection {
@@ -31,22 +36,10 @@ struct accepted_connection {
     uint32_t listener = 0;  // index into config.server.listen
 };
 
-// How a worker acts on its signals: TERM and INT stop it, QUIT retires it (its listening
-// sockets close at once), USR1 reopens its logs. The worker's event loop reads them from a
-// signalfd and implements this; a session that blocks the loop (the blocking adapter) reads
-// them itself while it waits and hands each one over at once (worker_context::handle_signal).
-class signal_handler {
-public:
-    virtual void on_signal(int signo) noexcept = 0;
-
-protected:
-    ~signal_handler() = default;
-};
-
 // What the worker offers its service: the clock, the logs, the scoreboard, the counters.
 // Cheap inline accessors: the service calls some of them on every request.
 class worker_context {
-public:
+  public:
     worker_context(const config& cfg, logger& log, const scoreboard& board, uint32_t slot,
                    int access_fd) noexcept
         : cfg_(&cfg), log_(&log), access_fd_(access_fd), board_(&board), slot_(slot) {}
@@ -71,19 +64,11 @@ public:
     }
     uint64_t requests() const noexcept { return requests_; }
 
-    // Acts on `signo` now, as the worker's loop does when it reads it (see signal_handler);
-    // nothing happens without a loop (a session driven by hand in a test).
-    void handle_signal(int signo) noexcept {
-        if (signal_handler_) signal_handler_->on_signal(signo);
-    }
+  private:
+    // The worker's loop (and tests driving a session by hand) set the clock, the retiring
+    // flag, the access log and the signal handling through it.
+    friend struct detail::context_access;
 
-    // Set by the worker's loop (and by tests driving a session by hand).
-    void set_now_ms(int64_t now) noexcept { now_ms_ = now; }
-    void set_retiring() noexcept { retiring_ = true; }
-    void set_access_log_fd(int fd) noexcept { access_fd_ = fd; }
-    void set_signal_handler(signal_handler* h) noexcept { signal_handler_ = h; }
-
-private:
     int64_t now_ms_ = 0;
     const config* cfg_ = nullptr;
     logger* log_ = nullptr;
@@ -92,13 +77,14 @@ private:
     uint32_t slot_ = 0;
     bool retiring_ = false;
     uint64_t requests_ = 0;
-    signal_handler* signal_handler_ = nullptr;
+    uint64_t max_requests_ = 0;  // workers.max_requests with this worker's jitter; 0 = never
+    detail::signal_handler* signal_handler_ = nullptr;
 };
 
 // The protocol side of one connection. Every call is noexcept and returns whether the
-// connection stays open; false makes the loop destroy the session, closing its socket.
+// connection stays open; false makes the loop destroy the session, then close its socket.
 class session {
-public:
+  public:
     virtual ~session() = default;
 
     // The socket is ready: `events` holds EPOLLIN/EPOLLOUT/EPOLLRDHUP/EPOLLHUP/EPOLLERR.
@@ -112,22 +98,25 @@ public:
 
     // Monotonic ms at which on_deadline() is due; 0 = none.
     int64_t deadline_ms() const noexcept { return deadline_ms_; }
-    // True while a request is between its first byte and its last response byte; a
-    // worker with only idle sessions counts as idle for the pool.
+    // True while a request is between its first byte and its last response byte. A worker
+    // whose sessions are all idle, with room for another connection, counts as idle on the
+    // scoreboard and for spare scaling (it can serve a new client at once).
     bool busy() const noexcept { return busy_; }
 
-protected:
+  protected:
     void set_deadline(int64_t at_ms) noexcept { deadline_ms_ = at_ms; }
     void set_busy(bool b) noexcept { busy_ = b; }
 
-private:
+  private:
+    friend struct detail::session_access;
+
     int64_t deadline_ms_ = 0;
     bool busy_ = false;
 };
 
 // One per worker process, made after fork and privilege drop.
 class service {
-public:
+  public:
     virtual ~service() = default;
     // A connection was accepted. Return its session, or nullptr to close it at once.
     virtual std::unique_ptr<session> open(accepted_connection&& conn) noexcept = 0;

@@ -18,13 +18,12 @@
 
 #include <cstddef>
 #include <cstdint>
-
 #include <preforkd/unique_fd.hpp>
 
 namespace preforkd {
 
 class transport {
-public:
+  public:
     virtual ~transport() = default;
     transport() = default;
     transport(const transport&) = delete;
@@ -55,7 +54,7 @@ public:
 
 // The transport of a plain TCP or unix stream socket: each call is the syscall itself.
 class plain_transport final : public transport {
-public:
+  public:
     plain_transport() noexcept = default;
     explicit plain_transport(unique_fd fd) noexcept : fd_(std::move(fd)) {}
 
@@ -70,7 +69,7 @@ public:
     void reset(unique_fd fd = {}) noexcept { fd_ = std::move(fd); }
     bool valid() const noexcept { return fd_.valid(); }
 
-private:
+  private:
     unique_fd fd_;
 };
 

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include <preforkd/clock.hpp>
+#include <preforkd/detail/syscall.hpp>
 
 namespace preforkd {
 
@@ -61,15 +62,8 @@ void logger::write_line(log_level level, std::string_view message) noexcept {
         buf.push_back(u < 0x20 || u == 0x7f ? ' ' : c);
     }
     buf.push_back('\n');
-    const char* p = buf.data();
-    size_t left = buf.size();
-    while (left > 0) {
-        ssize_t n = ::write(fd(), p, left);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;  // nowhere to report a failing log; drop the line
-        p += n;
-        left -= static_cast<size_t>(n);
-    }
+    // Nowhere to report a failing log: the line is dropped.
+    (void)detail::write_all(fd(), buf.data(), buf.size());
 }
 
 }  // namespace preforkd

@@ -1,10 +1,5 @@
 // connection: the blocking handler's socket helpers (see <preforkd/blocking.hpp>).
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -12,7 +7,10 @@
 #include <cstring>
 #include <preforkd/blocking.hpp>
 #include <preforkd/clock.hpp>
+#include <preforkd/detail/address.hpp>
+#include <preforkd/detail/syscall.hpp>
 
+#include "worker/context_access.hpp"
 #include "worker/signal_watch.hpp"
 
 namespace preforkd {
@@ -62,9 +60,7 @@ const std::error_category& io_category() noexcept {
 
 connection::connection(accepted_connection&& conn, worker_context& ctx,
                        detail::signal_watch* signals) noexcept
-    // Interim (http branch): a duplicate of the loop's socket, which the loop closes after
-    // the session; the engine branch makes the connection use the transport itself.
-    : fd_(::fcntl(conn.io->fd(), F_DUPFD_CLOEXEC, 0)),
+    : io_(conn.io),
       peer_(conn.peer),
       peer_len_(conn.peer_len),
       listener_(conn.listener),
@@ -74,20 +70,7 @@ connection::connection(accepted_connection&& conn, worker_context& ctx,
 
 connection::~connection() = default;
 
-std::string connection::peer_address() const {
-    char host[INET6_ADDRSTRLEN] = {};
-    if (peer_.ss_family == AF_INET) {
-        const auto* sin = reinterpret_cast<const sockaddr_in*>(&peer_);
-        ::inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
-        return fmt::format("{}:{}", host, ntohs(sin->sin_port));
-    }
-    if (peer_.ss_family == AF_INET6) {
-        const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&peer_);
-        ::inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
-        return fmt::format("[{}]:{}", host, ntohs(sin6->sin6_port));
-    }
-    return "unix";
-}
+std::string connection::peer_address() const { return detail::format_address(peer_); }
 
 void connection::set_deadline(milliseconds t) noexcept {
     deadline_ms_ = t.count() > 0 ? monotonic_ms() + t.count() : 0;
@@ -96,7 +79,11 @@ void connection::set_deadline(milliseconds t) noexcept {
 bool connection::stopping() const noexcept { return signals_ && signals_->stopping(); }
 
 bool connection::retiring() const noexcept {
-    return ctx_->retiring() || (signals_ && signals_->retiring());
+    // A QUIT that arrived since the last helper call counts at once: the watch is read here
+    // (one non-blocking read of its signalfd) rather than at the next call or heartbeat.
+    if (signals_) signals_->drain(monotonic_ms());
+    return ctx_->retiring() || (signals_ && signals_->retiring()) ||
+           detail::context_access::max_requests_reached(*ctx_);
 }
 
 int64_t connection::call_limit() const noexcept {
@@ -107,7 +94,7 @@ int64_t connection::call_limit() const noexcept {
 }
 
 void connection::tick(int64_t now) noexcept {
-    ctx_->set_now_ms(now);
+    detail::context_access::set_now_ms(*ctx_, now);
     // The slot is this worker's own; the loop writes it the same way between events.
     ctx_->board().slot(ctx_->slot_index()).heartbeat_ms.store(now, std::memory_order_relaxed);
     if (signals_ && now - last_signal_check_ms_ >= signal_check_interval_ms) {
@@ -132,12 +119,13 @@ result<void> connection::wait(short events, int64_t limit) noexcept {
         if (signals_) limit = earliest(limit, signals_->retire_deadline_ms());
         if (limit != 0 && now >= limit) return io_error(io_errc::timeout);
         int64_t ms = limit == 0 ? beat_interval_ms : std::min(limit - now, beat_interval_ms);
-        pollfd p[2] = {{fd_.get(), events, 0}, {signals_ ? signals_->fd() : -1, POLLIN, 0}};
-        int n = ::poll(p, 2, static_cast<int>(ms));
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return error::from_errno(errno, "poll");
-        }
+        pollfd p[2] = {{io_->fd(), events, 0}, {signals_ ? signals_->fd() : -1, POLLIN, 0}};
+        // A transport holding bytes it has already taken from the socket (TLS) is ready
+        // whatever the socket says.
+        const int timeout_ms = (events & POLLIN) && io_->pending() > 0 ? 0 : static_cast<int>(ms);
+        int n = detail::retry_eintr([&] { return ::poll(p, 2, timeout_ms); });
+        if (n < 0) return error::from_errno(errno, "poll");
+        if ((events & POLLIN) && io_->pending() > 0) return {};
         if (p[1].revents & POLLIN) {
             signals_->drain(monotonic_ms());
             last_signal_check_ms_ = now;
@@ -162,7 +150,7 @@ result<void> connection::fill(int64_t limit) noexcept {
         } catch (...) {
             return error(std::make_error_code(std::errc::not_enough_memory), "out of memory");
         }
-        ssize_t n = ::recv(fd_.get(), in_.data() + old, read_chunk, 0);
+        ssize_t n = io_->read(in_.data() + old, read_chunk);  // EINTR retried inside
         int err = errno;
         in_.resize(n > 0 ? old + static_cast<size_t>(n) : old);
         if (n > 0) return {};
@@ -170,7 +158,6 @@ result<void> connection::fill(int64_t limit) noexcept {
             eof_ = true;
             return io_error(io_errc::eof);
         }
-        if (err == EINTR) continue;
         if (err != EAGAIN && err != EWOULDBLOCK) return error::from_errno(err, "recv");
         if (auto w = wait(POLLIN | POLLRDHUP, limit); !w) return w;
     }
@@ -242,15 +229,14 @@ result<void> connection::write_all(std::string_view data) noexcept {
     while (off < data.size()) {
         tick(monotonic_ms());
         if (stopping()) return io_error(io_errc::stopping);
-        // MSG_NOSIGNAL: a peer that went away is an EPIPE here, never a SIGPIPE.
-        ssize_t n = ::send(fd_.get(), data.data() + off, data.size() - off, MSG_NOSIGNAL);
+        // A peer that went away is an EPIPE here, never a SIGPIPE (see transport::write).
+        ssize_t n = io_->write(data.data() + off, data.size() - off);
         if (n > 0) {
             off += static_cast<size_t>(n);
             bytes_uncounted_ += static_cast<uint64_t>(n);
             continue;
         }
         int err = errno;
-        if (n < 0 && err == EINTR) continue;
         if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) {
             if (auto w = wait(POLLOUT, limit); !w) return w;
             continue;

@@ -11,11 +11,13 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
-
+#include <new>
 #include <preforkd/clock.hpp>
+#include <preforkd/detail/syscall.hpp>
 #include <preforkd/exit_code.hpp>
 
 #include "sys/signals.hpp"
+#include "worker/context_access.hpp"
 #include "worker/max_requests.hpp"
 #include "worker/signal_watch.hpp"
 
@@ -37,66 +39,82 @@ constexpr int accept_batch = 16;
 // keep-alive p99 1.4-2.3 ms against 0.4-0.6 ms, for the same accept spread in scenario c.)
 constexpr int64_t accept_turn_ms = 10;
 constexpr int max_events = 256;
-constexpr int64_t heartbeat_interval_ms = 1000;
 constexpr int64_t accept_pause_ms = 250;  // after EMFILE and friends
 constexpr uint32_t connection_events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 
 }  // namespace
 
-event_loop::event_loop(worker_start& ws, worker_context& ctx, logger& log, service& svc) noexcept
+event_loop::event_loop(worker_start& ws, worker_context& ctx, logger& log, service& svc,
+                       const sys_calls& sys) noexcept
     : ws_(ws),
       ctx_(ctx),
       log_(log),
       svc_(svc),
+      sys_(sys),
       slot_(ws.board->slot(ws.slot)),
       max_connections_(static_cast<size_t>(std::max(1, ws.cfg->workers.max_connections))),
-      max_requests_(jittered_max_requests(ws.cfg->workers.max_requests,
-                                          static_cast<uint64_t>(::getpid()))) {}
+      max_requests_(
+          jittered_max_requests(ws.cfg->workers.max_requests, static_cast<uint64_t>(::getpid()))) {
+    // The blocking connection's retiring() reads it: a handler learns of the limit at once.
+    context_access::set_max_requests(ctx_, max_requests_);
+}
 
 event_loop::~event_loop() {
-    ctx_.set_signal_handler(nullptr);
+    context_access::set_signal_handler(ctx_, nullptr);
     for (connection* c : live_) delete c;
     for (connection* c : free_) delete c;
     for (connection* c : closed_) delete c;
 }
 
+// The worker cannot serve: the reason goes to the log and to the slot (see run_worker).
+bool event_loop::fail_setup(const std::string& why) noexcept {
+    log_.crit("{}", why);
+    slot_.set_exit_reason(why);
+    return false;
+}
+
 bool event_loop::setup() noexcept {
     epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
     if (!epoll_) {
-        log_.crit("epoll_create1: {}", std::strerror(errno));
-        return false;
+        return fail_setup(fmt::format("epoll_create1: {}", std::strerror(errno)));
     }
     // Blocked since the fork (run_worker): whatever arrived meanwhile is read from here.
     auto sigs = sys::open_signalfd(worker_signals());
     if (!sigs) {
-        log_.crit("{}", sigs.err().message);
-        return false;
+        return fail_setup(sigs.err().message);
     }
     signals_fd_ = std::move(*sigs);
-    ctx_.set_signal_handler(this);
+    context_access::set_signal_handler(ctx_, this);
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.ptr = &signals_watch_;
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signals_fd_.get(), &ev) != 0) {
-        log_.crit("epoll_ctl(signalfd): {}", std::strerror(errno));
-        return false;
+    if (sys_.epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, signals_fd_.get(), &ev) != 0) {
+        return fail_setup(fmt::format("epoll_ctl(signalfd): {}", std::strerror(errno)));
     }
-    for (size_t i = 0; i < ws_.listeners.size(); ++i) {
-        auto l = std::make_unique<listener_watch>();
-        l->k = kind::listener;
-        l->fd.reset(ws_.listeners[i]);  // the worker's inherited copy is now ours to close
-        l->index = static_cast<uint32_t>(i);
-        // Sessions write whole responses, so Nagle could only hold back the last segment
-        // of each. Linux copies the option from a listening socket to every socket it
-        // accepts: set here once, it saves a setsockopt per connection. (Not TCP, e.g. a
-        // unix socket: refused, and nothing to do.)
-        int one = 1;
-        (void)::setsockopt(l->fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        listeners_.push_back(std::move(l));
+    try {
+        for (size_t i = 0; i < ws_.listeners.size(); ++i) {
+            auto l = std::make_unique<listener_watch>();
+            l->k = kind::listener;
+            l->fd.reset(ws_.listeners[i]);  // the worker's inherited copy is now ours to close
+            l->index = static_cast<uint32_t>(i);
+            // Sessions write whole responses, so Nagle could only hold back the last segment
+            // of each. Linux copies the option from a listening socket to every socket it
+            // accepts: set here once, it saves a setsockopt per connection. (Not TCP, e.g. a
+            // unix socket: refused, and nothing to do.)
+            int one = 1;
+            (void)::setsockopt(l->fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            listeners_.push_back(std::move(l));
+        }
+        ws_.listeners.clear();
+        // The inherited access log is ours from now on (fd 2 means stderr: not ours to close).
+        if (ws_.access_log_fd > 2) access_log_.reset(ws_.access_log_fd);
+        limit_connections_to_descriptors();
+        // Sized once: accepting and closing never allocate (records are recycled too).
+        live_.reserve(max_connections_);
+        timers_.reserve(max_connections_);
+    } catch (const std::bad_alloc&) {
+        return fail_setup("out of memory setting up the event loop");
     }
-    ws_.listeners.clear();
-    // The inherited access log is ours from now on (fd 2 means stderr: not ours to close).
-    if (ws_.access_log_fd > 2) access_log_.reset(ws_.access_log_fd);
     arm_listeners(true);
     return listening_ || listeners_.empty();
 }
@@ -104,10 +122,11 @@ bool event_loop::setup() noexcept {
 void event_loop::arm_listeners(bool on) noexcept {
     if (on == listening_ || (on && retiring_)) return;
     for (auto& l : listeners_) {
+        if (!l->fd) continue;
         if (on)
             add_listener(*l);
         else
-            ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l->fd.get(), nullptr);
+            sys_.epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l->fd.get(), nullptr);
     }
     listening_ = on;
 }
@@ -119,7 +138,7 @@ void event_loop::add_listener(listener_watch& l) noexcept {
     // resuming by ADD.
     ev.events = EPOLLIN | EPOLLEXCLUSIVE;
     ev.data.ptr = &l;
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, l.fd.get(), &ev) != 0)
+    if (sys_.epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, l.fd.get(), &ev) != 0)
         log_.error("epoll_ctl(ADD listener {}): {}", l.index, std::strerror(errno));
     l.turn_start = -1;
 }
@@ -127,27 +146,28 @@ void event_loop::add_listener(listener_watch& l) noexcept {
 void event_loop::requeue_listener(listener_watch& l) noexcept {
     // The ADD puts this worker last among those the listener wakes (see accept_turn_ms). A
     // connection that arrives in between is not lost: the ADD reports a ready listener.
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l.fd.get(), nullptr);
+    sys_.epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l.fd.get(), nullptr);
     add_listener(l);
 }
 
 int event_loop::run() noexcept {
     if (!setup()) return static_cast<int>(exit_code::fatal);
-    ctx_.set_now_ms(monotonic_ms());
+    context_access::set_now_ms(ctx_, monotonic_ms());
     heartbeat();
-    slot_.set_state(worker_state::idle);
+    publish_counts();
 
     epoll_event events[max_events];
     while (!stop_) {
         int timeout = static_cast<int>(wait_timeout_ms());
-        int n = ::epoll_wait(epoll_.get(), events, max_events, timeout);
+        int n =
+            retry_eintr([&] { return sys_.epoll_wait(epoll_.get(), events, max_events, timeout); });
         if (n < 0) {
-            if (errno == EINTR) continue;
             log_.crit("epoll_wait: {}", std::strerror(errno));
             return static_cast<int>(exit_code::failure);
         }
         int64_t now = monotonic_ms();
-        ctx_.set_now_ms(now);
+        context_access::set_now_ms(ctx_, now);
+        bool signals = false;
         for (int i = 0; i < n; ++i) {
             // Records stay valid for the whole batch (see closed_ and begin_retire), so an
             // event for something closed earlier in the batch finds it empty, not freed.
@@ -160,26 +180,25 @@ int event_loop::run() noexcept {
                     on_listener(*static_cast<listener_watch*>(w));
                     break;
                 case kind::signals:
-                    on_signals();
+                    signals = true;
                     break;
             }
         }
+        // The signals last: a QUIT read before a listener event of the same batch would close
+        // the listener with the connection that woke this worker still queued, and with
+        // EPOLLEXCLUSIVE no other worker was woken for it. Accepted first, it is served (as a
+        // retiring worker serves: one answer, then close).
+        if (signals) on_signals();
         free_.insert(free_.end(), closed_.begin(), closed_.end());
         closed_.clear();
-        if (now >= next_scan_) scan_deadlines();
+        if (now >= timers_.next()) run_timers();
         if (now >= next_beat_) heartbeat();
         if (accept_resume_ != 0 && now >= accept_resume_) {
             accept_resume_ = 0;
             resume_on_close_ = false;
-            if (live_.size() < max_connections_) arm_listeners(true);
+            if (!full()) arm_listeners(true);
         }
-        if (!retiring_ && max_requests_ != 0 && ctx_.requests() >= max_requests_) {
-            begin_retire("reached workers.max_requests");
-            // "Look at the scoreboard now": the supervisor forks the replacement at once
-            // instead of at its next tick. SIGURG is ignored by default, so should the pid
-            // have been recycled, nobody else is hurt.
-            if (::getppid() == ws_.supervisor) ::kill(ws_.supervisor, SIGURG);
-        }
+        check_max_requests();
         if (retiring_) {
             if (live_.empty()) break;
             if (now >= graceful_deadline_) {
@@ -193,30 +212,44 @@ int event_loop::run() noexcept {
 
 int64_t event_loop::wait_timeout_ms() const noexcept {
     int64_t now = ctx_.now_ms();
-    int64_t until = std::min({next_beat_, next_scan_, graceful_deadline_});
+    int64_t until = std::min({next_beat_, timers_.next(), graceful_deadline_});
     if (accept_resume_ != 0) until = std::min(until, accept_resume_);
     return std::clamp<int64_t>(until - now, 0, heartbeat_interval_ms);
 }
 
 void event_loop::on_listener(listener_watch& l) noexcept {
-    if (!l.fd) return;  // closed by begin_retire earlier in this batch
+    // Checked before every accept, not once per wake-up: a blocking handler runs inside
+    // accept_one() and may have met a TERM or a QUIT (which closed l.fd) or served the last
+    // of workers.max_requests, and a session may have filled the worker.
     for (int i = 0; i < accept_batch; ++i) {
-        if (live_.size() >= max_connections_) {
-            // Full: leave the rest of the backlog to workers with room.
-            arm_listeners(false);
-            return;
-        }
+        if (!l.fd || !listening_ || stop_ || retiring_) return;
         if (!accept_one(l)) break;
+        check_max_requests();
     }
     if (l.turn_start >= 0 && ctx_.now_ms() - l.turn_start >= accept_turn_ms && listening_ && l.fd)
         requeue_listener(l);
 }
 
+void event_loop::pause_accept(int err) noexcept {
+    // Out of descriptors or memory: accepting again at once would spin. Step back, let
+    // connections close, and say so once a minute at most.
+    if (ctx_.now_ms() - last_accept_error_log_ >= 60'000 || last_accept_error_log_ == 0) {
+        log_.error("accept: {} ({} connections open); pausing accept", std::strerror(err),
+                   live_.size());
+        last_accept_error_log_ = ctx_.now_ms();
+    }
+    arm_listeners(false);
+    accept_resume_ = ctx_.now_ms() + accept_pause_ms;
+    // Out of our own descriptors, a connection that closes frees one: accept again then, not
+    // only after the pause (queued clients would wait it out).
+    resume_on_close_ = err == EMFILE;
+}
+
 bool event_loop::accept_one(listener_watch& l) noexcept {
     accepted_connection ac;
     ac.peer_len = sizeof(ac.peer);
-    int fd = ::accept4(l.fd.get(), reinterpret_cast<sockaddr*>(&ac.peer), &ac.peer_len,
-                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = sys_.accept4(l.fd.get(), reinterpret_cast<sockaddr*>(&ac.peer), &ac.peer_len,
+                          SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
         int err = errno;
         switch (err) {
@@ -231,53 +264,47 @@ bool event_loop::accept_one(listener_watch& l) noexcept {
             case ENFILE:
             case ENOBUFS:
             case ENOMEM:
-                // Out of descriptors or memory: accepting again at once would spin.
-                // Step back, let connections close, and say so once a minute at most.
-                if (ctx_.now_ms() - last_accept_error_log_ >= 60'000 ||
-                    last_accept_error_log_ == 0) {
-                    log_.error("accept: {} ({} connections open); pausing accept",
-                               std::strerror(err), live_.size());
-                    last_accept_error_log_ = ctx_.now_ms();
-                }
-                arm_listeners(false);
-                accept_resume_ = ctx_.now_ms() + accept_pause_ms;
-                // Out of our own descriptors, a connection that closes frees one: accept
-                // again then, not only after the pause (queued clients would wait it out).
-                resume_on_close_ = err == EMFILE;
+                pause_accept(err);
                 return false;
             default:
                 log_.error("accept: {}", std::strerror(err));
                 return false;
         }
     }
-    unique_fd conn_fd(fd);
-    ac.listener = l.index;
-    if (l.turn_start < 0) l.turn_start = ctx_.now_ms();
-    scoreboard_slot::bump(slot_.accepted, 1);
-
     connection* c;
     if (free_.empty()) {
         c = new (std::nothrow) connection();
-        if (!c) return true;  // the socket goes away
+        if (!c) {
+            ::close(fd);  // not retried: Linux frees the descriptor even on EINTR
+            pause_accept(ENOMEM);
+            return false;
+        }
     } else {
         c = free_.back();
         free_.pop_back();
     }
-    c->io.reset(std::move(conn_fd));
+    c->k = kind::connection;
+    c->io.reset(unique_fd(fd));
     ac.io = &c->io;
-    std::unique_ptr<session> s = svc_.open(std::move(ac));
-    if (!s) {
+    ac.listener = l.index;
+    if (l.turn_start < 0) l.turn_start = ctx_.now_ms();
+    scoreboard_slot::bump(slot_.accepted, 1);
+    c->s = svc_.open(std::move(ac));
+    if (!c->s) {
         c->io.reset();
-        free_.push_back(c);
+        free_.push_back(c);  // never seen by epoll: reusable at once
         return true;
     }
-    c->k = kind::connection;
-    c->s = std::move(s);
-    c->counted_busy = false;
+    c->busy = false;
+    c->timer_at = 0;
     // Counted before the session runs: a blocking handler may hold the worker for long, and
     // the pool must see it busy meanwhile.
     c->pos = static_cast<uint32_t>(live_.size());
     live_.push_back(c);
+    if (c->s->busy()) {
+        c->busy = true;
+        ++busy_;
+    }
     publish_counts();
 
     // A first turn before the socket joins the epoll set: the client has usually sent its
@@ -288,18 +315,22 @@ bool event_loop::accept_one(listener_watch& l) noexcept {
     bool keep = !retiring_ || c->s->on_retire();
     if (keep) keep = c->s->on_io(EPOLLIN | EPOLLOUT);
     if (!keep) {
-        close_connection(*c);  // the session has said all it had to say
+        close_connection(*c, true);  // the session has said all it had to say
         return true;
     }
     epoll_event ev{};
     ev.events = connection_events;
     ev.data.ptr = c;
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+    if (sys_.epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
         log_.error("epoll_ctl(ADD connection): {}", std::strerror(errno));
-        close_connection(*c);
+        close_connection(*c, true);
         return true;
     }
     settle(*c, true);
+    // Full: off the listeners at once. Registered, this worker would be the one the next
+    // connection wakes (EPOLLEXCLUSIVE), and it could only leave it queued while a peer
+    // with room sleeps on.
+    if (full()) arm_listeners(false);
     return true;
 }
 
@@ -312,114 +343,80 @@ void event_loop::settle(connection& c, bool keep) noexcept {
         close_connection(c);
         return;
     }
-    int64_t d = c.s->deadline_ms();
-    if (d != 0 && d < next_scan_) next_scan_ = d;
+    // Lazy (see timer_heap.hpp): a deadline moved later keeps its earlier place.
+    const int64_t d = c.s->deadline_ms();
+    if (d != 0 && (c.timer_at == 0 || d < c.timer_at)) timers_.set(c, d);
+    const bool busy = c.s->busy();
+    if (busy != c.busy) {
+        c.busy = busy;
+        busy ? ++busy_ : --busy_;
+        publish_counts();
+    }
 }
 
-void event_loop::close_connection(connection& c) noexcept {
+void event_loop::close_connection(connection& c, bool never_watched) noexcept {
+    timers_.remove(c);
+    if (c.busy) {
+        c.busy = false;
+        --busy_;
+    }
     c.s.reset();
-    c.io.reset();  // closes the socket, which also removes it from the epoll set
+    c.io.reset();  // closed after the session is gone; closing also leaves the epoll set
     connection* last = live_.back();
     live_[c.pos] = last;
     last->pos = c.pos;
     live_.pop_back();
-    closed_.push_back(&c);
+    // A record that never joined the epoll set is reusable at once; others wait for the end
+    // of the batch, which may still hold an event for them.
+    (never_watched ? free_ : closed_).push_back(&c);
     publish_counts();
     if (resume_on_close_) {
         accept_resume_ = 0;
         resume_on_close_ = false;
     }
-    if (!listening_ && !retiring_ && accept_resume_ == 0 && live_.size() < max_connections_)
-        arm_listeners(true);
+    if (!listening_ && !retiring_ && accept_resume_ == 0 && !full()) arm_listeners(true);
 }
 
+// The scoreboard's view of this worker: busy while a session has a request in hand
+// (session::busy()) or while it has no room for another connection; idle otherwise, even
+// with idle keep-alive connections open, since it can still take new ones (a spare).
 void event_loop::publish_counts() noexcept {
     slot_.connections.store(static_cast<uint32_t>(live_.size()), std::memory_order_relaxed);
-    if (!retiring_) slot_.set_state(live_.empty() ? worker_state::idle : worker_state::busy);
+    if (!retiring_)
+        slot_.set_state(busy_ == 0 && !full() ? worker_state::idle : worker_state::busy);
 }
 
-void event_loop::scan_deadlines() noexcept {
-    int64_t now = ctx_.now_ms();
-    next_scan_ = INT64_MAX;
-    // Walk by index from the end: closing swaps the last record into the hole, which the
-    // walk has already visited.
-    for (size_t i = live_.size(); i-- > 0;) {
-        connection& c = *live_[i];
-        int64_t d = c.s->deadline_ms();
-        if (d != 0 && d <= now) settle(c, c.s->on_deadline());
-        else if (d != 0 && d < next_scan_) next_scan_ = d;
-    }
-}
-
-void event_loop::heartbeat() noexcept {
-    int64_t now = ctx_.now_ms();
-    slot_.heartbeat_ms.store(now, std::memory_order_relaxed);
-    next_beat_ = now + heartbeat_interval_ms;
-    if (!retiring_ && ::getppid() != ws_.supervisor) begin_retire("the supervisor is gone");
-    svc_.on_tick();
-}
-
-void event_loop::on_signals() noexcept {
-    while (auto info = sys::read_signal(signals_fd_.get()))
-        on_signal(static_cast<int>(info->ssi_signo));
-}
-
-// Also called from inside a session's on_io: a blocking handler's connection reads the
-// worker's signals while the loop waits for it. begin_retire() then calls on_retire() of that
-// very session, which only answers true (it is serving), so nothing is closed under it.
-void event_loop::on_signal(int signo) noexcept {
-    switch (signo) {
-        case SIGTERM:
-        case SIGINT:
-            stop_ = true;
-            break;
-        case SIGQUIT:
-            begin_retire("told to retire");
-            break;
-        case SIGUSR1:
-            reopen_logs();
-            break;
-        default:
-            break;
-    }
-}
-
-void event_loop::begin_retire(const char* why) noexcept {
-    if (retiring_) return;
-    log_.debug("retiring: {} ({} connection(s) open)", why, live_.size());
-    arm_listeners(false);
-    retiring_ = true;
-    ctx_.set_retiring();
-    slot_.set_state(worker_state::retiring);
-    // Close our copies of the listening sockets at once: when the last process holding a
-    // socket lets go (graceful stop), the kernel refuses new connections instead of
-    // queueing them for nobody. On reload the supervisor and the new generation still
-    // hold them, so nothing is refused.
-    // (The watch objects stay: an event of the current batch may still point at them.)
-    for (auto& l : listeners_) l->fd.reset();
-    graceful_deadline_ = ctx_.now_ms() + ws_.cfg->workers.graceful_timeout.count();
-    for (size_t i = live_.size(); i-- > 0;) {
-        connection& c = *live_[i];
-        settle(c, c.s->on_retire());
-    }
-}
-
-void event_loop::reopen_logs() noexcept {
-    if (ws_.error_log_target != "stderr") {
-        if (auto r = log_.open(ws_.error_log_target); !r) log_.error("USR1: {}", r.err().message);
-    }
-    if (!ws_.access_log_target.empty() && ws_.access_log_target != "stderr" &&
-        ws_.access_log_target != "off") {
-        auto fd = open_log_file(ws_.access_log_target);
-        if (fd) {
-            access_log_ = std::move(*fd);
-            ctx_.set_access_log_fd(access_log_.get());
-        } else {
-            log_.error("USR1: {}", fd.err().message);
+void event_loop::run_timers() noexcept {
+    const int64_t now = ctx_.now_ms();
+    while (connection* c = timers_.top()) {
+        if (c->timer_at > now) break;
+        const int64_t d = c->s->deadline_ms();
+        if (d == 0) {
+            timers_.remove(*c);
+            continue;
         }
+        if (d > now) {
+            timers_.set(*c, d);  // moved later meanwhile: the lazy entry catches up
+            continue;
+        }
+        timers_.remove(*c);
+        const bool keep = c->s->on_deadline();
+        if (keep) {
+            const int64_t after = c->s->deadline_ms();
+            if (after != 0 && after <= now) {
+                // Kept, with its deadline still due: called again at once, it would spin the
+                // worker. The deadline is dropped; the session's next call may set another.
+                session_access::clear_deadline(*c->s);
+                if (!deadline_spin_logged_) {
+                    log_.debug(
+                        "a session's on_deadline() kept its connection without moving "
+                        "its deadline: deadline dropped");
+                    deadline_spin_logged_ = true;
+                }
+            }
+        }
+        settle(*c, keep);
     }
-    svc_.on_reopen_logs();
-    log_.debug("reopened the logs");
 }
 
 }  // namespace preforkd::detail

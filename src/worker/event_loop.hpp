@@ -5,19 +5,25 @@
 
 #include <cstdint>
 #include <memory>
-#include <vector>
-
 #include <preforkd/log.hpp>
 #include <preforkd/service.hpp>
+#include <preforkd/transport.hpp>
 #include <preforkd/unique_fd.hpp>
+#include <string>
+#include <vector>
 
 #include "core/worker_start.hpp"
+#include "worker/context_access.hpp"
+#include "worker/sys_calls.hpp"
+#include "worker/timer_heap.hpp"
 
 namespace preforkd::detail {
 
 class event_loop final : private signal_handler {
-public:
-    event_loop(worker_start& ws, worker_context& ctx, logger& log, service& svc) noexcept;
+  public:
+    // `sys`: the syscalls it makes (tests pass a table that injects faults).
+    event_loop(worker_start& ws, worker_context& ctx, logger& log, service& svc,
+               const sys_calls& sys = sys_calls::real()) noexcept;
     ~event_loop();
     event_loop(const event_loop&) = delete;
     event_loop& operator=(const event_loop&) = delete;
@@ -25,7 +31,13 @@ public:
     // Runs until told to stop, or until retired with no connection left. Returns the exit status.
     int run() noexcept;
 
-private:
+    // workers.max_connections as this worker applies it: lowered to what its descriptor
+    // limit can hold (known once run() has set up).
+    size_t max_connections() const noexcept { return max_connections_; }
+
+  private:
+    static constexpr int64_t heartbeat_interval_ms = 1000;
+
     enum class kind : uint8_t { listener, signals, connection };
     struct watch {
         kind k;
@@ -35,28 +47,35 @@ private:
         uint32_t index = 0;
         int64_t turn_start = -1;  // first accept since this worker (re-)registered it; -1: none
     };
+    // Recycled, never freed while the worker runs: no allocation per connection.
     struct connection : watch {
-        // Interim (http branch): the transport lives in the record, closed after the session.
-        plain_transport io;
+        plain_transport io;  // the socket: closed after the session is destroyed
         std::unique_ptr<session> s;
-        uint32_t pos = 0;  // index in live_
-        bool counted_busy = false;
+        uint32_t pos = 0;        // index in live_
+        int64_t timer_at = 0;    // key in timers_ (0: not in it); may be earlier than the
+        uint32_t timer_pos = 0;  // session's deadline (see timer_heap.hpp)
+        bool busy = false;       // s->busy() as last counted in busy_
     };
 
     bool setup() noexcept;
+    bool fail_setup(const std::string& why) noexcept;
+    void limit_connections_to_descriptors() noexcept;
     int64_t wait_timeout_ms() const noexcept;
     void on_listener(listener_watch& l) noexcept;
     bool accept_one(listener_watch& l) noexcept;  // false: stop accepting for now
+    void pause_accept(int err) noexcept;
     void on_connection(connection& c, uint32_t events) noexcept;
     void on_signals() noexcept;
-    void on_signal(int signo) noexcept override;  // also called by a blocking session
+    void on_signal(int signo) noexcept override;     // also called by a blocking session
     void settle(connection& c, bool keep) noexcept;  // after any session call
-    void close_connection(connection& c) noexcept;
-    void scan_deadlines() noexcept;
+    void close_connection(connection& c, bool never_watched = false) noexcept;
+    void run_timers() noexcept;
     void heartbeat() noexcept;
     void arm_listeners(bool on) noexcept;
     void add_listener(listener_watch& l) noexcept;
     void requeue_listener(listener_watch& l) noexcept;
+    bool full() const noexcept { return live_.size() >= max_connections_; }
+    void check_max_requests() noexcept;
     void begin_retire(const char* why) noexcept;
     void reopen_logs() noexcept;
     void publish_counts() noexcept;
@@ -65,6 +84,7 @@ private:
     worker_context& ctx_;
     logger& log_;
     service& svc_;
+    const sys_calls& sys_;
     scoreboard_slot& slot_;
     unique_fd epoll_;
     unique_fd signals_fd_;
@@ -75,18 +95,20 @@ private:
     // Closed during the current batch of events: a later event of the same batch may still
     // point at them, so they are recycled only after the batch.
     std::vector<connection*> closed_;
-    unique_fd access_log_;           // reopened copy after USR1 (else the inherited fd)
+    timer_heap<connection> timers_;
+    unique_fd access_log_;  // reopened copy after USR1 (else the inherited fd)
 
     size_t max_connections_;
-    uint64_t max_requests_;          // with this worker's jitter; 0 = never
-    bool listening_ = false;         // listeners are in the epoll set
+    uint64_t max_requests_;   // with this worker's jitter; 0 = never
+    size_t busy_ = 0;         // live sessions whose busy() is true
+    bool listening_ = false;  // listeners are in the epoll set
     bool retiring_ = false;
     bool stop_ = false;
+    bool deadline_spin_logged_ = false;
     int exit_status_ = 0;
-    int64_t next_scan_ = INT64_MAX;  // earliest session deadline (a lower bound)
     int64_t next_beat_ = 0;
-    int64_t accept_resume_ = 0;      // after EMFILE: accept again at this time
-    bool resume_on_close_ = false;   // ... or as soon as one of our connections frees an fd
+    int64_t accept_resume_ = 0;     // after EMFILE: accept again at this time
+    bool resume_on_close_ = false;  // ... or as soon as one of our connections frees an fd
     int64_t graceful_deadline_ = INT64_MAX;
     int64_t last_accept_error_log_ = 0;
 };

@@ -3,13 +3,13 @@
 #include <signal.h>
 
 #include "sys/signals.hpp"
+#include "worker/context_access.hpp"
 
 namespace preforkd::detail {
 
-sigset_t worker_signals() noexcept {
-    // INT too: Ctrl-C reaches the whole foreground group, and the supervisor stops anyway.
-    return sys::make_sigset({SIGTERM, SIGINT, SIGQUIT, SIGUSR1});
-}
+// The worker's column of the signal table (TERM, INT, QUIT, USR1): one list for the fork's
+// mask, the signalfd and the blocking adapter's watch.
+sigset_t worker_signals() noexcept { return sys::worker_blocked_signals(); }
 
 result<void> signal_watch::open() {
     // The event loop's set: the signals a handler must not sit on.
@@ -25,7 +25,7 @@ void signal_watch::drain(int64_t now_ms) noexcept {
         int signo = static_cast<int>(info->ssi_signo);
         if (signo == SIGTERM || signo == SIGINT) stopping_ = true;
         if (signo == SIGQUIT) retire(now_ms);
-        ctx_.handle_signal(signo);
+        context_access::handle_signal(ctx_, signo);
     }
 }
 

@@ -2,7 +2,7 @@
 // QUIT and USR1 from its signalfd, but it does not run while a handler blocks: this second
 // signalfd on the same signals lets the connection helpers notice them in their poll(). A
 // signal read here is gone from the loop's signalfd, so the watch hands each one to the
-// loop's handling at once (worker_context::handle_signal): QUIT closes the listening sockets
+// loop's handling at once (context_access::handle_signal): QUIT closes the listening sockets
 // then and there, USR1 reopens the logs, TERM marks the loop to stop when the handler returns.
 #pragma once
 

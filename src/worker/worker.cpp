@@ -9,8 +9,8 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
-
 #include <preforkd/exit_code.hpp>
+#include <string>
 
 #include "sys/signals.hpp"
 #include "worker/event_loop.hpp"
@@ -35,6 +35,15 @@ void apply_nofile_limit(uint64_t want, logger& log) noexcept {
               static_cast<uint64_t>(now.rlim_cur));
 }
 
+// A worker that cannot serve at all exits with exit_code::fatal, and says why twice: in the
+// error log, and in its scoreboard slot, which the supervisor reads after reaping it (to
+// abandon a reload, or to exit at first start with this reason).
+int fatal_exit(worker_start& ws, logger& log, const std::string& why) noexcept {
+    log.crit("{}", why);
+    ws.board->slot(ws.slot).set_exit_reason(why);
+    return static_cast<int>(exit_code::fatal);
+}
+
 }  // namespace
 
 int run_worker(worker_start& ws, const application& app) noexcept {
@@ -57,10 +66,10 @@ int run_worker(worker_start& ws, const application& app) noexcept {
     if (ws.error_log_fd > 2) log.adopt(unique_fd(ws.error_log_fd), ws.error_log_target);
 
     apply_nofile_limit(cfg.workers.rlimit_nofile, log);
-    if (auto r = sys::drop_privileges(ws.creds); !r) {
-        log.crit("cannot run as {}:{}: {}", ws.creds.user, ws.creds.group, r.err().message);
-        return static_cast<int>(exit_code::fatal);
-    }
+    if (auto r = sys::drop_privileges(ws.creds); !r)
+        return fatal_exit(
+            ws, log,
+            fmt::format("cannot run as {}:{}: {}", ws.creds.user, ws.creds.group, r.err().message));
     // If the supervisor dies, finish what is in flight and go, rather than linger serving
     // with nobody to respawn or reload. Set after the privilege drop: a uid change clears
     // it. Then the parent is checked again: it may have died before the signal was armed.
@@ -73,16 +82,14 @@ int run_worker(worker_start& ws, const application& app) noexcept {
     try {
         svc = app.make_service(ctx);
     } catch (const std::exception& e) {
-        log.crit("cannot start the service: {}", e.what());
-        return static_cast<int>(exit_code::fatal);
+        return fatal_exit(ws, log, fmt::format("cannot start the service: {}", e.what()));
+    } catch (...) {
+        return fatal_exit(ws, log, "cannot start the service: it threw");
     }
-    if (!svc) {
-        log.crit("cannot start the service");
-        return static_cast<int>(exit_code::fatal);
-    }
+    // The service has logged its own reason (a crit line) before returning nothing.
+    if (!svc) return fatal_exit(ws, log, "cannot start the service (see the lines before)");
     detail::event_loop loop(ws, ctx, log, *svc);
-    int status = loop.run();
-    return status;
+    return loop.run();  // a fatal exit there has written its reason to the slot too
 }
 
 }  // namespace preforkd

@@ -37,6 +37,7 @@
 #include "http/http_config.hpp"
 #include "http/response.hpp"
 #include "http/session.hpp"
+#include "worker/context_access.hpp"
 
 using namespace preforkd;
 using namespace preforkd::http;
@@ -98,7 +99,7 @@ struct world {
         board = std::move(*b);
         board.prepare(0, 1, 0);
         ctx = std::make_unique<worker_context>(cfg, log, board, 0, -1);
-        ctx->set_now_ms(start_ms);
+        preforkd::detail::context_access::set_now_ms(*ctx, start_ms);
         svc = make_http_service(*ctx);
         check(svc != nullptr);
     }
@@ -134,7 +135,7 @@ struct plan_reader {
 // Plays one connection; returns everything the server wrote.
 std::string play(std::string_view input, std::string_view plan, bool split) {
     world& w = the_world();
-    w.ctx->set_now_ms(start_ms);
+    preforkd::detail::context_access::set_now_ms(*w.ctx, start_ms);
     memory_transport mt;
     accepted_connection c;
     c.io = &mt;

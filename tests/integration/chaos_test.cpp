@@ -309,10 +309,12 @@ double cpu_seconds(pid_t pid) {
 }
 
 // One worker limited to 32 descriptors (workers.rlimit_nofile) gets 100 connections that send
-// nothing. Out of descriptors, accept4 fails with EMFILE while the connection stays queued:
-// a worker that tried again at once would spin on the readable listener. It must pause
-// (idle CPU), log once, and serve again as soon as descriptors come free.
-TEST_F(chaos, a_worker_out_of_descriptors_pauses_logs_once_and_recovers) {
+// nothing. It takes no more than its descriptors hold (max_connections lowered to fit, with
+// headroom), so accept4 never fails with EMFILE, which would leave the connection that woke
+// it queued while it paused (issue 19 item 1; the EMFILE pause itself is tested in
+// unit/worker/event_loop_test.cpp). Full, it must sit idle (no spin on the listener) and serve
+// again as soon as connections close.
+TEST_F(chaos, a_worker_with_few_descriptors_stays_within_them_and_recovers) {
     constexpr int limit = 32;
     cfg_.set("workers", "start", "1");
     cfg_.set("workers", "max", "1");
@@ -327,12 +329,15 @@ TEST_F(chaos, a_worker_out_of_descriptors_pauses_logs_once_and_recovers) {
     EXPECT_NE(limits.find("Max open files            32                   32"), std::string::npos)
         << limits;
     ASSERT_TRUE(http_get(port_, "/index.html"));
+    EXPECT_NE(srv_->error_log().find("workers.max_connections 512 lowered to"), std::string::npos)
+        << srv_->error_log();
 
+    const int fds_before = count_fds(worker);
     idle_connections idle;
     idle.open(port_, 100);
-    ASSERT_TRUE(wait_until(
-        [&] { return srv_->error_log().find("pausing accept") != std::string::npos; }, 5s))
-        << "the worker never ran out of descriptors";
+    ASSERT_TRUE(wait_until([&] { return count_fds(worker) > fds_before; }, 5s))
+        << "the worker took no connection";
+    std::this_thread::sleep_for(300ms);
     const int fds_full = count_fds(worker);
     // A real request queued behind the idle ones, answered once descriptors come free.
     http_client waiting(port_, 10s);
@@ -354,13 +359,13 @@ TEST_F(chaos, a_worker_out_of_descriptors_pauses_logs_once_and_recovers) {
 
     std::printf(
         "[figures] descriptor exhaustion: limit %d, worker at %d descriptors with 100 idle "
-        "connections; worker CPU %.1f%% over 3 s while out of descriptors; \"pausing accept\" "
+        "connections; worker CPU %.1f%% over 3 s while full; \"pausing accept\" "
         "logged %zu time(s); a queued request answered %lld ms after the idle ones closed\n",
         limit, fds_full, cpu_share * 100.0, logged, static_cast<long long>(recovered_ms));
 
-    EXPECT_GE(fds_full, limit - 2);
+    EXPECT_LT(fds_full, limit);
     EXPECT_LT(cpu_share, 0.2) << "the worker spins on the listener";
-    EXPECT_EQ(logged, 1u);
+    EXPECT_EQ(logged, 0u) << "the worker ran out of descriptors";
     ASSERT_TRUE(resp) << "the queued request was never answered";
     EXPECT_EQ(resp->status, 200);
     EXPECT_LE(recovered_ms, 500);

@@ -131,7 +131,7 @@ TEST_F(allocation_test, pipelined_and_large_file_requests_allocate_nothing_when_
 TEST_F(allocation_test, access_logging_allocates_nothing_when_warm) {
     unique_fd log_fd(
         ::open((base_ / "access.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-    ctx_->set_access_log_fd(log_fd.get());
+    preforkd::detail::context_access::set_access_log_fd(*ctx_, log_fd.get());
     connect();
     const std::string req = "GET /a.txt HTTP/1.1\r\nHost: test\r\nReferer: http://x/\r\n\r\n";
     for (int i = 0; i < 3; ++i) allocations_for(req);

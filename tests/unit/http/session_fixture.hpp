@@ -23,6 +23,7 @@
 
 #include "http/http_config.hpp"
 #include "http/session.hpp"
+#include "worker/context_access.hpp"
 
 namespace preforkd::http::testing {
 
@@ -138,7 +139,7 @@ class session_fixture : public ::testing::Test {
         board_.slot(0).pid = static_cast<int32_t>(::getpid());
         board_.slot(0).set_state(worker_state::idle);
         ctx_ = std::make_unique<worker_context>(cfg_, log_, board_, 0, -1);
-        ctx_->set_now_ms(now_);
+        preforkd::detail::context_access::set_now_ms(*ctx_, now_);
         make_service();
     }
 
@@ -176,7 +177,7 @@ class session_fixture : public ::testing::Test {
 
     void set_now(int64_t ms) {
         now_ = ms;
-        ctx_->set_now_ms(ms);
+        preforkd::detail::context_access::set_now_ms(*ctx_, ms);
     }
 
     void send(std::string_view bytes) {

@@ -562,7 +562,7 @@ TEST_F(http_session_test, closes_an_idle_keep_alive_connection_silently) {
 TEST_F(http_session_test, retiring_keeps_an_idle_connection_for_its_next_request) {
     connect();
     get("/a.txt");
-    ctx_->set_retiring();
+    preforkd::detail::context_access::set_retiring(*ctx_);
     ASSERT_TRUE(session_->on_retire());
     std::string raw;
     read_available(raw);
@@ -713,7 +713,7 @@ TEST_F(http_session_test, writes_one_combined_log_line_per_request) {
     const std::string log_path = (base_ / "access.log").string();
     unique_fd log_fd(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
     ASSERT_TRUE(log_fd.valid());
-    ctx_->set_access_log_fd(log_fd.get());
+    preforkd::detail::context_access::set_access_log_fd(*ctx_, log_fd.get());
     connect("127.0.0.1");
     get("/a.txt", "User-Agent: tester \"x\"\r\nReferer: http://r/\r\n");
     get("/missing");
@@ -760,7 +760,7 @@ TEST_F(http_session_test, escapes_the_path_in_the_error_log) {
 
 TEST_F(http_session_test, logs_nothing_when_the_access_log_is_off) {
     connect();
-    ctx_->set_access_log_fd(-1);
+    preforkd::detail::context_access::set_access_log_fd(*ctx_, -1);
     EXPECT_EQ(get("/a.txt")[0].status, 200);  // and no write to any fd
 }
 
@@ -808,7 +808,7 @@ TEST_F(http_session_test, logs_the_request_line_of_refused_heads) {
     const std::string log_path = (base_ / "access.log").string();
     unique_fd log_fd(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
     ASSERT_TRUE(log_fd.valid());
-    ctx_->set_access_log_fd(log_fd.get());
+    preforkd::detail::context_access::set_access_log_fd(*ctx_, log_fd.get());
     const std::string long_target = "/" + std::string(9000, 'x');
     const std::vector<std::string> requests = {
         "GET /bad\x01 HTTP/1.1\r\nHost: t\r\n\r\n",                                   // 400

@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "worker/context_access.hpp"
 #include "worker/signal_watch.hpp"
 
 namespace preforkd {
@@ -35,7 +36,6 @@ struct worker_env {
 // A connected pair: `server` (non-blocking, as accept4 gives it) for the connection, `peer`
 // (blocking) for the test.
 struct pair {
-    plain_transport io;  // the worker's, which outlives the connection
     unique_fd server;
     unique_fd peer;
     pair() {
@@ -45,9 +45,10 @@ struct pair {
         peer.reset(sv[1]);
         ::fcntl(sv[0], F_SETFL, ::fcntl(sv[0], F_GETFL) | O_NONBLOCK);
     }
+    plain_transport io;  // the worker's, as the event loop keeps one per connection
     accepted_connection take() {
-        accepted_connection ac;
         io.reset(std::move(server));
+        accepted_connection ac;
         ac.io = &io;
         ac.peer.ss_family = AF_UNIX;
         ac.peer_len = sizeof(sa_family_t);
@@ -175,7 +176,7 @@ TEST(connection, writes_everything_to_a_slow_reader_and_counts_it) {
     ASSERT_TRUE(c->print("{}-{}\n", "tail", 42));
     c->finish();  // the bytes after the last count are counted too, without a request
     c.reset();
-    p.io.reset();  // the worker closes the socket after the session: the reader sees EOF
+    p.io.reset();  // as the worker does after the handler: the reader sees EOF
     reader.join();
     EXPECT_EQ(got, big + "tail-42\n");
     const scoreboard_slot& slot = env.board.slot(0);
@@ -247,7 +248,7 @@ void in_child(Body body, Parent parent) {
 }
 
 // Stands in for the worker's event loop: records the signals handed to it.
-struct recorder final : signal_handler {
+struct recorder final : detail::signal_handler {
     uint64_t seen = 0;
     void on_signal(int signo) noexcept override { seen |= uint64_t{1} << signo; }
     bool got(int signo) const { return (seen & (uint64_t{1} << signo)) != 0; }
@@ -262,7 +263,7 @@ TEST(connection_signals, term_interrupts_a_waiting_call_and_reaches_the_loop) {
         [&]() -> int {
             worker_env env;
             recorder loop;
-            env.ctx.set_signal_handler(&loop);
+            detail::context_access::set_signal_handler(env.ctx, &loop);
             detail::signal_watch watch(env.ctx, 5000);
             if (!watch.open()) return 10;
             connection c(p.take(), env.ctx, &watch);
@@ -295,7 +296,7 @@ TEST(connection_signals, quit_lets_the_call_finish_then_the_graceful_timeout_end
         [&]() -> int {
             worker_env env;
             recorder loop;
-            env.ctx.set_signal_handler(&loop);
+            detail::context_access::set_signal_handler(env.ctx, &loop);
             detail::signal_watch watch(env.ctx, 400);  // graceful_timeout 400 ms
             if (!watch.open()) return 10;
             connection c(p.take(), env.ctx, &watch);
@@ -322,6 +323,41 @@ TEST(connection_signals, quit_lets_the_call_finish_then_the_graceful_timeout_end
         });
     ::close(ready[0]);
     ::close(ready[1]);
+}
+
+// Issue 19, "Also": a handler computing between helper calls asks retiring() and learns of a
+// QUIT at once, not at its next helper call or heartbeat.
+TEST(connection_signals, retiring_notices_a_quit_at_once) {
+    pair p;
+    in_child(
+        [&]() -> int {
+            worker_env env;
+            recorder loop;
+            detail::context_access::set_signal_handler(env.ctx, &loop);
+            detail::signal_watch watch(env.ctx, 5000);
+            if (!watch.open()) return 10;
+            connection c(p.take(), env.ctx, &watch);
+            if (c.retiring()) return 11;
+            ::raise(SIGQUIT);                   // blocked by the watch: pending until it is read
+            if (!c.retiring()) return 12;       // no helper called in between
+            if (!loop.got(SIGQUIT)) return 13;  // handed to the loop too: listeners close
+            return 0;
+        },
+        [](pid_t) {});
+}
+
+// Issue 19 item 2: workers.max_requests covers blocking handlers: retiring() turns true once
+// the worker has counted its last request.
+TEST(connection, retiring_once_the_worker_has_served_max_requests) {
+    worker_env env;
+    detail::context_access::set_max_requests(env.ctx, 2);
+    pair p;
+    connection c(p.take(), env.ctx, nullptr);
+    EXPECT_FALSE(c.retiring());
+    c.count_request();
+    EXPECT_FALSE(c.retiring());
+    c.count_request();
+    EXPECT_TRUE(c.retiring());
 }
 
 }  // namespace

@@ -1,0 +1,123 @@
+// The worker's life around its connections: its descriptor budget, heartbeat, signals,
+// retiring (QUIT, workers.max_requests, the supervisor gone) and log reopening.
+#include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <preforkd/exit_code.hpp>
+
+#include "sys/signals.hpp"
+#include "worker/context_access.hpp"
+#include "worker/event_loop.hpp"
+
+namespace preforkd::detail {
+
+// A worker that takes connections until accept4 fails with EMFILE leaves the connection that
+// woke it in the backlog while it pauses, and with EPOLLEXCLUSIVE no other worker was woken
+// for it. So a worker takes no more connections than its descriptor limit can hold, less the
+// descriptors it has already (listeners, epoll, signalfd, logs, what the service opened) and
+// some headroom for those its sessions open on the way (a file being sent, a reopened log):
+// full, it leaves the listeners to its peers, like any full worker, and EMFILE stays rare.
+void event_loop::limit_connections_to_descriptors() noexcept {
+    constexpr size_t headroom = 16;
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return;
+    DIR* dir = ::opendir("/proc/self/fd");
+    if (!dir) return;
+    size_t open_now = 0;
+    while (const dirent* e = ::readdir(dir))
+        if (e->d_name[0] != '.') ++open_now;
+    ::closedir(dir);
+    if (open_now > 0) --open_now;  // the listing's own descriptor
+    const auto limit = static_cast<size_t>(rl.rlim_cur);
+    const size_t room = limit > open_now + headroom ? limit - open_now - headroom : 1;
+    if (room >= max_connections_) return;
+    log_.info(
+        "workers.max_connections {} lowered to {}: the descriptor limit is {} and {} are "
+        "in use",
+        max_connections_, room, limit, open_now);
+    max_connections_ = room;
+}
+
+void event_loop::check_max_requests() noexcept {
+    if (retiring_ || max_requests_ == 0 || ctx_.requests() < max_requests_) return;
+    begin_retire("reached workers.max_requests");
+    // "Look at the scoreboard now": the supervisor forks the replacement at once instead of
+    // at its next tick. SIGURG is ignored by default, so should the pid have been recycled,
+    // nobody else is hurt.
+    if (::getppid() == ws_.supervisor) ::kill(ws_.supervisor, SIGURG);
+}
+
+void event_loop::heartbeat() noexcept {
+    int64_t now = ctx_.now_ms();
+    slot_.heartbeat_ms.store(now, std::memory_order_relaxed);
+    next_beat_ = now + heartbeat_interval_ms;
+    if (!retiring_ && ::getppid() != ws_.supervisor) begin_retire("the supervisor is gone");
+    svc_.on_tick();
+}
+
+void event_loop::on_signals() noexcept {
+    while (auto info = sys::read_signal(signals_fd_.get()))
+        on_signal(static_cast<int>(info->ssi_signo));
+}
+
+// Also called from inside a session's on_io: a blocking handler's connection reads the
+// worker's signals while the loop waits for it. begin_retire() then calls on_retire() of that
+// very session, which only answers true (it is serving), so nothing is closed under it.
+void event_loop::on_signal(int signo) noexcept {
+    switch (signo) {
+        case SIGTERM:
+        case SIGINT:
+            stop_ = true;
+            break;
+        case SIGQUIT:
+            begin_retire("told to retire");
+            break;
+        case SIGUSR1:
+            reopen_logs();
+            break;
+        default:
+            break;
+    }
+}
+
+void event_loop::begin_retire(const char* why) noexcept {
+    if (retiring_) return;
+    log_.debug("retiring: {} ({} connection(s) open)", why, live_.size());
+    arm_listeners(false);
+    retiring_ = true;
+    context_access::set_retiring(ctx_);
+    slot_.set_state(worker_state::retiring);
+    // Close our copies of the listening sockets at once: when the last process holding a
+    // socket lets go (graceful stop), the kernel refuses new connections instead of
+    // queueing them for nobody. On reload the supervisor and the new generation still
+    // hold them, so nothing is refused.
+    // (The watch objects stay: an event of the current batch may still point at them.)
+    for (auto& l : listeners_) l->fd.reset();
+    graceful_deadline_ = ctx_.now_ms() + ws_.cfg->workers.graceful_timeout.count();
+    for (size_t i = live_.size(); i-- > 0;) {
+        connection& c = *live_[i];
+        settle(c, c.s->on_retire());
+    }
+}
+
+void event_loop::reopen_logs() noexcept {
+    if (ws_.error_log_target != "stderr") {
+        if (auto r = log_.open(ws_.error_log_target); !r) log_.error("USR1: {}", r.err().message);
+    }
+    if (!ws_.access_log_target.empty() && ws_.access_log_target != "stderr" &&
+        ws_.access_log_target != "off") {
+        auto fd = open_log_file(ws_.access_log_target);
+        if (fd) {
+            access_log_ = std::move(*fd);
+            context_access::set_access_log_fd(ctx_, access_log_.get());
+        } else {
+            log_.error("USR1: {}", fd.err().message);
+        }
+    }
+    svc_.on_reopen_logs();
+    log_.debug("reopened the logs");
+}
+
+}  // namespace preforkd::detail
