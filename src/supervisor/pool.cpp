@@ -35,7 +35,6 @@
 namespace preforkd {
 namespace {
 
-constexpr int64_t min_heartbeat_timeout_ms = 3000;  // three of the workers' 1 s beats
 constexpr int64_t tick_ms = 1000;
 
 }  // namespace
@@ -281,11 +280,9 @@ void worker_pool::watchdog(int64_t now) {
         if (w.killed) continue;
         int64_t beat = board_.slot(w.slot).heartbeat_ms.load(std::memory_order_relaxed);
         int64_t silent = now - beat;
-        // A worker beats once a second; under load a beat can come a little late. At least
-        // three beats' time, so that a healthy worker is never killed for one late beat,
-        // whatever heartbeat_timeout says (its minimum, 1 s, is a single beat).
-        if (silent > std::max<int64_t>(w.gen->cfg.workers.heartbeat_timeout.count(),
-                                       min_heartbeat_timeout_ms)) {
+        // A worker beats once a second; under load a beat can come a little late, so the
+        // configuration refuses a heartbeat_timeout under three beats (config.cpp).
+        if (silent > w.gen->cfg.workers.heartbeat_timeout.count()) {
             log_.error("worker {} (generation {}, slot {}) silent for {} ms: killing it", w.pid,
                        w.gen->id, w.slot, silent);
             send_signal(w.pid, SIGKILL);
