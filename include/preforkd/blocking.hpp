@@ -27,7 +27,8 @@
 //   retiring() turns true. The handler finishes the exchange in hand and returns; helpers
 //   keep working until workers.graceful_timeout has passed, then fail with io_errc::timeout.
 // - USR1: the logs are reopened at once.
-// (A handler computing without calling a helper notices them at its next call.)
+// (A handler computing without calling a helper notices them at its next call; retiring()
+// looks at the signals itself, so asking it is enough to learn of a QUIT.)
 //
 // A handler that crashes (abort(), SIGSEGV) takes its worker with it: that one connection is
 // closed, the supervisor replaces the worker, and other connections, held by other workers,
@@ -139,8 +140,10 @@ class connection {
 
     // TERM came: every helper now fails with io_errc::stopping. Return from the handler.
     bool stopping() const noexcept;
-    // The worker is retiring (QUIT, reload, a spare retired, workers.max_requests): finish
-    // the exchange in hand, then return rather than wait for another request.
+    // The worker is retiring (QUIT, reload, a spare retired, workers.max_requests reached
+    // with this connection's count_request()): finish the exchange in hand, then return
+    // rather than wait for another request. A QUIT counts from its arrival (one read of the
+    // worker's signalfd per call).
     bool retiring() const noexcept;
     // What every helper does while it waits: beat the worker's heartbeat and notice signals.
     // For a handler that computes for long between calls. False once stopping().

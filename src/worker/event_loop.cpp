@@ -120,7 +120,7 @@ bool event_loop::setup() noexcept {
 }
 
 void event_loop::arm_listeners(bool on) noexcept {
-    if (on == listening_ || (on && retiring_)) return;
+    if (on == listening_ || (on && (retiring_ || stop_))) return;
     for (auto& l : listeners_) {
         if (!l->fd) continue;
         if (on)
@@ -198,7 +198,7 @@ int event_loop::run() noexcept {
             resume_on_close_ = false;
             if (!full()) arm_listeners(true);
         }
-        check_max_requests();
+        if (max_requests_ != 0) check_max_requests();
         if (retiring_) {
             if (live_.empty()) break;
             if (now >= graceful_deadline_) {
@@ -222,9 +222,9 @@ void event_loop::on_listener(listener_watch& l) noexcept {
     // accept_one() and may have met a TERM or a QUIT (which closed l.fd) or served the last
     // of workers.max_requests, and a session may have filled the worker.
     for (int i = 0; i < accept_batch; ++i) {
-        if (!l.fd || !listening_ || stop_ || retiring_) return;
+        if (!listening_) return;  // also false once stopping or retiring (closed listeners)
         if (!accept_one(l)) break;
-        check_max_requests();
+        if (max_requests_ != 0) check_max_requests();
     }
     if (l.turn_start >= 0 && ctx_.now_ms() - l.turn_start >= accept_turn_ms && listening_ && l.fd)
         requeue_listener(l);

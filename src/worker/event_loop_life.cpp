@@ -70,6 +70,7 @@ void event_loop::on_signal(int signo) noexcept {
         case SIGTERM:
         case SIGINT:
             stop_ = true;
+            arm_listeners(false);  // a stopping worker takes no queued client (it would drop it)
             break;
         case SIGQUIT:
             begin_retire("told to retire");

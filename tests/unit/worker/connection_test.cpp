@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -358,6 +359,97 @@ TEST(connection, retiring_once_the_worker_has_served_max_requests) {
     EXPECT_FALSE(c.retiring());
     c.count_request();
     EXPECT_TRUE(c.retiring());
+}
+
+// A transport that makes the connection's life hard (issue 13 item 7): reads of one byte,
+// writes of at most three, an EAGAIN before every other call, and bytes held inside the
+// transport (as TLS holds decrypted records) that no poll() on the socket announces.
+class stingy_transport final : public transport {
+  public:
+    explicit stingy_transport(unique_fd fd) : inner_(std::move(fd)) {}
+    int fd() const noexcept override { return inner_.fd(); }
+    ssize_t read(void* buf, size_t len) noexcept override {
+        if (fail_reads_with_ != 0) {
+            errno = fail_reads_with_;
+            return -1;
+        }
+        if ((calls_++ & 1) == 0) {
+            errno = EAGAIN;  // even with bytes held: the caller must look at pending()
+            return -1;
+        }
+        if (!held_.empty()) {
+            static_cast<char*>(buf)[0] = held_.front();
+            held_.erase(0, 1);
+            return 1;
+        }
+        return inner_.read(buf, std::min<size_t>(len, 1));
+    }
+    ssize_t write(const void* buf, size_t len, bool more) noexcept override {
+        if ((calls_++ & 1) == 0) {
+            errno = EAGAIN;
+            return -1;
+        }
+        return inner_.write(buf, std::min<size_t>(len, 3), more);
+    }
+    ssize_t writev(const iovec* iov, int n) noexcept override { return inner_.writev(iov, n); }
+    ssize_t sendfile(int f, off_t* off, size_t count) noexcept override {
+        return inner_.sendfile(f, off, count);
+    }
+    void shutdown_write() noexcept override { inner_.shutdown_write(); }
+    size_t pending() const noexcept override { return held_.size(); }
+
+    std::string held_;         // "already decrypted": readable without the socket
+    int fail_reads_with_ = 0;  // once set, reads fail with it
+
+  private:
+    plain_transport inner_;
+    unsigned calls_ = 0;
+};
+
+TEST(connection_transport, short_transfers_and_eagain_still_move_every_byte) {
+    worker_env env;
+    pair p;
+    stingy_transport io(std::move(p.server));
+    accepted_connection ac;
+    ac.io = &io;
+    connection c(std::move(ac), env.ctx, nullptr);
+    c.set_timeout(2s);
+    p.send("first line\nsecond\n");
+    EXPECT_EQ(*c.read_line(), "first line");
+    EXPECT_EQ(*c.read_line(), "second");
+    const std::string out = "a reply longer than three bytes\n";
+    ASSERT_TRUE(c.write_all(out));
+    std::string got(out.size(), '\0');
+    ASSERT_EQ(::recv(p.peer.get(), got.data(), got.size(), MSG_WAITALL),
+              static_cast<ssize_t>(got.size()));
+    EXPECT_EQ(got, out);
+}
+
+TEST(connection_transport, bytes_held_by_the_transport_are_read_without_waiting) {
+    worker_env env;
+    pair p;
+    stingy_transport io(std::move(p.server));
+    io.held_ = "held\n";  // nothing on the socket: a poll() there would wait for ever
+    accepted_connection ac;
+    ac.io = &io;
+    connection c(std::move(ac), env.ctx, nullptr);
+    c.set_timeout(5s);
+    int64_t start = monotonic_ms();
+    EXPECT_EQ(*c.read_line(), "held");
+    EXPECT_LT(elapsed_ms(start), 1000);
+}
+
+TEST(connection_transport, a_read_error_reaches_the_handler_as_a_system_error) {
+    worker_env env;
+    pair p;
+    stingy_transport io(std::move(p.server));
+    io.fail_reads_with_ = ECONNRESET;
+    accepted_connection ac;
+    ac.io = &io;
+    connection c(std::move(ac), env.ctx, nullptr);
+    auto r = c.read_line();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.err().code, std::error_code(ECONNRESET, std::system_category()));
 }
 
 }  // namespace
