@@ -10,19 +10,19 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <preforkd/result.hpp>
+#include <preforkd/version.hpp>  // every engine header brings PREFORKD_VERSION
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <preforkd/result.hpp>
-#include <preforkd/version.hpp>  // every engine header brings PREFORKD_VERSION
 
 namespace preforkd {
 
 using std::chrono::milliseconds;
 
 inline constexpr const char* default_config_path = "/etc/preforkd/preforkd.toml";
-// Upper bound of workers.max; the scoreboard reserves this many slots (untouched ones cost no memory).
+// Upper bound of workers.max; the scoreboard reserves this many slots (untouched ones cost no
+// memory).
 inline constexpr int max_workers_limit = 4096;
 
 // One `listen` entry: "host:port", "[v6]:port", "*:port" or "unix:/path".
@@ -70,7 +70,7 @@ struct workers_config {
 enum class log_level { debug, info, warn, error, crit };
 
 struct log_config {
-    std::string error = "/var/log/preforkd/error.log";    // a path or "stderr"
+    std::string error = "/var/log/preforkd/error.log";  // a path or "stderr"
     bool error_configured = false;  // the file set `error` (-F logs to stderr otherwise)
     std::string access = "/var/log/preforkd/access.log";  // a path, "stderr" or "off"
     log_level level = log_level::info;
@@ -84,7 +84,7 @@ struct config_lines;  // private to the engine: src/core/config_lines.hpp
 
 // The application's tables of one file, handed to app_schema::parse.
 class app_tables {
-public:
+  public:
     virtual ~app_tables() = default;
     // One of app_schema::tables (present in the file or not: absent means all defaults).
     virtual table_reader& table(std::string_view name) = 0;
@@ -149,7 +149,7 @@ result<config> parse_config(std::string_view toml_text, const std::string& name,
 // problem (wrong type, out of range, bad duration, unknown key) is kept, later getters
 // return their fallback, and finish() reports it: parse a whole table, then check once.
 class table_reader {
-public:
+  public:
     virtual ~table_reader() = default;
 
     virtual const std::string& name() const = 0;  // "http"
@@ -191,8 +191,8 @@ template <class Settings, class Read>
 app_schema settings_table(std::string table, Read read) {
     app_schema schema;
     schema.tables.push_back(table);
-    schema.parse = [table = std::move(table),
-                    read = std::move(read)](app_tables& tables) -> result<std::shared_ptr<const void>> {
+    schema.parse = [table = std::move(table), read = std::move(read)](
+                       app_tables& tables) -> result<std::shared_ptr<const void>> {
         table_reader& reader = tables.table(table);
         auto settings = std::make_unique<Settings>();
         read(reader, *settings);

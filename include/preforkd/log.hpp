@@ -4,12 +4,11 @@
 
 #include <fmt/format.h>
 
-#include <string>
-#include <string_view>
-
 #include <preforkd/config.hpp>
 #include <preforkd/result.hpp>
 #include <preforkd/unique_fd.hpp>
+#include <string>
+#include <string_view>
 
 namespace preforkd {
 
@@ -19,7 +18,7 @@ std::string_view to_string(log_level level) noexcept;
 result<unique_fd> open_log_file(const std::string& path);
 
 class logger {
-public:
+  public:
     // `role` is "supervisor" or "worker"; the pid is read at each line (a fork keeps the logger).
     logger(std::string role, log_level min_level) : role_(std::move(role)), level_(min_level) {}
 
@@ -43,23 +42,34 @@ public:
         try {
             write_line(level, fmt::vformat(f, fmt::make_format_args(args...)));
         } catch (...) {
-            // Formatting only throws on allocation failure; a lost log line must not kill a process.
+            // Formatting only throws on allocation failure; a lost log line must not kill a
+            // process.
         }
     }
     template <class... Args>
-    void debug(fmt::format_string<Args...> f, Args&&... a) noexcept { log(log_level::debug, f, std::forward<Args>(a)...); }
+    void debug(fmt::format_string<Args...> f, Args&&... a) noexcept {
+        log(log_level::debug, f, std::forward<Args>(a)...);
+    }
     template <class... Args>
-    void info(fmt::format_string<Args...> f, Args&&... a) noexcept { log(log_level::info, f, std::forward<Args>(a)...); }
+    void info(fmt::format_string<Args...> f, Args&&... a) noexcept {
+        log(log_level::info, f, std::forward<Args>(a)...);
+    }
     template <class... Args>
-    void warn(fmt::format_string<Args...> f, Args&&... a) noexcept { log(log_level::warn, f, std::forward<Args>(a)...); }
+    void warn(fmt::format_string<Args...> f, Args&&... a) noexcept {
+        log(log_level::warn, f, std::forward<Args>(a)...);
+    }
     template <class... Args>
-    void error(fmt::format_string<Args...> f, Args&&... a) noexcept { log(log_level::error, f, std::forward<Args>(a)...); }
+    void error(fmt::format_string<Args...> f, Args&&... a) noexcept {
+        log(log_level::error, f, std::forward<Args>(a)...);
+    }
     template <class... Args>
-    void crit(fmt::format_string<Args...> f, Args&&... a) noexcept { log(log_level::crit, f, std::forward<Args>(a)...); }
+    void crit(fmt::format_string<Args...> f, Args&&... a) noexcept {
+        log(log_level::crit, f, std::forward<Args>(a)...);
+    }
 
     void write_line(log_level level, std::string_view message) noexcept;
 
-private:
+  private:
     std::string role_;
     log_level level_;
     unique_fd fd_;  // empty: stderr

@@ -17,7 +17,8 @@ struct error {
     std::string message;
 
     error() = default;
-    explicit error(std::string msg) : code(std::make_error_code(std::errc::invalid_argument)), message(std::move(msg)) {}
+    explicit error(std::string msg)
+        : code(std::make_error_code(std::errc::invalid_argument)), message(std::move(msg)) {}
     error(std::error_code ec, std::string msg) : code(ec), message(std::move(msg)) {}
 
     // `what: strerror(errno)`; read errno at the call site, before anything else can change it.
@@ -29,7 +30,7 @@ struct error {
 
 template <class T>
 class [[nodiscard]] result {
-public:
+  public:
     result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
     result(error e) : v_(std::in_place_index<1>, std::move(e)) {}      // NOLINT
 
@@ -47,13 +48,13 @@ public:
     const error& err() const& { return std::get<1>(v_); }
     error&& err() && { return std::get<1>(std::move(v_)); }
 
-private:
+  private:
     std::variant<T, error> v_;
 };
 
 template <>
 class [[nodiscard]] result<void> {
-public:
+  public:
     result() = default;
     result(error e) : err_(std::move(e)), failed_(true) {}  // NOLINT
 
@@ -62,7 +63,7 @@ public:
     const error& err() const& { return err_; }
     error&& err() && { return std::move(err_); }
 
-private:
+  private:
     error err_;
     bool failed_ = false;
 };

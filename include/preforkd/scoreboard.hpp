@@ -13,9 +13,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <string_view>
-
 #include <preforkd/result.hpp>
+#include <string_view>
 
 namespace preforkd {
 
@@ -70,13 +69,13 @@ struct scoreboard_header {
     // Supervisor start, monotonic_ms(): uptime is now minus this, whatever the wall clock does
     // (CLOCK_MONOTONIC is one clock for every process of the machine).
     std::atomic<int64_t> started_ms{0};
-    std::atomic<uint32_t> high_water{0};      // slots [0, high_water) have ever been used
+    std::atomic<uint32_t> high_water{0};  // slots [0, high_water) have ever been used
     uint32_t capacity = 0;
 };
 
 // Owns the MAP_SHARED anonymous mapping; workers inherit it across fork.
 class scoreboard {
-public:
+  public:
     static result<scoreboard> create(uint32_t capacity);
 
     scoreboard() = default;
@@ -97,7 +96,7 @@ public:
     // Supervisor only: clears the slot of a reaped worker so it can be reused.
     void release(uint32_t i) noexcept;
 
-private:
+  private:
     void* base_ = nullptr;
     size_t length_ = 0;
     scoreboard_header* header_ = nullptr;

@@ -1,5 +1,3 @@
-#include <preforkd/log.hpp>
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -7,19 +5,24 @@
 
 #include <cerrno>
 #include <cstring>
-
 #include <preforkd/clock.hpp>
 #include <preforkd/detail/syscall.hpp>
+#include <preforkd/log.hpp>
 
 namespace preforkd {
 
 std::string_view to_string(log_level level) noexcept {
     switch (level) {
-        case log_level::debug: return "debug";
-        case log_level::info: return "info";
-        case log_level::warn: return "warn";
-        case log_level::error: return "error";
-        case log_level::crit: return "crit";
+        case log_level::debug:
+            return "debug";
+        case log_level::info:
+            return "info";
+        case log_level::warn:
+            return "warn";
+        case log_level::error:
+            return "error";
+        case log_level::crit:
+            return "crit";
     }
     return "?";
 }
@@ -52,8 +55,9 @@ void logger::write_line(log_level level, std::string_view message) noexcept {
 
     // One buffer, one write(2): O_APPEND makes each line land whole, whoever else writes.
     fmt::memory_buffer buf;
-    fmt::format_to(std::back_inserter(buf), "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z [{}] {}[{}]: ",
-                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+    fmt::format_to(std::back_inserter(buf),
+                   "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z [{}] {}[{}]: ", tm.tm_year + 1900,
+                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                    static_cast<int>(now % 1000), to_string(level), role_, ::getpid());
     for (char c : message) {
         // A line is one record: a newline or control byte inside a message (say, from a

@@ -1,20 +1,24 @@
-#include <preforkd/scoreboard.hpp>
-
 #include <sys/mman.h>
 
 #include <cerrno>
 #include <new>
+#include <preforkd/scoreboard.hpp>
 #include <utility>
 
 namespace preforkd {
 
 std::string_view to_string(worker_state s) noexcept {
     switch (s) {
-        case worker_state::empty: return "empty";
-        case worker_state::starting: return "starting";
-        case worker_state::idle: return "idle";
-        case worker_state::busy: return "busy";
-        case worker_state::retiring: return "retiring";
+        case worker_state::empty:
+            return "empty";
+        case worker_state::starting:
+            return "starting";
+        case worker_state::idle:
+            return "idle";
+        case worker_state::busy:
+            return "busy";
+        case worker_state::retiring:
+            return "retiring";
     }
     return "?";
 }

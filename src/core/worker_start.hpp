@@ -5,29 +5,28 @@
 #include <sys/types.h>
 
 #include <functional>
-#include <string>
-#include <vector>
-
 #include <preforkd/config.hpp>
 #include <preforkd/scoreboard.hpp>
+#include <string>
+#include <vector>
 
 #include "sys/privileges.hpp"
 
 namespace preforkd {
 
 struct worker_start {
-    const config* cfg = nullptr;    // this worker's generation
-    std::vector<int> listeners;     // one fd per cfg->server.listen entry, same order
+    const config* cfg = nullptr;  // this worker's generation
+    std::vector<int> listeners;   // one fd per cfg->server.listen entry, same order
     scoreboard* board = nullptr;
     uint32_t slot = 0;
     uint32_t generation = 0;
     pid_t supervisor = 0;
     sys::credentials creds;
-    int error_log_fd = -1;          // -1: stderr
-    std::string error_log_target;   // reopened by path on USR1
-    int access_log_fd = -1;         // -1: off
+    int error_log_fd = -1;         // -1: stderr
+    std::string error_log_target;  // reopened by path on USR1
+    int access_log_fd = -1;        // -1: off
     std::string access_log_target;
-    std::vector<int> close_fds;     // the supervisor's own descriptors, closed first thing
+    std::vector<int> close_fds;  // the supervisor's own descriptors, closed first thing
 };
 
 // The worker's whole life; returns its exit status (see exit_code.hpp).

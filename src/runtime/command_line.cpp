@@ -43,11 +43,16 @@ result<command_line> parse_command_line(const std::vector<std::string>& args,
                                          sys::signal_verbs(", ")));
             continue;
         }
-        if (a == "-F" || a == "--foreground") cl.foreground = true;
-        else if (a == "-t" || a == "--test") cl.test = true;
-        else if (a == "-V" || a == "--version") cl.version = true;
-        else if (a == "-h" || a == "--help") cl.help = true;
-        else return error(fmt::format("unknown argument {}", a));
+        if (a == "-F" || a == "--foreground")
+            cl.foreground = true;
+        else if (a == "-t" || a == "--test")
+            cl.test = true;
+        else if (a == "-V" || a == "--version")
+            cl.version = true;
+        else if (a == "-h" || a == "--help")
+            cl.help = true;
+        else
+            return error(fmt::format("unknown argument {}", a));
     }
     if (cl.config_path.empty()) return error("-c: empty file name");
     return cl;

@@ -1,10 +1,9 @@
 // The command line: preforkd [-c FILE] [-F] [-t] [-s reload|stop|quit|reopen] [-V] [-h]
 #pragma once
 
+#include <preforkd/result.hpp>
 #include <string>
 #include <vector>
-
-#include <preforkd/result.hpp>
 
 namespace preforkd {
 

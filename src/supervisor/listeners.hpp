@@ -4,12 +4,11 @@
 
 #include <map>
 #include <memory>
-#include <string>
-#include <vector>
-
 #include <preforkd/config.hpp>
 #include <preforkd/result.hpp>
 #include <preforkd/unique_fd.hpp>
+#include <string>
+#include <vector>
 
 #include "sys/inherited_sockets.hpp"
 

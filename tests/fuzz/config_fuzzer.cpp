@@ -61,8 +61,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         check(w.min_spare >= 0 && w.min_spare <= w.max_spare);
         check(w.max_connections >= 1);
         check(w.graceful_timeout > 0ms && w.heartbeat_timeout >= 3s);
-        check(w.rlimit_nofile == 0 || (w.rlimit_nofile >= 16 + cfg->server.listen.size() &&
-                                       w.rlimit_nofile <= (1u << 20)));
+        check(w.rlimit_nofile == 0 ||
+              (w.rlimit_nofile >= 16 + cfg->server.listen.size() && w.rlimit_nofile <= (1u << 20)));
         check(cfg->server.backlog >= 1 && cfg->server.backlog <= 65535);
         check(!cfg->server.listen.empty());
         for (const listen_address& a : cfg->server.listen) check_address(a);

@@ -10,7 +10,7 @@
 namespace preforkd::test {
 
 class server_test : public ::testing::Test {
-protected:
+  protected:
     server_test() : port_(free_port()), cfg_(dir_.path(), port_) {}
 
     // Writes the config built so far and starts the server; fails the test if it does not come up.

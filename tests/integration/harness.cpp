@@ -1,11 +1,10 @@
 #include "integration/harness.hpp"
 
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -138,7 +137,8 @@ config_builder::config_builder(const fs::path& dir, uint16_t port) {
 
 config_builder& config_builder::set(const std::string& table, const std::string& key,
                                     const std::string& value) {
-    auto t = std::find_if(tables_.begin(), tables_.end(), [&](auto& e) { return e.first == table; });
+    auto t =
+        std::find_if(tables_.begin(), tables_.end(), [&](auto& e) { return e.first == table; });
     if (t == tables_.end()) {
         tables_.push_back({table, {}});
         t = tables_.end() - 1;
@@ -360,18 +360,19 @@ bool server::start(const std::vector<std::string>& extra_args, const spawn_optio
     pid_ = spawn_binary(args, output_path(), so);
     reaped_ = false;
     return wait_until(
-        [&] {
-            std::string pid = read_file(pid_file());
-            if (!pid.empty() && std::atoi(pid.c_str()) == pid_) return true;
-            int status = 0;
-            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                reaped_ = true;
-                exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-                return true;
-            }
-            return false;
-        },
-        10s) &&
+               [&] {
+                   std::string pid = read_file(pid_file());
+                   if (!pid.empty() && std::atoi(pid.c_str()) == pid_) return true;
+                   int status = 0;
+                   if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+                       reaped_ = true;
+                       exit_status_ =
+                           WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                       return true;
+                   }
+                   return false;
+               },
+               10s) &&
            !reaped_;
 }
 

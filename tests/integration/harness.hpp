@@ -38,20 +38,20 @@ size_t count_in_log(const std::string& log, const std::string& what);
 
 // A folder under /tmp, removed with everything in it.
 class temp_dir {
-public:
+  public:
     temp_dir();
     ~temp_dir();
     temp_dir(const temp_dir&) = delete;
     temp_dir& operator=(const temp_dir&) = delete;
     const fs::path& path() const { return path_; }
 
-private:
+  private:
     fs::path path_;
 };
 
 // TOML for a test server: tables of raw TOML values, rendered in order.
 class config_builder {
-public:
+  public:
     // Defaults: listen 127.0.0.1:port, pid/error/access files and docroot `www` in `dir`,
     // 2 workers, quick timeouts.
     config_builder(const fs::path& dir, uint16_t port);
@@ -59,7 +59,7 @@ public:
     config_builder& set(const std::string& table, const std::string& key, const std::string& value);
     std::string render() const;
 
-private:
+  private:
     std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> tables_;
 };
 
@@ -97,7 +97,7 @@ struct spawn_options {
 
 // The preforkd binary under test, started in the foreground (-F) by default.
 class server {
-public:
+  public:
     explicit server(const fs::path& dir, uint16_t port) : dir_(dir), port_(port) {}
     ~server();  // SIGKILLs the supervisor and its workers if still running
     server(const server&) = delete;
@@ -126,7 +126,7 @@ public:
     std::string error_log() const { return read_file(error_log_path()); }
     std::string output() const { return read_file(output_path()); }
 
-private:
+  private:
     fs::path dir_;
     uint16_t port_;
     pid_t pid_ = -1;
@@ -155,7 +155,7 @@ struct http_response {
 
 // A client connection. Reads are bounded by `timeout` each.
 class http_client {
-public:
+  public:
     explicit http_client(uint16_t port, std::chrono::milliseconds timeout = 5s);
     ~http_client();
     http_client(const http_client&) = delete;
@@ -170,7 +170,7 @@ public:
     bool closed_by_peer(std::chrono::milliseconds timeout = 2s);
     std::string read_all();  // until EOF or timeout
 
-private:
+  private:
     bool fill();
     int fd_ = -1;
     std::chrono::milliseconds timeout_;

@@ -1,7 +1,5 @@
 #include "integration/load.hpp"
 
-#include "integration/harness.hpp"
-
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -11,6 +9,8 @@
 
 #include <cerrno>
 #include <cstring>
+
+#include "integration/harness.hpp"
 
 namespace preforkd::test {
 namespace {
@@ -41,7 +41,8 @@ struct response {
 };
 
 // Reads one response from `buf` + the socket. Returns an empty string on success, else why not.
-std::string read_response(int fd, std::string& buf, response& r, std::chrono::milliseconds timeout) {
+std::string read_response(int fd, std::string& buf, response& r,
+                          std::chrono::milliseconds timeout) {
     auto fill = [&]() -> std::string {
         pollfd p{fd, POLLIN, 0};
         int n = ::poll(&p, 1, static_cast<int>(timeout.count()));
@@ -55,7 +56,8 @@ std::string read_response(int fd, std::string& buf, response& r, std::chrono::mi
     };
     size_t end;
     while ((end = buf.find("\r\n\r\n")) == std::string::npos)
-        if (auto e = fill(); !e.empty()) return e + (buf.empty() ? " before any byte" : " mid-head");
+        if (auto e = fill(); !e.empty())
+            return e + (buf.empty() ? " before any byte" : " mid-head");
     std::string head = buf.substr(0, end);
     buf.erase(0, end + 4);
     if (head.compare(0, 9, "HTTP/1.1 ") != 0) return "bad status line";

@@ -28,19 +28,19 @@ struct load_options {
 struct load_result {
     uint64_t requests = 0;  // completed with the expected bytes
     uint64_t failed = 0;
-    uint64_t reconnects = 0;  // keep-alive: new connections after a `Connection: close`
+    uint64_t reconnects = 0;           // keep-alive: new connections after a `Connection: close`
     std::vector<std::string> samples;  // the first few failures, described
 };
 
 class load_generator {
-public:
+  public:
     explicit load_generator(load_options o);
     ~load_generator();
     void start();
     load_result wait();  // joins after the duration
     uint64_t requests_so_far() const { return ok_.load(); }
 
-private:
+  private:
     void run_thread();
     void fail(const std::string& what);
     load_options o_;

@@ -59,8 +59,8 @@ TEST_F(zero_downtime, connection_per_request_load_survives_20_reloads) {
     // The reloads really happened, one after another. Not necessarily 20 generations: two
     // HUPs pending at the same moment (a slow supervisor under ASan) merge into one.
     auto count = [&](const std::string& what) { return count_in_log(srv_->error_log(), what); };
-    EXPECT_TRUE(wait_until([&] { return count("reloading: generation") == count(" serves ("); },
-                           15s));
+    EXPECT_TRUE(
+        wait_until([&] { return count("reloading: generation") == count(" serves ("); }, 15s));
     EXPECT_GE(count(" serves ("), 10u) << srv_->error_log().substr(0, 4000);
     EXPECT_TRUE(zombie_children_of(srv_->pid()).empty());
 }

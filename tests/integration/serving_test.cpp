@@ -29,8 +29,9 @@ TEST_F(serving, head_has_the_headers_of_get_and_no_body) {
     write_file(dir_.path() / "www/page.html", "<p>x</p>");
     start();
     http_client c(port_);
-    ASSERT_TRUE(c.send("HEAD /page.html HTTP/1.1\r\nHost: x\r\n\r\n"
-                       "GET /page.html HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_TRUE(
+        c.send("HEAD /page.html HTTP/1.1\r\nHost: x\r\n\r\n"
+               "GET /page.html HTTP/1.1\r\nHost: x\r\n\r\n"));
     auto head = c.read_response(true);
     ASSERT_TRUE(head);
     EXPECT_EQ(head->status, 200);

@@ -20,8 +20,7 @@ namespace preforkd::detail {
 inline size_t format_host(const sockaddr_storage& ss, char (&out)[INET6_ADDRSTRLEN]) noexcept {
     out[0] = '\0';
     if (ss.ss_family == AF_INET) {
-        ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, out,
-                    sizeof out);
+        ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, out, sizeof out);
     } else if (ss.ss_family == AF_INET6) {
         const in6_addr* a = &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr;
         if (IN6_IS_ADDR_V4MAPPED(a))

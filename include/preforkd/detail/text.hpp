@@ -18,8 +18,7 @@ inline std::string_view trim_ows(std::string_view s) noexcept {
 // Appends `s` with every control byte (< 0x20, 0x7f), every byte >= 0x80 and '\' written as
 // \xhh, so that a log line or an error message stays one line and says unambiguously which
 // bytes were sent. Bytes in `also` (for example '"' inside a quoted log field) get \xhh too.
-inline void append_hex_escaped(std::string& out, std::string_view s,
-                               std::string_view also = {}) {
+inline void append_hex_escaped(std::string& out, std::string_view s, std::string_view also = {}) {
     static constexpr char hex[] = "0123456789abcdef";
     for (char ch : s) {
         const auto c = static_cast<unsigned char>(ch);

@@ -1,10 +1,9 @@
-#include <preforkd/log.hpp>
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <preforkd/log.hpp>
 #include <regex>
 #include <sstream>
 

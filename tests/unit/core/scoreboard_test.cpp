@@ -1,10 +1,9 @@
-#include <preforkd/scoreboard.hpp>
-
 #include <gtest/gtest.h>
-
-#include <cstddef>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstddef>
+#include <preforkd/scoreboard.hpp>
 
 namespace preforkd {
 namespace {

@@ -1,7 +1,6 @@
 // Drives one HTTP session by hand over a socketpair, the way the worker's loop would.
 #pragma once
 
-#include <algorithm>
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -10,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>

@@ -723,8 +723,9 @@ TEST_F(http_session_test, writes_one_combined_log_line_per_request) {
     std::getline(in, l2);
     EXPECT_FALSE(std::getline(in, l3));
     EXPECT_EQ(l1.rfind("127.0.0.1 - - [", 0), 0u) << l1;
-    EXPECT_NE(l1.find(" +0000] \"GET /a.txt HTTP/1.1\" 200 100 \"http://r/\" \"tester \\x22x\\x22\""),
-              std::string::npos)
+    EXPECT_NE(
+        l1.find(" +0000] \"GET /a.txt HTTP/1.1\" 200 100 \"http://r/\" \"tester \\x22x\\x22\""),
+        std::string::npos)
         << l1;
     EXPECT_NE(l2.find("\"GET /missing HTTP/1.1\" 404 "), std::string::npos) << l2;
 }
@@ -811,9 +812,9 @@ TEST_F(http_session_test, logs_the_request_line_of_refused_heads) {
     preforkd::detail::context_access::set_access_log_fd(*ctx_, log_fd.get());
     const std::string long_target = "/" + std::string(9000, 'x');
     const std::vector<std::string> requests = {
-        "GET /bad\x01 HTTP/1.1\r\nHost: t\r\n\r\n",                                   // 400
+        "GET /bad\x01 HTTP/1.1\r\nHost: t\r\n\r\n",                                      // 400
         "GET /ok HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(9000, 'y') + "\r\n\r\n",  // 431
-        "GET " + long_target + " HTTP/1.1\r\n\r\n",                                     // 414
+        "GET " + long_target + " HTTP/1.1\r\n\r\n",                                      // 414
     };
     for (const std::string& req : requests) {
         connect();
@@ -828,7 +829,8 @@ TEST_F(http_session_test, logs_the_request_line_of_refused_heads) {
     ASSERT_EQ(lines.size(), 4u);
     EXPECT_NE(lines[0].find("\"GET /bad\\x01 HTTP/1.1\" 400 "), std::string::npos) << lines[0];
     EXPECT_NE(lines[1].find("\"GET /ok HTTP/1.1\" 431 "), std::string::npos) << lines[1];
-    const std::string cut = "\"GET " + long_target.substr(0, max_logged_request_line - 4) + "\" 414 ";
+    const std::string cut =
+        "\"GET " + long_target.substr(0, max_logged_request_line - 4) + "\" 414 ";
     EXPECT_NE(lines[2].find(cut), std::string::npos) << lines[2].substr(0, 80);
     EXPECT_LT(lines[2].size(), max_logged_request_line + 200);
     EXPECT_NE(lines[3].find("\"GET /slow HTTP/1.1\" 408 "), std::string::npos) << lines[3];
