@@ -62,8 +62,16 @@ status_snapshot take_snapshot(const scoreboard& board, int64_t now_ms, int64_t w
     const scoreboard_header& h = board.header();
     s.supervisor_pid = h.supervisor_pid.load(std::memory_order_relaxed);
     s.generation = h.generation.load(std::memory_order_relaxed);
-    int64_t started = h.started_wall_ms.load(std::memory_order_relaxed);
-    s.uptime_s = started > 0 && wall_now_ms > started ? (wall_now_ms - started) / 1000 : 0;
+    // Monotonic: a wall clock stepped by NTP or by hand moves no uptime. A supervisor from
+    // before started_ms existed (an upgrade's old binary) has only the wall clock.
+    const int64_t started = h.started_ms.load(std::memory_order_relaxed);
+    const int64_t started_wall = h.started_wall_ms.load(std::memory_order_relaxed);
+    if (started > 0)
+        s.uptime_s = now_ms > started ? (now_ms - started) / 1000 : 0;
+    else
+        s.uptime_s = started_wall > 0 && wall_now_ms > started_wall
+                         ? (wall_now_ms - started_wall) / 1000
+                         : 0;
     const uint32_t used = board.used();
     for (uint32_t i = 0; i < used && i < board.capacity(); ++i) {
         const scoreboard_slot& slot = board.slot(i);

@@ -36,7 +36,7 @@ struct status_snapshot {
 };
 
 // Reads slots [0, used()) whose state is not empty. `now_ms` is monotonic (heartbeats),
-// `wall_now_ms` the wall clock (uptime against header().started_wall_ms).
+// `wall_now_ms` the wall clock (uptime only when the header has no monotonic start).
 status_snapshot take_snapshot(const scoreboard& board, int64_t now_ms, int64_t wall_now_ms);
 
 void render_status_text(const status_snapshot& s, std::string_view version, std::string& out);

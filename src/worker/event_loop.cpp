@@ -15,6 +15,7 @@
 #include <preforkd/clock.hpp>
 #include <preforkd/detail/syscall.hpp>
 #include <preforkd/exit_code.hpp>
+#include <string>
 
 #include "sys/signals.hpp"
 #include "worker/context_access.hpp"
@@ -159,11 +160,15 @@ int event_loop::run() noexcept {
     epoll_event events[max_events];
     while (!stop_) {
         int timeout = static_cast<int>(wait_timeout_ms());
-        int n =
-            retry_eintr([&] { return sys_.epoll_wait(epoll_.get(), events, max_events, timeout); });
+        int n = sys_.epoll_wait(epoll_.get(), events, max_events, timeout);
         if (n < 0) {
-            log_.crit("epoll_wait: {}", std::strerror(errno));
-            return static_cast<int>(exit_code::failure);
+            // Not retried with the same timeout: a signal (a SIGCONT after a stop) means time
+            // has passed, so read the clock and look at the timers and the heartbeat first.
+            if (errno != EINTR) {
+                log_.crit("epoll_wait: {}", std::strerror(errno));
+                return static_cast<int>(exit_code::failure);
+            }
+            n = 0;
         }
         int64_t now = monotonic_ms();
         context_access::set_now_ms(ctx_, now);
@@ -231,6 +236,21 @@ void event_loop::on_listener(listener_watch& l) noexcept {
 }
 
 void event_loop::pause_accept(int err) noexcept {
+    // Out of descriptors with not one connection open, before serving anything: this worker
+    // can never accept (its limit is taken by what it opened at start). Pausing would leave
+    // the pool looking healthy while nobody serves; a fatal exit makes the supervisor abandon
+    // a reload that brought this on, or fail the start, with the reason (issue 18.2).
+    if (err == EMFILE && live_.empty() && slot_.accepted.load(std::memory_order_relaxed) == 0) {
+        const std::string why =
+            "cannot accept a connection: the descriptor limit is reached with none open "
+            "(raise workers.rlimit_nofile)";
+        log_.crit("{}", why);
+        slot_.set_exit_reason(why);
+        exit_status_ = static_cast<int>(exit_code::fatal);
+        stop_ = true;
+        arm_listeners(false);
+        return;
+    }
     // Out of descriptors or memory: accepting again at once would spin. Step back, let
     // connections close, and say so once a minute at most.
     if (ctx_.now_ms() - last_accept_error_log_ >= 60'000 || last_accept_error_log_ == 0) {

@@ -22,8 +22,26 @@ namespace {
 // workers.rlimit_nofile: soft and hard alike, like nginx's worker_rlimit_nofile. Done before
 // dropping privileges, so that root may raise the hard limit. A limit that cannot be had
 // (EPERM: not root, no CAP_SYS_RESOURCE) is not fatal: the worker keeps what it may get.
-void apply_nofile_limit(uint64_t want, logger& log) noexcept {
-    if (want == 0) return;
+// 0 (the default) = automatic: the soft limit is raised, within the hard limit (no privilege
+// needed), to what max_connections wants: one descriptor per connection, one more per file
+// being sent, and some of the worker's own. A shell's soft limit of 1024 would otherwise
+// lower the 512 connections of the default (the event loop fits them to the limit).
+void apply_nofile_limit(uint64_t want, uint64_t max_connections, logger& log) noexcept {
+    if (want == 0) {
+        rlimit now{};
+        if (::getrlimit(RLIMIT_NOFILE, &now) != 0) return;
+        const auto wanted = static_cast<rlim_t>(nofile_for_connections(max_connections));
+        if (now.rlim_cur == RLIM_INFINITY || now.rlim_cur >= wanted) return;
+        rlimit raised{std::min(wanted, now.rlim_max), now.rlim_max};
+        if (raised.rlim_cur > now.rlim_cur) ::setrlimit(RLIMIT_NOFILE, &raised);
+        if (raised.rlim_cur < wanted)
+            log.warn(
+                "the descriptor limit {} (hard) is below the {} that {} connections want; "
+                "set workers.rlimit_nofile or LimitNOFILE=",
+                static_cast<uint64_t>(now.rlim_max), static_cast<uint64_t>(wanted),
+                max_connections);
+        return;
+    }
     rlimit rl{static_cast<rlim_t>(want), static_cast<rlim_t>(want)};
     if (::setrlimit(RLIMIT_NOFILE, &rl) == 0) return;
     int err = errno;
@@ -65,7 +83,8 @@ int run_worker(worker_start& ws, const application& app) noexcept {
     logger log("worker", cfg.log.level);
     if (ws.error_log_fd > 2) log.adopt(unique_fd(ws.error_log_fd), ws.error_log_target);
 
-    apply_nofile_limit(cfg.workers.rlimit_nofile, log);
+    apply_nofile_limit(cfg.workers.rlimit_nofile,
+                       static_cast<uint64_t>(std::max(1, cfg.workers.max_connections)), log);
     if (auto r = sys::drop_privileges(ws.creds); !r)
         return fatal_exit(
             ws, log,

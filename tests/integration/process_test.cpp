@@ -472,3 +472,36 @@ TEST_F(process_management, a_worker_late_by_a_beat_or_two_is_not_killed_by_the_w
 
 }  // namespace
 }  // namespace preforkd::test
+
+namespace preforkd::test {
+namespace {
+
+// The soft descriptor limit a process runs with ("Max open files" in /proc/PID/limits).
+uint64_t soft_nofile_of(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/limits");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("Max open files", 0) == 0) return std::stoull(line.substr(26));
+    return 0;
+}
+
+// workers.rlimit_nofile = 0 (the default) is automatic: started from a shell whose soft limit
+// is 1024, a worker raises its own (within the hard limit) to what the default 512
+// connections want, instead of serving fewer connections than configured.
+TEST_F(process_management, an_automatic_descriptor_limit_fits_max_connections) {
+    rlimit old{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+    if (old.rlim_max != RLIM_INFINITY && old.rlim_max < 1088)
+        GTEST_SKIP() << "hard limit " << old.rlim_max << " is below 1088";
+    rlimit low{1024, old.rlim_max};
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+    cfg_.set("workers", "start", "1");
+    start();
+    ::setrlimit(RLIMIT_NOFILE, &old);
+    ASSERT_TRUE(srv_->wait_workers(1));
+    EXPECT_EQ(soft_nofile_of(srv_->workers()[0]), 1088u);
+    EXPECT_EQ(srv_->error_log().find("lowered"), std::string::npos) << srv_->error_log();
+}
+
+}  // namespace
+}  // namespace preforkd::test

@@ -21,6 +21,7 @@
 #include <memory>
 #include <preforkd/clock.hpp>
 #include <preforkd/config.hpp>
+#include <preforkd/exit_code.hpp>
 #include <preforkd/log.hpp>
 #include <preforkd/scoreboard.hpp>
 #include <preforkd/service.hpp>
@@ -310,6 +311,24 @@ TEST_F(event_loop_test, emfile_pauses_accept_and_a_closing_connection_resumes_it
     EXPECT_NE(log.find("accept: Too many open files (1 connections open); pausing accept"),
               std::string::npos)
         << log;
+}
+
+// Issue 18.2: a worker whose descriptor limit is taken before its first connection (a reload
+// to a small workers.rlimit_nofile) can never accept. Pausing would leave a worker that looks
+// healthy and serves nobody: it exits fatal with the reason, so that the supervisor abandons
+// the reload (or fails the start) and says why.
+TEST_F(event_loop_test, emfile_with_no_connection_ever_accepted_is_a_fatal_exit) {
+    script_.accept_errors = {EMFILE};
+    std::unique_ptr<client> c;
+    int status = run([&](int n) {
+        if (n == 1) {
+            c = std::make_unique<client>(port_);
+            c->send("x\n");
+        }
+    });
+    EXPECT_EQ(status, static_cast<int>(exit_code::fatal)) << log_text();
+    EXPECT_NE(std::string(board_.slot(0).exit_reason).find("descriptor limit"), std::string::npos)
+        << board_.slot(0).exit_reason;
 }
 
 TEST_F(event_loop_test, enomem_pauses_accept_for_a_while_then_resumes) {

@@ -38,6 +38,13 @@ std::pair<int, std::string> run_in_child(const application& app) {
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, std::string(board.slot(0).exit_reason)};
 }
 
+// workers.rlimit_nofile = 0: the default 512 connections want more than a shell's 1024.
+TEST(worker, automatic_descriptor_limit_fits_max_connections) {
+    EXPECT_EQ(nofile_for_connections(512), 1088u);
+    EXPECT_EQ(nofile_for_connections(1), 66u);
+    EXPECT_GT(nofile_for_connections(512), 1024u);
+}
+
 TEST(worker, a_service_that_cannot_start_is_a_fatal_exit_with_its_reason_in_the_slot) {
     application app;
     app.make_service = [](worker_context&) -> std::unique_ptr<service> {
