@@ -160,7 +160,10 @@ int run(int argc, char** argv, const application& app) {
         handshake = std::move(*h);
         opts.handshake = &handshake;
         opts.on_ready = [&handshake] { handshake.ready(); };
-        opts.on_start_failed = [&handshake](const std::string& m) { handshake.failed(m); };
+        opts.on_start_failed = [&handshake, &lock = *pid_lock](const std::string& m) {
+            lock.remove_unless_another_holds_it();
+            handshake.failed(m);
+        };
     } else if (log.target() != "stderr") {
         // The log file has the details; the terminal deserves the reason too.
         opts.on_start_failed = [&app](const std::string& m) { say(app.name, m); };

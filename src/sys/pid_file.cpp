@@ -129,8 +129,10 @@ bool pid_file_lock::still_ours() const noexcept {
            held.st_dev == named.st_dev && held.st_ino == named.st_ino;
 }
 
-pid_file_lock::~pid_file_lock() {
-    if (!still_ours()) return;
+pid_file_lock::~pid_file_lock() { remove_unless_another_holds_it(); }
+
+void pid_file_lock::remove_unless_another_holds_it() noexcept {
+    if (path_.empty() || !still_ours()) return;
     // After a clean stop the supervisor has removed it already; what is left is a failed
     // start's empty file, or our own pid.
     auto pid = read_pid_file(path_);

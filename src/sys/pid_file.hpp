@@ -50,6 +50,10 @@ class pid_file_lock {
     const std::string& path() const noexcept { return path_; }
     int fd() const noexcept { return fd_.get(); }
 
+    // What the destructor does, now: a failed start removes its file before the daemon's
+    // waiting parent reports the failure, so that the file is gone when the command returns.
+    void remove_unless_another_holds_it() noexcept;
+
   private:
     // True when `path_` still names the inode we hold (not renamed away by USR2's .oldbin).
     bool still_ours() const noexcept;
