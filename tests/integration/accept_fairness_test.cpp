@@ -55,8 +55,11 @@ TEST_F(accept_fairness, new_connections_spread_over_the_workers) {
         static_cast<unsigned long long>(counts[0]), static_cast<unsigned long long>(counts[1]),
         static_cast<unsigned long long>(counts[2]), static_cast<unsigned long long>(counts[3]));
     ASSERT_GE(total, 400u) << "too little load to judge";
-    // The benchmark's target is 1.5 (tests/bench, scenario f); a shared CI machine gets slack.
-    EXPECT_LE(counts[3], 2 * counts[0]);
+    // The benchmark's target is 1.5 (tests/bench, scenario f). Here 4 workers share 2 CPUs
+    // with the load generator and, under ctest -j2, another test: a worker descheduled for a
+    // while was seen at a third of its peers (1007 against 3087) with nothing wrong. An
+    // unfair accept (a worker never woken, or woken last every time) stays far beyond 3x.
+    EXPECT_LE(counts[3], 3 * counts[0]);
 }
 
 }  // namespace
