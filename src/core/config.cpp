@@ -112,14 +112,28 @@ void read_listen(toml_table_reader& r, server_config& s, std::vector<uint32_t>& 
     std::vector<std::string> entries = r.strings("listen", {});
     if (!r.failed() && entries.empty()) r.fail("listen", "must list at least one address");
     std::vector<listen_address> out;
+    const auto* arr = r.peek("listen") ? r.peek("listen")->as_array() : nullptr;
     for (const std::string& e : entries) {
-        auto a = parse_listen_address(e);
+        auto [text, flags] = split_listen_entry(e);
+        auto a = parse_listen_address(text);
         if (!a) {
             r.fail("listen", a.err().message);
             break;
         }
-        // Two sockets on one address cannot both bind; say which entry repeats.
-        if (std::find(out.begin(), out.end(), *a) != out.end()) {
+        if (auto f = parse_listen_flags(flags, *a); !f) {
+            // `file:line: server.listen[N] "*:443 tsl" has an unknown flag "tsl" ...`
+            const size_t n = out.size();
+            const uint32_t line =
+                arr && arr->get(n) ? detail::line_of(*arr->get(n), key_line) : key_line;
+            r.fail_at(line, "listen[" + std::to_string(n) + "] \"" + detail::hex_escaped(e) + '"',
+                      f.err().message);
+            break;
+        }
+        // Two sockets on one address cannot both bind; say which entry repeats (flags do not
+        // make a second socket).
+        if (std::find_if(out.begin(), out.end(), [&](const listen_address& b) {
+                return same_socket(b, *a);
+            }) != out.end()) {
             r.fail("listen", "lists " + a->to_string() + " twice");
             break;
         }
@@ -132,7 +146,6 @@ void read_listen(toml_table_reader& r, server_config& s, std::vector<uint32_t>& 
     if (r.failed()) return;
     s.listen = std::move(out);
     lines.clear();
-    const auto* arr = r.peek("listen")->as_array();
     for (size_t i = 0; i < s.listen.size(); ++i)
         lines.push_back(detail::line_of(*arr->get(i), key_line));
 }

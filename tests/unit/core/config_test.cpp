@@ -374,6 +374,29 @@ TEST(config, listen_must_not_be_empty) {
               "/srv/site/x.toml:2: server.listen must list at least one address");
 }
 
+TEST(config, listen_flags_are_read) {
+    config c =
+        ok("[server]\nlisten = [\"127.0.0.1:8080\", \"127.0.0.1:8443 tls\",\n"
+           "  \"[::1]:8443 tls proxy\"]\n");
+    ASSERT_EQ(c.server.listen.size(), 3u);
+    EXPECT_FALSE(c.server.listen[0].tls);
+    EXPECT_TRUE(c.server.listen[1].tls);
+    EXPECT_FALSE(c.server.listen[1].proxy);
+    EXPECT_TRUE(c.server.listen[2].tls);
+    EXPECT_TRUE(c.server.listen[2].proxy);
+}
+
+TEST(config, unknown_listen_flag_names_its_entry_and_line) {
+    EXPECT_EQ(error_of("[server]\nlisten = [\"127.0.0.1:8080\",\n  \"*:443 tls prxy\"]\n"),
+              R"(/srv/site/x.toml:3: server.listen[1] "*:443 tls prxy" has an unknown flag )"
+              R"("prxy" (flags: tls, proxy))");
+}
+
+TEST(config, one_address_with_different_flags_is_still_a_duplicate) {
+    EXPECT_EQ(error_of("[server]\nlisten = [\"127.0.0.1:80\", \"127.0.0.1:80 tls\"]\n"),
+              "/srv/site/x.toml:2: server.listen lists 127.0.0.1:80 twice");
+}
+
 TEST(config, duplicate_listen_after_canonicalisation) {
     EXPECT_EQ(error_of("[server]\nlisten = [\"[::1]:80\", \"[0:0::1]:80\"]\n"),
               "/srv/site/x.toml:2: server.listen lists [::1]:80 twice");
