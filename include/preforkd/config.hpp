@@ -113,6 +113,10 @@ struct app_schema {
     std::function<result<std::shared_ptr<const void>>(app_tables&)> parse;
 };
 
+namespace tls {
+struct tls_settings;  // the [tls] table (engine-internal: src/tls/tls_settings.hpp)
+}
+
 namespace detail {
 // Settings made by settings_table<T> are owned through this deleter, which records T: what
 // config::app_settings<T>() checks.
@@ -134,6 +138,9 @@ struct config {
     server_config server;
     workers_config workers;
     log_config log;
+    // [tls], internal (detail): the supervisor loads its certificates before it forks. Never
+    // null for a config read from a file (no [tls]: defaults, no certificates).
+    std::shared_ptr<const tls::tls_settings> tls;
     std::shared_ptr<const void> app;  // what app_schema::parse returned
 
     // The application's settings: T must be the type its app_schema::parse made. Settings

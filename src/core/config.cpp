@@ -21,6 +21,7 @@
 #include "core/config_lines.hpp"
 #include "core/config_reader.hpp"
 #include "core/pid_file_setting.hpp"
+#include "tls/tls_config.hpp"
 
 namespace preforkd {
 
@@ -28,7 +29,7 @@ namespace {
 
 using detail::toml_table_reader;
 
-constexpr std::array<std::string_view, 3> core_tables = {"server", "workers", "log"};
+constexpr std::array<std::string_view, 4> core_tables = {"server", "workers", "log", "tls"};
 // A config file is a few kilobytes; anything this big is the wrong file.
 constexpr off_t max_config_bytes = 16 << 20;
 // Far above any useful per-worker count, low enough that worker arrays stay sane.
@@ -403,6 +404,17 @@ result<config> parse_config(std::string_view toml_text, const std::string& name,
     if (auto r = log.finish(); !r) return std::move(r).err();
     note_lines(log, {"error", "access"}, *lines);
     cfg.lines = std::move(lines);
+
+    auto tls = tls::parse_tls_settings(root["tls"].as_table(), name, base_dir);
+    if (!tls) return std::move(tls).err();
+    for (size_t i = 0; i < cfg.server.listen.size(); ++i) {
+        const listen_address& a = cfg.server.listen[i];
+        if (a.tls && tls->certificates.empty()) {
+            return error(detail::listen_site(cfg, i) + " \"" + a.to_string() + a.flags_string() +
+                         "\" is a tls listener, but [tls] lists no certificates");
+        }
+    }
+    cfg.tls = std::make_shared<const tls::tls_settings>(std::move(*tls));
 
     app_tables_impl apps(root, name, base_dir);
     if (schema.parse) {

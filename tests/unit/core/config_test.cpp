@@ -14,6 +14,7 @@
 #include "core/config_lines.hpp"
 #include "core/pid_file_setting.hpp"
 #include "sys/privileges.hpp"
+#include "tls/tls_settings.hpp"
 
 namespace preforkd {
 namespace {
@@ -395,6 +396,33 @@ TEST(config, unknown_listen_flag_names_its_entry_and_line) {
 TEST(config, one_address_with_different_flags_is_still_a_duplicate) {
     EXPECT_EQ(error_of("[server]\nlisten = [\"127.0.0.1:80\", \"127.0.0.1:80 tls\"]\n"),
               "/srv/site/x.toml:2: server.listen lists 127.0.0.1:80 twice");
+}
+
+TEST(config, a_tls_listener_needs_certificates) {
+    EXPECT_EQ(error_of("[server]\nlisten = [\"127.0.0.1:8080\",\n  \"127.0.0.1:8443 tls\"]\n"),
+              R"(/srv/site/x.toml:3: server.listen[1] "127.0.0.1:8443 tls" is a tls listener, )"
+              R"(but [tls] lists no certificates)");
+}
+
+TEST(config, tls_table_is_read_into_the_config) {
+    config c =
+        ok("[server]\nlisten = [\"127.0.0.1:8443 tls\"]\n[tls]\n"
+           "certificates = [{ cert = \"a.pem\", key = \"/k/a.key\" }]\n"
+           "handshake_timeout = \"3s\"\n");
+    ASSERT_TRUE(c.tls);
+    ASSERT_EQ(c.tls->certificates.size(), 1u);
+    EXPECT_EQ(c.tls->certificates[0].cert, "/srv/site/a.pem");
+    EXPECT_EQ(c.tls->certificates[0].key, "/k/a.key");
+    EXPECT_EQ(c.tls->handshake_timeout, 3s);
+    // Without [tls]: the defaults, no certificates.
+    config plain = ok("[server]\nlisten = [\"127.0.0.1:8080\"]\n");
+    ASSERT_TRUE(plain.tls);
+    EXPECT_TRUE(plain.tls->certificates.empty());
+}
+
+TEST(config, tls_errors_name_their_key) {
+    EXPECT_EQ(error_of("[tls]\nmin_version = \"1.1\"\n"),
+              R"(/srv/site/x.toml:2: tls.min_version: must be "1.2" or "1.3")");
 }
 
 TEST(config, duplicate_listen_after_canonicalisation) {
