@@ -5,6 +5,7 @@ are curl, openssl s_client and python's ssl module. Loopback only, every wait bo
 usage: tls_test.py PREFORKD [ECHO]   (exit 0: all passed)
 """
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -193,7 +194,9 @@ def http_tests(d):
         # Resumption with a ticket, on a new connection.
         sess = f"{d}/sess.pem"
         base = ["openssl", "s_client", "-connect", f"127.0.0.1:{tls_port}", "-servername",
-                "a.test", "-CAfile", f"{d}/ca.pem", "-tls1_3"]
+                "a.test", "-CAfile", f"{d}/ca.pem", "-tls1_3", "-ign_eof"]
+        # -ign_eof: wait for the server's close (Connection: close), so the TLS 1.3 ticket,
+        # which comes after the handshake, is read before -sess_out writes the session.
         req = b"GET /index.html HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"
         run(base + ["-sess_out", sess], inp=req)
         resumed = 0
@@ -281,6 +284,28 @@ def http_tests(d):
         check(served_cert(tls_port, "a.test", d) == fa2 and b"hello" in https_get(tls_port, d),
               "a bad certificate on HUP changes nothing running")
         check("tls.certificates[0]" in srv.error_log(), "the failed reload names tls.certificates[0]")
+
+        # sslscan: only TLS 1.2 and 1.3, and AEAD-only ciphers in 1.2.
+        if shutil.which("sslscan"):
+            r = run(["sslscan", "--no-colour", f"127.0.0.1:{tls_port}"], timeout=120)
+            out = r.stdout.decode(errors="replace")
+            protocols = {}
+            for line in out.splitlines():
+                parts = line.split()
+                if len(parts) == 2 and parts[0] in ("SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1",
+                                                     "TLSv1.2", "TLSv1.3"):
+                    protocols[parts[0]] = parts[1]
+            enabled = sorted(p for p, v in protocols.items() if v == "enabled")
+            check(enabled == ["TLSv1.2", "TLSv1.3"], f"sslscan: only TLS 1.2 and 1.3 ({enabled})")
+            weak = [line for line in out.splitlines()
+                    if line.split()[:2] in (["Accepted", "TLSv1.2"], ["Preferred", "TLSv1.2"])
+                    and not ("GCM" in line or "CHACHA20" in line)]
+            accepted12 = [line for line in out.splitlines() if "TLSv1.2" in line
+                          and line.split()[:1] in (["Accepted"], ["Preferred"])]
+            check(accepted12 and not weak, "sslscan: TLS 1.2 ciphers are AEAD only "
+                  + "; ".join(weak[:3]))
+        else:
+            print("skip sslscan (not installed)")
 
         # Status counters.
         r = run(["curl", "-sS", f"http://127.0.0.1:{plain_port}/server-status?json"])

@@ -378,7 +378,8 @@ TEST(config, listen_must_not_be_empty) {
 TEST(config, listen_flags_are_read) {
     config c =
         ok("[server]\nlisten = [\"127.0.0.1:8080\", \"127.0.0.1:8443 tls\",\n"
-           "  \"[::1]:8443 tls proxy\"]\n");
+           "  \"[::1]:8443 tls proxy\"]\n"
+           "[tls]\ncertificates = [{ cert = \"a.pem\", key = \"a.key\" }]\n");
     ASSERT_EQ(c.server.listen.size(), 3u);
     EXPECT_FALSE(c.server.listen[0].tls);
     EXPECT_TRUE(c.server.listen[1].tls);
@@ -863,7 +864,7 @@ TEST(shipped_config, package_config_defaults_match_the_code) {
         }
         text += line + '\n';
     }
-    EXPECT_EQ(uncommented, 22);  // every key but user, group, http.root and log.error
+    EXPECT_EQ(uncommented, 28);  // every key but user, group, http.root and log.error
     auto r = parse_config(text, "/etc/preforkd/preforkd.toml", http_schema());
     ASSERT_TRUE(r.ok()) << r.err().message;
     auto d = parse_config(
@@ -892,6 +893,13 @@ TEST(shipped_config, package_config_defaults_match_the_code) {
     EXPECT_EQ(h.max_header_bytes, 8192);
     EXPECT_FALSE(h.serve_hidden);
     EXPECT_EQ(h.status_allow, (std::vector<std::string>{"127.0.0.1/32", "::1/128"}));
+    ASSERT_TRUE(r->tls && d->tls);
+    EXPECT_TRUE(r->tls->certificates.empty());
+    EXPECT_EQ(r->tls->min, d->tls->min);
+    EXPECT_EQ(r->tls->ciphers, d->tls->ciphers);
+    EXPECT_EQ(r->tls->session_tickets, d->tls->session_tickets);
+    EXPECT_EQ(r->tls->ktls, d->tls->ktls);
+    EXPECT_EQ(r->tls->handshake_timeout, d->tls->handshake_timeout);
 }
 
 TEST(shipped_config, demo_config_loads) {
