@@ -28,7 +28,7 @@ std::string describe_listeners(const listener_list& ls) {
     std::string s;
     for (const auto& l : ls) {
         if (!s.empty()) s += ", ";
-        s += l->addr.to_string();
+        s += l->addr.to_string() + l->addr.flags_string();  // "*:443 tls" as the start saw it
         if (l->origin == sys::socket_origin::upgrade) s += " (inherited)";
         if (l->origin == sys::socket_origin::systemd) s += " (from systemd)";
     }

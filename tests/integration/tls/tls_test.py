@@ -307,6 +307,10 @@ def http_tests(d):
         else:
             print("skip sslscan (not installed)")
 
+        log = srv.error_log()
+        check(f"127.0.0.1:{tls_port} tls" in log and "tls: send path " in log,
+              "the start-up log names the tls listener and each worker's send path")
+
         # Status counters.
         r = run(["curl", "-sS", f"http://127.0.0.1:{plain_port}/server-status?json"])
         js = r.stdout.decode()
