@@ -16,6 +16,7 @@ JOBS=${JOBS:-$(nproc)}
 packages=(cmake make g++ clang libclang-rt-14-dev libfmt-dev libtomlplusplus-dev libssl-dev
           libgtest-dev libgmock-dev libsystemd-dev media-types pkgconf
           curl python3 chromium   # curl, python3, chromium: the real-client integration tests
+          openssl sslscan         # the TLS test: certificates, s_client, the protocol scan
           prometheus              # promtool, for the metrics test
           clang-format)           # tests/check_format.sh (Debian 12: version 14)
 if [ "${PREFORKD_SKIP_APT:-0}" != 1 ]; then

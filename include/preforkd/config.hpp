@@ -25,22 +25,37 @@ inline constexpr const char* default_config_path = "/etc/preforkd/preforkd.toml"
 // memory).
 inline constexpr int max_workers_limit = 4096;
 
-// One `listen` entry: "host:port", "[v6]:port", "*:port" or "unix:/path".
+// One `listen` entry: "host:port", "[v6]:port", "*:port" or "unix:/path", optionally followed
+// by space-separated flags: "*:443 tls", "[::]:443 tls proxy".
 struct listen_address {
     enum class family_t { inet4, inet6, unix_path };
     family_t family = family_t::inet4;
     std::string host;  // numeric address ("0.0.0.0" for "*"); empty for unix
     uint16_t port = 0;
-    std::string path;  // unix only
+    std::string path;    // unix only
+    bool tls = false;    // the listener speaks TLS
+    bool proxy = false;  // every connection starts with a PROXY protocol header
 
-    // Canonical spelling ("127.0.0.1:8080", "[::1]:8080", "unix:/run/x.sock"): two entries
-    // naming the same socket compare equal, which is what reload uses to keep sockets open.
+    // Canonical spelling of the socket, without flags ("127.0.0.1:8080", "[::1]:8080",
+    // "unix:/run/x.sock").
     std::string to_string() const;
+    // The flags as written canonically (" tls proxy", "" without flags), for messages.
+    std::string flags_string() const;
+    // Two entries naming one socket, whatever their flags: a reload keeps that socket open
+    // (its accept queue survives) and the new generation applies the new flags to it.
+    friend bool same_socket(const listen_address& a, const listen_address& b) {
+        return a.family == b.family && a.host == b.host && a.port == b.port && a.path == b.path;
+    }
     friend bool operator==(const listen_address&, const listen_address&) = default;
 };
 
-// Parses one listen entry; the error message says what is wrong with `text` (no file/line).
+// Parses one listen entry with its flags; the error message says what is wrong with `text`
+// (no file/line).
 result<listen_address> parse_listen_address(std::string_view text);
+// Parses the flags part of an entry (what follows the address: "tls proxy") into `out`.
+result<void> parse_listen_flags(std::string_view flags, listen_address& out);
+// Splits an entry at the first blank: {address, flags}.
+std::pair<std::string_view, std::string_view> split_listen_entry(std::string_view text);
 
 // "250ms", "5s", "2m", "1h" or a bare integer of seconds (as a string, e.g. "30"); >= 0.
 result<milliseconds> parse_duration(std::string_view text);
@@ -98,6 +113,10 @@ struct app_schema {
     std::function<result<std::shared_ptr<const void>>(app_tables&)> parse;
 };
 
+namespace tls {
+struct tls_settings;  // the [tls] table (engine-internal: src/tls/tls_settings.hpp)
+}
+
 namespace detail {
 // Settings made by settings_table<T> are owned through this deleter, which records T: what
 // config::app_settings<T>() checks.
@@ -119,6 +138,9 @@ struct config {
     server_config server;
     workers_config workers;
     log_config log;
+    // [tls], internal (detail): the supervisor loads its certificates before it forks. Never
+    // null for a config read from a file (no [tls]: defaults, no certificates).
+    std::shared_ptr<const tls::tls_settings> tls;
     std::shared_ptr<const void> app;  // what app_schema::parse returned
 
     // The application's settings: T must be the type its app_schema::parse made. Settings

@@ -44,6 +44,12 @@ struct alignas(64) scoreboard_slot {
     // application's init failed), NUL-terminated. Written by the worker just before it exits
     // and read by the supervisor after waitpid(), which orders the two: no atomics needed.
     alignas(64) char exit_reason[192] = {};
+    // TLS, written by the worker at its heartbeat and when its counts change; zero for a
+    // worker without tls listeners. Off the first line: plain requests never touch them.
+    alignas(64) std::atomic<uint64_t> tls_handshakes{0};  // completed, resumed included
+    std::atomic<uint64_t> tls_resumed{0};
+    std::atomic<uint64_t> tls_failures{0};
+    std::atomic<uint8_t> tls_send_path{0};  // 0 none (no tls listener), 1 userspace, 2 ktls
 
     worker_state get_state() const noexcept {
         return static_cast<worker_state>(state.load(std::memory_order_relaxed));

@@ -21,6 +21,7 @@
 #include "core/config_lines.hpp"
 #include "core/config_reader.hpp"
 #include "core/pid_file_setting.hpp"
+#include "tls/tls_config.hpp"
 
 namespace preforkd {
 
@@ -28,7 +29,7 @@ namespace {
 
 using detail::toml_table_reader;
 
-constexpr std::array<std::string_view, 3> core_tables = {"server", "workers", "log"};
+constexpr std::array<std::string_view, 4> core_tables = {"server", "workers", "log", "tls"};
 // A config file is a few kilobytes; anything this big is the wrong file.
 constexpr off_t max_config_bytes = 16 << 20;
 // Far above any useful per-worker count, low enough that worker arrays stay sane.
@@ -112,14 +113,28 @@ void read_listen(toml_table_reader& r, server_config& s, std::vector<uint32_t>& 
     std::vector<std::string> entries = r.strings("listen", {});
     if (!r.failed() && entries.empty()) r.fail("listen", "must list at least one address");
     std::vector<listen_address> out;
+    const auto* arr = r.peek("listen") ? r.peek("listen")->as_array() : nullptr;
     for (const std::string& e : entries) {
-        auto a = parse_listen_address(e);
+        auto [text, flags] = split_listen_entry(e);
+        auto a = parse_listen_address(text);
         if (!a) {
             r.fail("listen", a.err().message);
             break;
         }
-        // Two sockets on one address cannot both bind; say which entry repeats.
-        if (std::find(out.begin(), out.end(), *a) != out.end()) {
+        if (auto f = parse_listen_flags(flags, *a); !f) {
+            // `file:line: server.listen[N] "*:443 tsl" has an unknown flag "tsl" ...`
+            const size_t n = out.size();
+            const uint32_t line =
+                arr && arr->get(n) ? detail::line_of(*arr->get(n), key_line) : key_line;
+            r.fail_at(line, "listen[" + std::to_string(n) + "] \"" + detail::hex_escaped(e) + '"',
+                      f.err().message);
+            break;
+        }
+        // Two sockets on one address cannot both bind; say which entry repeats (flags do not
+        // make a second socket).
+        if (std::find_if(out.begin(), out.end(), [&](const listen_address& b) {
+                return same_socket(b, *a);
+            }) != out.end()) {
             r.fail("listen", "lists " + a->to_string() + " twice");
             break;
         }
@@ -132,7 +147,6 @@ void read_listen(toml_table_reader& r, server_config& s, std::vector<uint32_t>& 
     if (r.failed()) return;
     s.listen = std::move(out);
     lines.clear();
-    const auto* arr = r.peek("listen")->as_array();
     for (size_t i = 0; i < s.listen.size(); ++i)
         lines.push_back(detail::line_of(*arr->get(i), key_line));
 }
@@ -390,6 +404,17 @@ result<config> parse_config(std::string_view toml_text, const std::string& name,
     if (auto r = log.finish(); !r) return std::move(r).err();
     note_lines(log, {"error", "access"}, *lines);
     cfg.lines = std::move(lines);
+
+    auto tls = tls::parse_tls_settings(root["tls"].as_table(), name, base_dir);
+    if (!tls) return std::move(tls).err();
+    for (size_t i = 0; i < cfg.server.listen.size(); ++i) {
+        const listen_address& a = cfg.server.listen[i];
+        if (a.tls && tls->certificates.empty()) {
+            return error(detail::listen_site(cfg, i) + " \"" + a.to_string() + a.flags_string() +
+                         "\" is a tls listener, but [tls] lists no certificates");
+        }
+    }
+    cfg.tls = std::make_shared<const tls::tls_settings>(std::move(*tls));
 
     app_tables_impl apps(root, name, base_dir);
     if (schema.parse) {

@@ -83,6 +83,12 @@ void toml_table_reader::fail(std::string_view key, std::string_view message) {
     error_ = error(where + ' ' + std::string(message));
 }
 
+void toml_table_reader::fail_at(uint32_t line, std::string_view key, std::string_view message) {
+    if (error_) return;
+    error_ = error(file_ + ':' + std::to_string(line) + ": " + name_ + '.' + std::string(key) +
+                   ' ' + std::string(message));
+}
+
 void toml_table_reader::wrong_type(std::string_view key, const toml::node& node,
                                    std::string_view wanted) {
     fail(key, "must be " + std::string(wanted) + ", not " + std::string(type_name(node)));

@@ -52,6 +52,8 @@ class toml_table_reader final : public table_reader {
     bool is_word(std::string_view key, std::string_view word) override;
 
     void fail(std::string_view key, std::string_view message) override;
+    // fail() naming `line` and `key` as given (an array item: "listen[1] \"...\"").
+    void fail_at(uint32_t line, std::string_view key, std::string_view message);
     result<void> finish() override;
 
     // Not in table_reader: for cross-key checks in config.cpp.

@@ -57,6 +57,9 @@ result<uint16_t> parse_port(std::string_view text, std::string_view port) {
     return static_cast<uint16_t>(value);
 }
 
+// The address part of an entry, without flags.
+result<listen_address> parse_socket_address(std::string_view text);
+
 }  // namespace
 
 std::string listen_address::to_string() const {
@@ -71,7 +74,55 @@ std::string listen_address::to_string() const {
     return {};
 }
 
-result<listen_address> parse_listen_address(std::string_view text) {
+std::string listen_address::flags_string() const {
+    std::string out;
+    if (tls) out += " tls";
+    if (proxy) out += " proxy";
+    return out;
+}
+
+std::pair<std::string_view, std::string_view> split_listen_entry(std::string_view text) {
+    size_t blank = text.find_first_of(" \t");
+    if (blank == std::string_view::npos) return {text, {}};
+    return {text.substr(0, blank), text.substr(blank + 1)};
+}
+
+result<void> parse_listen_flags(std::string_view flags, listen_address& out) {
+    out.tls = false;
+    out.proxy = false;
+    size_t i = 0;
+    while (i < flags.size()) {
+        if (flags[i] == ' ' || flags[i] == '\t') {
+            ++i;
+            continue;
+        }
+        size_t end = flags.find_first_of(" \t", i);
+        if (end == std::string_view::npos) end = flags.size();
+        std::string_view word = flags.substr(i, end - i);
+        i = end;
+        bool* flag = word == "tls" ? &out.tls : word == "proxy" ? &out.proxy : nullptr;
+        if (flag == nullptr) {
+            return error("has an unknown flag " + quoted(word) + " (flags: tls, proxy)");
+        }
+        if (*flag) return error("repeats the flag " + quoted(word));
+        *flag = true;
+    }
+    return {};
+}
+
+result<listen_address> parse_listen_address(std::string_view entry) {
+    auto [text, flags] = split_listen_entry(entry);
+    auto out = parse_socket_address(text);
+    if (!out) return out;
+    if (auto f = parse_listen_flags(flags, *out); !f) {
+        return error(quoted(entry) + ' ' + f.err().message);
+    }
+    return out;
+}
+
+namespace {
+
+result<listen_address> parse_socket_address(std::string_view text) {
     listen_address out;
     if (text.empty()) return error("\"\" is not a listen address (use host:port or unix:/path)");
 
@@ -180,6 +231,8 @@ result<listen_address> parse_listen_address(std::string_view text) {
     out.host = buf;
     return out;
 }
+
+}  // namespace
 
 result<milliseconds> parse_duration(std::string_view text) {
     auto bad = [&] {

@@ -76,6 +76,10 @@ void scoreboard::prepare(uint32_t i, uint32_t generation, int64_t now_ms) noexce
     s.heartbeat_ms.store(now_ms, std::memory_order_relaxed);
     s.started_ms.store(now_ms, std::memory_order_relaxed);
     s.exit_reason[0] = '\0';
+    s.tls_handshakes.store(0, std::memory_order_relaxed);
+    s.tls_resumed.store(0, std::memory_order_relaxed);
+    s.tls_failures.store(0, std::memory_order_relaxed);
+    s.tls_send_path.store(0, std::memory_order_relaxed);
     s.set_state(worker_state::starting);
 }
 

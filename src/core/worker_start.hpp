@@ -12,6 +12,8 @@
 
 #include "sys/privileges.hpp"
 
+struct ssl_ctx_st;  // OpenSSL's SSL_CTX, kept out of this header
+
 namespace preforkd {
 
 struct worker_start {
@@ -27,6 +29,9 @@ struct worker_start {
     int access_log_fd = -1;        // -1: off
     std::string access_log_target;
     std::vector<int> close_fds;  // the supervisor's own descriptors, closed first thing
+    // The generation's TLS context, built by the supervisor before the fork (null without tls
+    // listeners): the worker never opens a certificate or key file.
+    ssl_ctx_st* tls_ctx = nullptr;
 };
 
 // The worker's whole life; returns its exit status (see exit_code.hpp).

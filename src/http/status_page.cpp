@@ -25,7 +25,13 @@ bool query_has(std::string_view query, std::string_view word) noexcept {
 
 struct totals {
     uint64_t workers = 0, idle = 0, busy = 0, requests = 0, bytes = 0;
+    uint64_t tls_handshakes = 0, tls_resumed = 0, tls_failures = 0;
 };
+
+// A tls worker's send path, " tls_path=ktls" style suffixes use it; "" without tls.
+std::string_view path_name(uint8_t p) noexcept {
+    return p == 2 ? "ktls" : p == 1 ? "userspace" : "";
+}
 
 totals sum(const status_snapshot& s) noexcept {
     totals t;
@@ -35,6 +41,9 @@ totals sum(const status_snapshot& s) noexcept {
         if (w.state == worker_state::busy) ++t.busy;
         t.requests += w.requests;
         t.bytes += w.bytes;
+        t.tls_handshakes += w.tls_handshakes;
+        t.tls_resumed += w.tls_resumed;
+        t.tls_failures += w.tls_failures;
     }
     return t;
 }
@@ -88,6 +97,10 @@ status_snapshot take_snapshot(const scoreboard& board, int64_t now_ms, int64_t w
         w.accepted = slot.accepted.load(std::memory_order_relaxed);
         int64_t beat = slot.heartbeat_ms.load(std::memory_order_relaxed);
         w.heartbeat_age_ms = beat > 0 && now_ms > beat ? now_ms - beat : 0;
+        w.tls_handshakes = slot.tls_handshakes.load(std::memory_order_relaxed);
+        w.tls_resumed = slot.tls_resumed.load(std::memory_order_relaxed);
+        w.tls_failures = slot.tls_failures.load(std::memory_order_relaxed);
+        w.tls_send_path = slot.tls_send_path.load(std::memory_order_relaxed);
         s.workers.push_back(w);
     }
     return s;
@@ -107,17 +120,23 @@ void render_status_text(const status_snapshot& s, std::string_view version, std:
                    "Workers: {}\n"
                    "BusyWorkers: {}\n"
                    "IdleWorkers: {}\n"
+                   "TLSHandshakes: {}\n"
+                   "TLSResumed: {}\n"
+                   "TLSFailures: {}\n"
                    "Scoreboard: ",
                    version, s.supervisor_pid, s.generation, s.uptime_s, t.requests, t.bytes / 1024,
-                   t.bytes, t.workers, t.busy, t.idle);
+                   t.bytes, t.workers, t.busy, t.idle, t.tls_handshakes, t.tls_resumed,
+                   t.tls_failures);
     for (const worker_snapshot& w : s.workers) out.push_back(state_char(w.state));
     out.push_back('\n');
     for (const worker_snapshot& w : s.workers) {
         fmt::format_to(o,
                        "Worker: slot={} pid={} generation={} state={} connections={} "
-                       "requests={} bytes={} accepted={} heartbeat_age_ms={}\n",
+                       "requests={} bytes={} accepted={} heartbeat_age_ms={}",
                        w.slot, w.pid, w.generation, to_string(w.state), w.connections, w.requests,
                        w.bytes, w.accepted, w.heartbeat_age_ms);
+        if (w.tls_send_path != 0) fmt::format_to(o, " tls_path={}", path_name(w.tls_send_path));
+        out.push_back('\n');
     }
 }
 
@@ -135,15 +154,20 @@ void render_status_json(const status_snapshot& s, std::string& out) {
         fmt::format_to(o,
                        "{{\"slot\": {}, \"pid\": {}, \"generation\": {}, \"state\": \"{}\", "
                        "\"connections\": {}, \"requests\": {}, \"bytes\": {}, "
-                       "\"accepted\": {}, \"heartbeat_age_ms\": {}}}",
+                       "\"accepted\": {}, \"heartbeat_age_ms\": {}",
                        w.slot, w.pid, w.generation, to_string(w.state), w.connections, w.requests,
                        w.bytes, w.accepted, w.heartbeat_age_ms);
+        if (w.tls_send_path != 0)
+            fmt::format_to(o, ", \"tls_path\": \"{}\"", path_name(w.tls_send_path));
+        out.push_back('}');
     }
     out.append("],\n");
     fmt::format_to(o,
                    " \"totals\": {{\"workers\": {}, \"idle\": {}, \"busy\": {}, \"requests\": {}, "
-                   "\"bytes\": {}}}}}\n",
-                   t.workers, t.idle, t.busy, t.requests, t.bytes);
+                   "\"bytes\": {}, \"tls_handshakes\": {}, \"tls_resumed\": {}, "
+                   "\"tls_failures\": {}}}}}\n",
+                   t.workers, t.idle, t.busy, t.requests, t.bytes, t.tls_handshakes, t.tls_resumed,
+                   t.tls_failures);
 }
 
 void serve_status(exchange& x, std::string_view query) {

@@ -26,6 +26,10 @@ struct worker_snapshot {
     uint64_t bytes = 0;
     uint64_t accepted = 0;
     int64_t heartbeat_age_ms = 0;
+    uint64_t tls_handshakes = 0;  // completed, resumed included
+    uint64_t tls_resumed = 0;
+    uint64_t tls_failures = 0;
+    uint8_t tls_send_path = 0;  // 0: no tls listener, 1: userspace, 2: ktls
 };
 
 struct status_snapshot {

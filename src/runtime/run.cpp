@@ -14,6 +14,7 @@
 #include "runtime/command_line.hpp"
 #include "runtime/upgrade_command.hpp"
 #include "supervisor/supervisor.hpp"
+#include "supervisor/tls_setup.hpp"
 #include "sys/daemon.hpp"
 #include "sys/inherited_sockets.hpp"
 #include "sys/pid_file.hpp"
@@ -115,6 +116,15 @@ int run(int argc, char** argv, const application& app) {
             say(app.name, creds.err().message);
             return 1;
         }
+        // The certificates as a start or a reload would load them (this process's keys are
+        // thrown away with it).
+        tls::ticket_key_ring ring{};
+        std::vector<std::string> warnings;
+        if (auto t = build_tls(*cfg, &ring, warnings); !t) {
+            say(app.name, t.err().message);
+            return 1;
+        }
+        for (const std::string& w : warnings) say(app.name, "warning: " + w);
         std::printf("%s: configuration file %s test is successful\n", app.name.c_str(),
                     cfg->path.c_str());
         return 0;

@@ -23,9 +23,11 @@ result<listener_list> open_listeners(const config& cfg, const listener_list& cur
         const listen_address& addr = wanted[i];
         std::shared_ptr<listener> found;
         for (const auto& l : current)
-            if (l->addr == addr) found = l;
+            if (same_socket(l->addr, addr)) found = l;
         if (found) {
             // Same socket; a changed backlog applies to it at once (listen() again is allowed).
+            // Changed flags need nothing here: workers read them from their generation's
+            // config (server.listen[i]), never from the shared listener.
             ::listen(found->fd.get(), backlog);
             out.push_back(found);
             continue;

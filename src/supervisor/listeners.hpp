@@ -15,6 +15,8 @@
 namespace preforkd {
 
 struct listener {
+    // The entry that opened the socket. Its flags may be stale once a reload changed them on
+    // the same address: the flags in force are the generation's config.server.listen[i].
     listen_address addr;
     unique_fd fd;
     sys::socket_origin origin = sys::socket_origin::bound;

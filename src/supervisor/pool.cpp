@@ -143,6 +143,7 @@ result<pid_t> worker_pool::spawn(const std::shared_ptr<generation>& gen,
     ws.access_log_fd = gen->access_log ? gen->access_log.get() : (access == "stderr" ? 2 : -1);
     ws.access_log_target = access;
     ws.close_fds = fds_to_close_in_child(*gen, others);
+    ws.tls_ctx = gen->tls ? gen->tls->context.get() : nullptr;
 
     pid_t pid = ::fork();
     if (pid == 0) {

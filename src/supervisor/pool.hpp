@@ -18,6 +18,7 @@
 #include "core/worker_start.hpp"
 #include "supervisor/listeners.hpp"
 #include "supervisor/scaling.hpp"
+#include "supervisor/tls_setup.hpp"
 #include "sys/daemon.hpp"
 #include "sys/privileges.hpp"
 
@@ -35,6 +36,8 @@ struct generation {
     // folder): closed in the workers of every other generation, which must not keep an old
     // docroot busy (it could not be unmounted). Owned by `cfg`; listed for the fork only.
     std::vector<int> config_fds;
+    // Its certificates and SSL_CTX (null without [tls] certificates), inherited by its workers.
+    std::shared_ptr<const tls_generation> tls;
 };
 
 // The descriptors open in this process right now (above stderr).

@@ -21,6 +21,24 @@ result<std::shared_ptr<generation>> supervisor::make_generation(config cfg, uint
     auto gen = std::make_shared<generation>();
     gen->id = id;
     gen->config_fds = std::move(config_fds);
+    // Certificates first: a bad file on HUP must leave everything running as it was.
+    if (cfg.tls && !cfg.tls->certificates.empty()) {
+        const int64_t now_s = monotonic_ms() / 1000;
+        const bool had_ring = tickets_.mapped() != nullptr;
+        tls::ticket_key_ring* ring = nullptr;
+        if (cfg.tls->session_tickets) {
+            auto r = tickets_.get(now_s);
+            if (!r) return std::move(r).err();
+            ring = *r;
+        }
+        std::vector<std::string> warnings;
+        auto t = build_tls(cfg, ring, warnings);
+        if (!t) return std::move(t).err();
+        for (const std::string& w : warnings) log_.warn("{}", w);
+        gen->tls = std::move(*t);
+        // A reload rotates the keys; the previous one still opens the old tickets.
+        if (ring && had_ring && id > 1) tls::rotate_ticket_keys(*ring, now_s, true);
+    }
     auto creds = sys::resolve_credentials(cfg);
     if (!creds) return std::move(creds).err();
     gen->creds = std::move(*creds);

@@ -28,7 +28,7 @@ std::string describe_listeners(const listener_list& ls) {
     std::string s;
     for (const auto& l : ls) {
         if (!s.empty()) s += ", ";
-        s += l->addr.to_string();
+        s += l->addr.to_string() + l->addr.flags_string();  // "*:443 tls" as the start saw it
         if (l->origin == sys::socket_origin::upgrade) s += " (inherited)";
         if (l->origin == sys::socket_origin::systemd) s += " (from systemd)";
     }
@@ -212,6 +212,9 @@ void supervisor::tick() {
         backoff_logged_for_ = -1;
     }
     pool_.watchdog(now);
+    // Ticket keys age out: a new one at most every 12 h (the function keeps the interval).
+    if (tls::ticket_key_ring* ring = tickets_.mapped())
+        tls::rotate_ticket_keys(*ring, now / 1000, false);
     if (ready_ && !previous_) scale();
     spawn_up_to_floor();
 }

@@ -88,6 +88,7 @@ class supervisor {
     supervisor_options opts_;
 
     unique_fd signals_;
+    shared_ticket_ring tickets_;  // mapped before the pool so it outlives every fork
     worker_pool pool_;
     std::shared_ptr<generation> current_;
     std::shared_ptr<generation> previous_;  // the generation being replaced by a reload

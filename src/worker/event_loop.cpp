@@ -98,6 +98,8 @@ bool event_loop::setup() noexcept {
             l->k = kind::listener;
             l->fd.reset(ws_.listeners[i]);  // the worker's inherited copy is now ours to close
             l->index = static_cast<uint32_t>(i);
+            l->tls = i < ws_.cfg->server.listen.size() && ws_.cfg->server.listen[i].tls &&
+                     ws_.tls_ctx != nullptr;
             // Sessions write whole responses, so Nagle could only hold back the last segment
             // of each. Linux copies the option from a listening socket to every socket it
             // accepts: set here once, it saves a setsockopt per connection. (Not TCP, e.g. a
@@ -116,6 +118,7 @@ bool event_loop::setup() noexcept {
     } catch (const std::bad_alloc&) {
         return fail_setup("out of memory setting up the event loop");
     }
+    log_tls_start();
     arm_listeners(true);
     return listening_ || listeners_.empty();
 }
@@ -304,11 +307,15 @@ bool event_loop::accept_one(listener_watch& l) noexcept {
         free_.pop_back();
     }
     c->k = kind::connection;
-    c->io.reset(unique_fd(fd));
-    ac.io = &c->io;
     ac.listener = l.index;
     if (l.turn_start < 0) l.turn_start = ctx_.now_ms();
     scoreboard_slot::bump(slot_.accepted, 1);
+    if (l.tls) {
+        start_tls(*c, fd, ac);
+        return true;
+    }
+    c->io.reset(unique_fd(fd));
+    ac.io = &c->io;
     c->s = svc_.open(std::move(ac));
     if (!c->s) {
         c->io.reset();
@@ -355,7 +362,10 @@ bool event_loop::accept_one(listener_watch& l) noexcept {
 }
 
 void event_loop::on_connection(connection& c, uint32_t events) noexcept {
-    if (c.s) settle(c, c.s->on_io(events));
+    if (c.s)
+        settle(c, c.s->on_io(events));
+    else if (c.hs)
+        step_handshake(c, false);
 }
 
 void event_loop::settle(connection& c, bool keep) noexcept {
@@ -381,7 +391,9 @@ void event_loop::close_connection(connection& c, bool never_watched) noexcept {
         --busy_;
     }
     c.s.reset();
+    c.hs.reset();
     c.io.reset();  // closed after the session is gone; closing also leaves the epoll set
+    c.tls.reset();
     connection* last = live_.back();
     live_[c.pos] = last;
     last->pos = c.pos;
@@ -410,6 +422,11 @@ void event_loop::run_timers() noexcept {
     const int64_t now = ctx_.now_ms();
     while (connection* c = timers_.top()) {
         if (c->timer_at > now) break;
+        if (c->hs) {
+            timers_.remove(*c);
+            step_handshake(*c, true);  // handshake_timeout: rejected
+            continue;
+        }
         const int64_t d = c->s->deadline_ms();
         if (d == 0) {
             timers_.remove(*c);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <preforkd/log.hpp>
 #include <preforkd/service.hpp>
 #include <preforkd/transport.hpp>
@@ -13,6 +14,8 @@
 #include <vector>
 
 #include "core/worker_start.hpp"
+#include "tls/tls_accept.hpp"
+#include "tls/tls_transport.hpp"
 #include "worker/context_access.hpp"
 #include "worker/sys_calls.hpp"
 #include "worker/timer_heap.hpp"
@@ -45,6 +48,7 @@ class event_loop final : private signal_handler {
     struct listener_watch : watch {
         unique_fd fd;
         uint32_t index = 0;
+        bool tls = false;  // server.listen[index] has the tls flag (this generation's config)
         int64_t turn_start = -1;  // first accept since this worker (re-)registered it; -1: none
     };
     // Recycled, never freed while the worker runs: no allocation per connection.
@@ -55,6 +59,11 @@ class event_loop final : private signal_handler {
         int64_t timer_at = 0;    // key in timers_ (0: not in it); may be earlier than the
         uint32_t timer_pos = 0;  // session's deadline (see timer_heap.hpp)
         bool busy = false;       // s->busy() as last counted in busy_
+        // On a tls listener: the socket and its SSL (io stays empty), and until the session
+        // opens, the handshake and what the session will be opened with.
+        std::unique_ptr<tls::tls_transport> tls;
+        std::optional<tls::tls_accept> hs;
+        accepted_connection ac;
     };
 
     bool setup() noexcept;
@@ -63,6 +72,11 @@ class event_loop final : private signal_handler {
     int64_t wait_timeout_ms() const noexcept;
     void on_listener(listener_watch& l) noexcept;
     bool accept_one(listener_watch& l) noexcept;  // false: stop accepting for now
+    // event_loop_tls.cpp: a tls listener's connection, from accept to its session.
+    void start_tls(connection& c, int fd, const accepted_connection& ac) noexcept;
+    void step_handshake(connection& c, bool expired) noexcept;
+    void log_tls_start() noexcept;
+    void publish_tls() noexcept;
     void pause_accept(int err) noexcept;
     void on_connection(connection& c, uint32_t events) noexcept;
     void on_signals() noexcept;
@@ -97,6 +111,9 @@ class event_loop final : private signal_handler {
     std::vector<connection*> closed_;
     timer_heap<connection> timers_;
     unique_fd access_log_;  // reopened copy after USR1 (else the inherited fd)
+    tls::tls_counters tls_counters_;
+    tls::tls_counters tls_published_;
+    int64_t handshake_timeout_ms_ = 10'000;
 
     size_t max_connections_;
     uint64_t max_requests_;   // with this worker's jitter; 0 = never

@@ -53,6 +53,7 @@ void event_loop::heartbeat() noexcept {
     int64_t now = ctx_.now_ms();
     slot_.heartbeat_ms.store(now, std::memory_order_relaxed);
     next_beat_ = now + heartbeat_interval_ms;
+    publish_tls();
     if (!retiring_ && ::getppid() != ws_.supervisor) begin_retire("the supervisor is gone");
     svc_.on_tick();
 }
@@ -99,6 +100,7 @@ void event_loop::begin_retire(const char* why) noexcept {
     graceful_deadline_ = ctx_.now_ms() + ws_.cfg->workers.graceful_timeout.count();
     for (size_t i = live_.size(); i-- > 0;) {
         connection& c = *live_[i];
+        if (!c.s) continue;  // still in its TLS handshake: its session is told when it opens
         settle(c, c.s->on_retire());
     }
 }

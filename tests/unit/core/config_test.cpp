@@ -14,6 +14,7 @@
 #include "core/config_lines.hpp"
 #include "core/pid_file_setting.hpp"
 #include "sys/privileges.hpp"
+#include "tls/tls_settings.hpp"
 
 namespace preforkd {
 namespace {
@@ -372,6 +373,57 @@ TEST(config, bad_listen_address) {
 TEST(config, listen_must_not_be_empty) {
     EXPECT_EQ(error_of("[server]\nlisten = []\n"),
               "/srv/site/x.toml:2: server.listen must list at least one address");
+}
+
+TEST(config, listen_flags_are_read) {
+    config c =
+        ok("[server]\nlisten = [\"127.0.0.1:8080\", \"127.0.0.1:8443 tls\",\n"
+           "  \"[::1]:8443 tls proxy\"]\n"
+           "[tls]\ncertificates = [{ cert = \"a.pem\", key = \"a.key\" }]\n");
+    ASSERT_EQ(c.server.listen.size(), 3u);
+    EXPECT_FALSE(c.server.listen[0].tls);
+    EXPECT_TRUE(c.server.listen[1].tls);
+    EXPECT_FALSE(c.server.listen[1].proxy);
+    EXPECT_TRUE(c.server.listen[2].tls);
+    EXPECT_TRUE(c.server.listen[2].proxy);
+}
+
+TEST(config, unknown_listen_flag_names_its_entry_and_line) {
+    EXPECT_EQ(error_of("[server]\nlisten = [\"127.0.0.1:8080\",\n  \"*:443 tls prxy\"]\n"),
+              R"(/srv/site/x.toml:3: server.listen[1] "*:443 tls prxy" has an unknown flag )"
+              R"("prxy" (flags: tls, proxy))");
+}
+
+TEST(config, one_address_with_different_flags_is_still_a_duplicate) {
+    EXPECT_EQ(error_of("[server]\nlisten = [\"127.0.0.1:80\", \"127.0.0.1:80 tls\"]\n"),
+              "/srv/site/x.toml:2: server.listen lists 127.0.0.1:80 twice");
+}
+
+TEST(config, a_tls_listener_needs_certificates) {
+    EXPECT_EQ(error_of("[server]\nlisten = [\"127.0.0.1:8080\",\n  \"127.0.0.1:8443 tls\"]\n"),
+              R"(/srv/site/x.toml:3: server.listen[1] "127.0.0.1:8443 tls" is a tls listener, )"
+              R"(but [tls] lists no certificates)");
+}
+
+TEST(config, tls_table_is_read_into_the_config) {
+    config c =
+        ok("[server]\nlisten = [\"127.0.0.1:8443 tls\"]\n[tls]\n"
+           "certificates = [{ cert = \"a.pem\", key = \"/k/a.key\" }]\n"
+           "handshake_timeout = \"3s\"\n");
+    ASSERT_TRUE(c.tls);
+    ASSERT_EQ(c.tls->certificates.size(), 1u);
+    EXPECT_EQ(c.tls->certificates[0].cert, "/srv/site/a.pem");
+    EXPECT_EQ(c.tls->certificates[0].key, "/k/a.key");
+    EXPECT_EQ(c.tls->handshake_timeout, 3s);
+    // Without [tls]: the defaults, no certificates.
+    config plain = ok("[server]\nlisten = [\"127.0.0.1:8080\"]\n");
+    ASSERT_TRUE(plain.tls);
+    EXPECT_TRUE(plain.tls->certificates.empty());
+}
+
+TEST(config, tls_errors_name_their_key) {
+    EXPECT_EQ(error_of("[tls]\nmin_version = \"1.1\"\n"),
+              R"(/srv/site/x.toml:2: tls.min_version: must be "1.2" or "1.3")");
 }
 
 TEST(config, duplicate_listen_after_canonicalisation) {
@@ -812,7 +864,7 @@ TEST(shipped_config, package_config_defaults_match_the_code) {
         }
         text += line + '\n';
     }
-    EXPECT_EQ(uncommented, 22);  // every key but user, group, http.root and log.error
+    EXPECT_EQ(uncommented, 28);  // every key but user, group, http.root and log.error
     auto r = parse_config(text, "/etc/preforkd/preforkd.toml", http_schema());
     ASSERT_TRUE(r.ok()) << r.err().message;
     auto d = parse_config(
@@ -841,6 +893,13 @@ TEST(shipped_config, package_config_defaults_match_the_code) {
     EXPECT_EQ(h.max_header_bytes, 8192);
     EXPECT_FALSE(h.serve_hidden);
     EXPECT_EQ(h.status_allow, (std::vector<std::string>{"127.0.0.1/32", "::1/128"}));
+    ASSERT_TRUE(r->tls && d->tls);
+    EXPECT_TRUE(r->tls->certificates.empty());
+    EXPECT_EQ(r->tls->min, d->tls->min);
+    EXPECT_EQ(r->tls->ciphers, d->tls->ciphers);
+    EXPECT_EQ(r->tls->session_tickets, d->tls->session_tickets);
+    EXPECT_EQ(r->tls->ktls, d->tls->ktls);
+    EXPECT_EQ(r->tls->handshake_timeout, d->tls->handshake_timeout);
 }
 
 TEST(shipped_config, demo_config_loads) {

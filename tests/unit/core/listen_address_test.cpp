@@ -195,5 +195,61 @@ TEST(duration, caps_at_one_year_instead_of_overflowing) {
     EXPECT_FALSE(parse_duration("5124095576030432h").ok());
 }
 
+// ---- flags --------------------------------------------------------------------------------
+
+TEST(listen_address, no_flags_by_default) {
+    auto a = parse_listen_address("*:443");
+    ASSERT_TRUE(a.ok());
+    EXPECT_FALSE(a->tls);
+    EXPECT_FALSE(a->proxy);
+    EXPECT_EQ(a->flags_string(), "");
+}
+
+TEST(listen_address, tls_and_proxy_flags_after_the_address) {
+    auto a = parse_listen_address("*:443 tls");
+    ASSERT_TRUE(a.ok()) << a.err().message;
+    EXPECT_EQ(a->to_string(), "0.0.0.0:443");
+    EXPECT_TRUE(a->tls);
+    EXPECT_FALSE(a->proxy);
+
+    auto b = parse_listen_address("[::]:443 tls proxy");
+    ASSERT_TRUE(b.ok()) << b.err().message;
+    EXPECT_EQ(b->to_string(), "[::]:443");
+    EXPECT_TRUE(b->tls);
+    EXPECT_TRUE(b->proxy);
+    EXPECT_EQ(b->flags_string(), " tls proxy");
+
+    // Order and extra blanks do not matter.
+    auto c = parse_listen_address("127.0.0.1:8080  proxy\ttls ");
+    ASSERT_TRUE(c.ok()) << c.err().message;
+    EXPECT_TRUE(c->tls);
+    EXPECT_TRUE(c->proxy);
+
+    auto u = parse_listen_address("unix:/run/p.sock proxy");
+    ASSERT_TRUE(u.ok()) << u.err().message;
+    EXPECT_EQ(u->path, "/run/p.sock");
+    EXPECT_TRUE(u->proxy);
+}
+
+TEST(listen_address, unknown_or_repeated_flag_is_refused) {
+    EXPECT_EQ(error_of("*:443 tsl"),
+              R"("*:443 tsl" has an unknown flag "tsl" (flags: tls, proxy))");
+    EXPECT_EQ(error_of("*:443 tls tls"), R"("*:443 tls tls" repeats the flag "tls")");
+    EXPECT_EQ(error_of("*:443 TLS"),
+              R"("*:443 TLS" has an unknown flag "TLS" (flags: tls, proxy))");
+}
+
+TEST(listen_address, a_bad_address_is_named_before_its_flags) {
+    EXPECT_EQ(error_of("*:0 tls"), R"("*:0" has port 0, out of range 1..65535)");
+}
+
+TEST(listen_address, same_socket_ignores_flags_equality_does_not) {
+    auto plain = *parse_listen_address("127.0.0.1:8443");
+    auto tls = *parse_listen_address("127.0.0.1:8443 tls");
+    EXPECT_TRUE(same_socket(plain, tls));
+    EXPECT_FALSE(plain == tls);
+    EXPECT_FALSE(same_socket(plain, *parse_listen_address("127.0.0.1:8444 tls")));
+}
+
 }  // namespace
 }  // namespace preforkd

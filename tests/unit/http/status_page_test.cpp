@@ -31,7 +31,31 @@ TEST(status_page, renders_json_in_the_documented_shape) {
               "\"busy\", \"connections\": 2, \"requests\": 4500, \"bytes\": 4608000, "
               "\"accepted\": 90, \"heartbeat_age_ms\": 5}],\n"
               " \"totals\": {\"workers\": 2, \"idle\": 1, \"busy\": 1, \"requests\": 6020, "
-              "\"bytes\": 6164480}}\n");
+              "\"bytes\": 6164480, \"tls_handshakes\": 0, \"tls_resumed\": 0, "
+              "\"tls_failures\": 0}}\n");
+}
+
+TEST(status_page, tls_counters_total_and_each_tls_worker_names_its_send_path) {
+    status_snapshot s = sample();
+    s.workers[0].tls_handshakes = 7;
+    s.workers[0].tls_resumed = 2;
+    s.workers[0].tls_failures = 1;
+    s.workers[0].tls_send_path = 1;
+    s.workers[1].tls_handshakes = 3;
+    s.workers[1].tls_resumed = 1;
+    s.workers[1].tls_send_path = 2;
+    std::string json;
+    render_status_json(s, json);
+    EXPECT_NE(json.find("\"tls_handshakes\": 10, \"tls_resumed\": 3, \"tls_failures\": 1}"),
+              std::string::npos)
+        << json;
+    EXPECT_NE(json.find("\"heartbeat_age_ms\": 120, \"tls_path\": \"userspace\"}"),
+              std::string::npos);
+    EXPECT_NE(json.find("\"heartbeat_age_ms\": 5, \"tls_path\": \"ktls\"}"), std::string::npos);
+    std::string text;
+    render_status_text(s, "0.1.0", text);
+    EXPECT_NE(text.find("TLSHandshakes: 10\nTLSResumed: 3\nTLSFailures: 1\n"), std::string::npos);
+    EXPECT_NE(text.find("heartbeat_age_ms=5 tls_path=ktls\n"), std::string::npos);
 }
 
 TEST(status_page, renders_json_with_no_workers) {
