@@ -7,6 +7,7 @@
 #include <cstring>
 #include <preforkd/detail/address.hpp>
 #include <preforkd/detail/text.hpp>
+#include <typeinfo>
 
 #include "http/access_log.hpp"
 #include "http/error_page.hpp"
@@ -23,7 +24,10 @@ http_session::http_session(http_service& svc, accepted_connection&& conn)
       ctx_(svc.ctx()),
       cfg_(svc.settings()),
       io_(*conn.io),
-      plain_(dynamic_cast<plain_transport*>(conn.io)),
+      // plain_transport is final: comparing the type_info is the whole test, cheaper than
+      // a dynamic_cast on every accepted connection.
+      plain_(typeid(*conn.io) == typeid(plain_transport) ? static_cast<plain_transport*>(conn.io)
+                                                         : nullptr),
       peer_(conn.peer),
       parser_(svc.settings().max_header_bytes) {
     // Responses leave in whole writes (coalesced heads and small bodies, `more` before
