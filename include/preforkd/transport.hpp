@@ -13,11 +13,13 @@
 // transfer with pending() == 0 shows that the socket is drained).
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <preforkd/detail/syscall.hpp>
 #include <preforkd/unique_fd.hpp>
 
 namespace preforkd {
@@ -59,8 +61,15 @@ class plain_transport final : public transport {
     explicit plain_transport(unique_fd fd) noexcept : fd_(std::move(fd)) {}
 
     int fd() const noexcept override { return fd_.get(); }
-    ssize_t read(void* buf, size_t len) noexcept override;
-    ssize_t write(const void* buf, size_t len, bool more = false) noexcept override;
+    // read and write are inline: a caller that holds a plain_transport (a final class) calls
+    // them directly, and the hot path of a session is one recv and one send per request.
+    ssize_t read(void* buf, size_t len) noexcept override {
+        return detail::retry_eintr([&] { return ::recv(fd_.get(), buf, len, 0); });
+    }
+    ssize_t write(const void* buf, size_t len, bool more = false) noexcept override {
+        const int flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0);
+        return detail::retry_eintr([&] { return ::send(fd_.get(), buf, len, flags); });
+    }
     ssize_t writev(const iovec* iov, int iovcnt) noexcept override;
     ssize_t sendfile(int file_fd, off_t* offset, size_t count) noexcept override;
     void shutdown_write() noexcept override;

@@ -2,26 +2,6 @@
 
 namespace preforkd::http {
 
-namespace {
-constexpr size_t max_spares = 64;
-}
-
-std::unique_ptr<char[]> buffer_pool::take_buffer() {
-    if (spare_buffers_.empty()) return std::make_unique<char[]>(input_capacity_);
-    auto b = std::move(spare_buffers_.back());
-    spare_buffers_.pop_back();
-    return b;
-}
-
-void buffer_pool::give_buffer(std::unique_ptr<char[]> b) noexcept {
-    if (!b || spare_buffers_.size() >= max_spares) return;
-    try {
-        spare_buffers_.push_back(std::move(b));
-    } catch (...) {
-        // dropped: freed by its destructor
-    }
-}
-
 // Swaps rather than moves: on the hot path (every keep-alive request) a swap with a slot
 // that stays in the vector is a few stores, with no construction or destruction.
 void buffer_pool::take_output(std::string& out) {

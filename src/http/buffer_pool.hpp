@@ -23,16 +23,31 @@ class buffer_pool {
     size_t input_capacity() const noexcept { return input_capacity_; }
     size_t max_input_capacity() const noexcept { return max_input_capacity_; }
 
-    // An input buffer of input_capacity() bytes. Throws std::bad_alloc.
-    std::unique_ptr<char[]> take_buffer();
+    // An input buffer of input_capacity() bytes. Throws std::bad_alloc. Inline, with
+    // give_buffer: a keep-alive session gives its buffer back and takes one on every request.
+    std::unique_ptr<char[]> take_buffer() {
+        if (spare_buffers_.empty()) return std::make_unique<char[]>(input_capacity_);
+        auto b = std::move(spare_buffers_.back());
+        spare_buffers_.pop_back();
+        return b;
+    }
     // Keeps `b` (of input_capacity() bytes) for the next taker, or frees it.
-    void give_buffer(std::unique_ptr<char[]> b) noexcept;
+    void give_buffer(std::unique_ptr<char[]> b) noexcept {
+        if (!b || spare_buffers_.size() >= max_spares) return;
+        try {
+            spare_buffers_.push_back(std::move(b));
+        } catch (...) {
+            // dropped: freed by its destructor
+        }
+    }
     // Output strings keep their capacity: take_output fills an empty string (throws
     // std::bad_alloc), and give_output keeps (or frees) the buffer of one and leaves it empty.
     void take_output(std::string& out);
     void give_output(std::string& out) noexcept;
 
   private:
+    static constexpr size_t max_spares = 64;
+
     size_t input_capacity_;
     size_t max_input_capacity_;
     std::vector<std::unique_ptr<char[]>> spare_buffers_;

@@ -71,12 +71,17 @@ bool all_of(std::string_view s, const char_table& t) noexcept {
 // whatever reads it next. It runs for every request: one table lookup per byte of the usual
 // name or IPv4 address, and the IP-literal off the common path.
 bool valid_host_port(std::string_view v) noexcept {
-    const char* p = v.data();
-    const char* const end = p + v.size();
-    while (p != end && reg_name_char[static_cast<unsigned char>(*p)]) ++p;
-    if (p == v.data() && p != end && *p == '[') {
+    const auto* const begin = reinterpret_cast<const unsigned char*>(v.data());
+    const auto* p = begin;
+    const auto* const end = p + v.size();
+    // Four bytes a step while they are all reg-name bytes: one branch for four lookups.
+    while (end - p >= 4 &&
+           (reg_name_char[p[0]] & reg_name_char[p[1]] & reg_name_char[p[2]] & reg_name_char[p[3]]))
+        p += 4;
+    while (p != end && reg_name_char[*p]) ++p;
+    if (p == begin && p != end && *p == '[') {
         for (++p; p != end && *p != ']'; ++p)
-            if (!host_char[static_cast<unsigned char>(*p)] || *p == '[') return false;
+            if (!host_char[*p] || *p == '[') return false;
         if (p == end) return false;
         ++p;
     }

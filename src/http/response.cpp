@@ -188,8 +188,7 @@ date_cache::date_cache(std::string_view server) {
     lines_len_ = date_at_ + http_date_length + 2;
 }
 
-void date_cache::update(time_t now) noexcept {
-    if (now == now_) return;
+void date_cache::refresh(time_t now) noexcept {
     now_ = now;
     char date[http_date_length + 1];
     format_http_date(now, date);

@@ -24,8 +24,10 @@ bool parse_http_date(std::string_view text, time_t& out) noexcept;
 class date_cache {
   public:
     explicit date_cache(std::string_view server);
-    // Cheap when the second has not changed: one comparison.
-    void update(time_t now) noexcept;
+    // Cheap when the second has not changed: one comparison, inline (every request).
+    void update(time_t now) noexcept {
+        if (now != now_) refresh(now);
+    }
     std::string_view server_and_date() const noexcept { return {lines_.data(), lines_len_}; }
     // The IMF-fixdate alone (http_date_length characters).
     std::string_view date() const noexcept { return {lines_.data() + date_at_, http_date_length}; }
@@ -33,6 +35,8 @@ class date_cache {
     time_t now() const noexcept { return now_; }
 
   private:
+    void refresh(time_t now) noexcept;  // a new second: the date strings again
+
     time_t now_ = -1;
     std::array<char, 128> lines_{};
     size_t lines_len_ = 0;

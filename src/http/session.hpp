@@ -76,6 +76,16 @@ class http_session final : public session {
     worker_context& ctx_;
     const http_settings& cfg_;
     transport& io_;
+    // io_ when it is a plain_transport (a final class with inline read/write): the hot
+    // reads and writes go straight to recv/send instead of through the vtable.
+    plain_transport* const plain_;
+    ssize_t io_read(void* buf, size_t len) noexcept {
+        return plain_ ? plain_->read(buf, len) : io_.read(buf, len);
+    }
+    ssize_t io_write(const void* buf, size_t len, bool more) noexcept {
+        return plain_ ? plain_->write(buf, len, more) : io_.write(buf, len, more);
+    }
+    size_t io_pending() const noexcept { return plain_ ? 0 : io_.pending(); }
     sockaddr_storage peer_{};
     char peer_text_[INET6_ADDRSTRLEN] = {};
     size_t peer_len_ = 0;

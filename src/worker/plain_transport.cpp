@@ -9,15 +9,6 @@ namespace preforkd {
 
 using detail::retry_eintr;
 
-ssize_t plain_transport::read(void* buf, size_t len) noexcept {
-    return retry_eintr([&] { return ::recv(fd_.get(), buf, len, 0); });
-}
-
-ssize_t plain_transport::write(const void* buf, size_t len, bool more) noexcept {
-    const int flags = MSG_NOSIGNAL | (more ? MSG_MORE : 0);
-    return retry_eintr([&] { return ::send(fd_.get(), buf, len, flags); });
-}
-
 ssize_t plain_transport::writev(const iovec* iov, int iovcnt) noexcept {
     // sendmsg rather than writev(2): MSG_NOSIGNAL, so a reset peer is EPIPE, not SIGPIPE.
     msghdr msg{};

@@ -14,8 +14,10 @@ namespace preforkd::detail {
 // Calls `f` again while it fails with EINTR (returns -1 with errno == EINTR).
 // Never wrap close(): Linux frees the descriptor even when close() is interrupted, and a
 // retry could close a descriptor that another thread has just been given.
+// Always inlined: g++ left it out of line in the session's read path (a call and a frame
+// around every recv), and it is smaller than the call it replaces.
 template <class F>
-auto retry_eintr(F&& f) noexcept(noexcept(f())) -> decltype(f()) {
+[[gnu::always_inline]] inline auto retry_eintr(F&& f) noexcept(noexcept(f())) -> decltype(f()) {
     decltype(f()) r;
     do r = f();
     while (r == -1 && errno == EINTR);
