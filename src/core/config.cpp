@@ -160,6 +160,19 @@ void read_server(toml_table_reader& r, server_config& s, detail::config_lines& l
     s.user = no_nul(r, "user", r.string("user", s.user));
     s.group = no_nul(r, "group", r.string("group", s.group));
     read_pid_file(r, s);
+    if (r.has("proxy_trusted")) {
+        std::vector<detail::cidr> trusted;
+        for (const std::string& text : r.strings("proxy_trusted", {})) {
+            auto c = detail::parse_cidr(text);
+            if (!c) {
+                r.fail("proxy_trusted", c.err().message);
+                break;
+            }
+            trusted.push_back(*c);
+        }
+        if (!r.failed()) s.proxy_trusted = std::move(trusted);
+    }
+    s.shutdown_delay = r.duration("shutdown_delay", s.shutdown_delay);
 }
 
 void read_workers(toml_table_reader& r, workers_config& w) {

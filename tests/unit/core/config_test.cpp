@@ -1,5 +1,7 @@
 // load_config / parse_config: defaults, every key, every class of error with its file:line.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -876,6 +878,30 @@ TEST(shipped_config, demo_config_loads) {
     EXPECT_EQ(r->log.error, "stderr");
     EXPECT_EQ(r->log.access, "stderr");
     EXPECT_EQ(r->app_settings<http_settings>().root, (etc / "www").lexically_normal().string());
+}
+
+TEST(config, proxy_trusted_defaults_to_loopback_and_reads_blocks) {
+    auto d = parse("");
+    ASSERT_TRUE(d.ok());
+    sockaddr_storage lo{};
+    auto* in = reinterpret_cast<sockaddr_in*>(&lo);
+    in->sin_family = AF_INET;
+    in->sin_addr.s_addr = htonl(0x7f000001);
+    EXPECT_TRUE(detail::trusted(lo, d->server.proxy_trusted));
+    in->sin_addr.s_addr = htonl(0x7f000002);
+    EXPECT_FALSE(detail::trusted(lo, d->server.proxy_trusted));
+    EXPECT_EQ(d->server.shutdown_delay, milliseconds(0));
+
+    auto c = parse("[server]\nproxy_trusted = [\"10.0.0.0/8\"]\nshutdown_delay = \"2s\"\n");
+    ASSERT_TRUE(c.ok()) << c.err().message;
+    ASSERT_EQ(c->server.proxy_trusted.size(), 1u);
+    EXPECT_EQ(c->server.proxy_trusted[0].bits, 8u);
+    EXPECT_EQ(c->server.shutdown_delay, milliseconds(2000));
+}
+
+TEST(config, a_bad_proxy_trusted_block_names_its_line) {
+    std::string e = error_of("[server]\n\nproxy_trusted = [\"10.0.0.0/33\"]\n");
+    EXPECT_EQ(e.rfind("/srv/site/x.toml:3: server.proxy_trusted", 0), 0u) << e;
 }
 
 }  // namespace
