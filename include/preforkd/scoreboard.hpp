@@ -44,6 +44,10 @@ struct alignas(64) scoreboard_slot {
     // application's init failed), NUL-terminated. Written by the worker just before it exits
     // and read by the supervisor after waitpid(), which orders the two: no atomics needed.
     alignas(64) char exit_reason[192] = {};
+    // Colder counters, out of the per-request line. proxy_rejected: connections on `proxy`
+    // listeners closed without an answer (untrusted peer, malformed or missing header,
+    // timeout).
+    alignas(64) std::atomic<uint64_t> proxy_rejected{0};
 
     worker_state get_state() const noexcept {
         return static_cast<worker_state>(state.load(std::memory_order_relaxed));

@@ -97,6 +97,7 @@ bool event_loop::setup() noexcept {
             l->k = kind::listener;
             l->fd.reset(ws_.listeners[i]);  // the worker's inherited copy is now ours to close
             l->index = static_cast<uint32_t>(i);
+            l->proxy = i < ws_.cfg->server.listen.size() && ws_.cfg->server.listen[i].proxy;
             // Sessions write whole responses, so Nagle could only hold back the last segment
             // of each. Linux copies the option from a listening socket to every socket it
             // accepts: set here once, it saves a setsockopt per connection. (Not TCP, e.g. a
@@ -289,6 +290,10 @@ bool event_loop::accept_one(listener_watch& l) noexcept {
     ac.listener = l.index;
     if (l.turn_start < 0) l.turn_start = ctx_.now_ms();
     scoreboard_slot::bump(slot_.accepted, 1);
+    if (l.proxy) {
+        start_proxy(*c, std::move(ac));
+        return true;
+    }
     c->s = svc_.open(std::move(ac));
     if (!c->s) {
         c->io.reset();
@@ -335,7 +340,10 @@ bool event_loop::accept_one(listener_watch& l) noexcept {
 }
 
 void event_loop::on_connection(connection& c, uint32_t events) noexcept {
-    if (c.s) settle(c, c.s->on_io(events));
+    if (c.s)
+        settle(c, c.s->on_io(events));
+    else if (c.in_proxy)
+        on_proxy_event(c, events);
 }
 
 void event_loop::settle(connection& c, bool keep) noexcept {
@@ -390,6 +398,11 @@ void event_loop::run_timers() noexcept {
     const int64_t now = ctx_.now_ms();
     while (connection* c = timers_.top()) {
         if (c->timer_at > now) break;
+        if (!c->s) {  // the PROXY stage's deadline: the header did not come in time
+            timers_.remove(*c);
+            reject_proxy(*c, true, "timed out");
+            continue;
+        }
         const int64_t d = c->s->deadline_ms();
         if (d == 0) {
             timers_.remove(*c);

@@ -46,6 +46,7 @@ class event_loop final : private signal_handler {
         unique_fd fd;
         uint32_t index = 0;
         int64_t turn_start = -1;  // first accept since this worker (re-)registered it; -1: none
+        bool proxy = false;       // connections start with a PROXY protocol header
     };
     // Recycled, never freed while the worker runs: no allocation per connection.
     struct connection : watch {
@@ -55,6 +56,10 @@ class event_loop final : private signal_handler {
         int64_t timer_at = 0;    // key in timers_ (0: not in it); may be earlier than the
         uint32_t timer_pos = 0;  // session's deadline (see timer_heap.hpp)
         bool busy = false;       // s->busy() as last counted in busy_
+        // The PROXY stage (proxy listeners only): live, watched, with no session yet; the
+        // accepted connection waits here until the header has been read.
+        bool in_proxy = false;
+        accepted_connection pending;
     };
 
     bool setup() noexcept;
@@ -65,6 +70,12 @@ class event_loop final : private signal_handler {
     bool accept_one(listener_watch& l) noexcept;  // false: stop accepting for now
     void pause_accept(int err) noexcept;
     void on_connection(connection& c, uint32_t events) noexcept;
+    // The PROXY stage (event_loop_proxy.cpp).
+    void start_proxy(connection& c, accepted_connection ac) noexcept;
+    void on_proxy_event(connection& c, uint32_t events) noexcept;
+    int read_proxy_header(connection& c, uint32_t events) noexcept;  // 1 done, 0 wait, -1 bad
+    void reject_proxy(connection& c, bool watched, const char* why) noexcept;
+    void open_after_proxy(connection& c, bool watched) noexcept;
     void on_signals() noexcept;
     void on_signal(int signo) noexcept override;     // also called by a blocking session
     void settle(connection& c, bool keep) noexcept;  // after any session call

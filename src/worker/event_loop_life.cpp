@@ -99,7 +99,7 @@ void event_loop::begin_retire(const char* why) noexcept {
     graceful_deadline_ = ctx_.now_ms() + ws_.cfg->workers.graceful_timeout.count();
     for (size_t i = live_.size(); i-- > 0;) {
         connection& c = *live_[i];
-        settle(c, c.s->on_retire());
+        if (c.s) settle(c, c.s->on_retire());  // (a connection in the PROXY stage goes on)
     }
 }
 
