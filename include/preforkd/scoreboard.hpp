@@ -75,6 +75,9 @@ struct scoreboard_header {
     std::atomic<int64_t> started_ms{0};
     std::atomic<uint32_t> high_water{0};  // slots [0, high_water) have ever been used
     uint32_t capacity = 0;
+    // Set by the supervisor once it is told to stop gracefully (QUIT, or TERM during
+    // server.shutdown_delay): health checks answer 503 so balancers stop sending.
+    std::atomic<uint8_t> draining{0};
 };
 
 // Owns the MAP_SHARED anonymous mapping; workers inherit it across fork.

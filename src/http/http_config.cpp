@@ -28,6 +28,8 @@ result<std::shared_ptr<const http_settings>> parse_http_settings(table_reader& r
                   int64_t{1} << 40));
     s->serve_hidden = r.boolean("serve_hidden", s->serve_hidden);
     s->status_path = r.string("status_path", s->status_path);
+    s->health_path = r.string("health_path", s->health_path);
+    s->metrics_path = r.string("metrics_path", s->metrics_path);
     std::vector<std::string> allow =
         r.strings("status_allow", std::vector<std::string>{"127.0.0.1/32", "::1/128"});
 
@@ -41,6 +43,12 @@ result<std::shared_ptr<const http_settings>> parse_http_settings(table_reader& r
     if (!s->status_path.empty() &&
         (s->status_path[0] != '/' || s->status_path.find_first_of("?#% ") != std::string::npos))
         r.fail("status_path", "must be \"\" or a path starting with \"/\" (no query, no escapes)");
+    for (const char* key : {"health_path", "metrics_path"}) {
+        const std::string& v = key[0] == 'h' ? s->health_path : s->metrics_path;
+        if (!v.empty() && (v[0] != '/' || v.find_first_of("?#% ") != std::string::npos ||
+                           v.find("/.") != std::string::npos || v.find("//") != std::string::npos))
+            r.fail(key, "must be \"\" or a plain path starting with \"/\" (no query, no escapes)");
+    }
     for (const std::string& a : allow) {
         auto c = preforkd::detail::parse_cidr(a);
         if (!c) {

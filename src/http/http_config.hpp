@@ -32,6 +32,8 @@ struct http_settings {
     uint64_t max_keepalive_requests = 1000;  // 0 = no limit
     bool serve_hidden = false;
     std::string status_path = "/server-status";        // "" = no status page
+    std::string health_path = "/healthz";              // "" = none; 200 ok, 503 while draining
+    std::string metrics_path = "/metrics";             // "" = none; the status page's ACL
     std::vector<preforkd::detail::cidr> status_allow;  // the engine's matcher (detail/cidr.hpp)
     mime_table mime;
 
