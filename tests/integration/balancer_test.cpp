@@ -53,6 +53,11 @@ TEST_F(balancer, term_with_shutdown_delay_serves_on_with_health_503_then_exits_0
     ASSERT_TRUE(h);
     EXPECT_EQ(h->status, 503);
     EXPECT_EQ(h->body, "draining\n");
+    // Keep-alive is refused while draining: the client goes back through the balancer.
+    raw_result kept = send_raw(port_, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", false, 500ms);
+    ASSERT_EQ(kept.responses.size(), 1u);
+    EXPECT_EQ(kept.responses[0].status, 200);
+    EXPECT_EQ(kept.responses[0].header("connection"), "close");
     // New connections are still served during the delay.
     for (int i = 0; i < 5; ++i) {
         auto r = http_get(port_, "/");
