@@ -64,6 +64,8 @@ app_schema http_schema() {
         r.integer("max_keepalive_requests", 1000, 0, std::numeric_limits<int64_t>::max());
         h->serve_hidden = r.boolean("serve_hidden", false);
         r.string("status_path", "/server-status");
+        r.string("health_path", "/healthz");
+        r.string("metrics_path", "/metrics");
         h->status_allow = r.strings("status_allow", {"127.0.0.1/32", "::1/128"});
         if (auto f = r.finish(); !f) return std::move(f).err();
         return std::shared_ptr<const void>(std::move(h));
@@ -837,7 +839,7 @@ TEST(shipped_config, package_config_defaults_match_the_code) {
         }
         text += line + '\n';
     }
-    EXPECT_EQ(uncommented, 22);  // every key but user, group, http.root and log.error
+    EXPECT_EQ(uncommented, 26);  // every key but user, group, http.root and log.error
     auto r = parse_config(text, "/etc/preforkd/preforkd.toml", http_schema());
     ASSERT_TRUE(r.ok()) << r.err().message;
     auto d = parse_config(
@@ -848,6 +850,8 @@ TEST(shipped_config, package_config_defaults_match_the_code) {
     EXPECT_EQ(r->server.listen, d->server.listen);
     EXPECT_EQ(r->server.backlog, d->server.backlog);
     EXPECT_EQ(r->server.pid_file, d->server.pid_file);
+    EXPECT_EQ(r->server.proxy_trusted, d->server.proxy_trusted);
+    EXPECT_EQ(r->server.shutdown_delay, d->server.shutdown_delay);
     EXPECT_EQ(r->workers.start, d->workers.start);
     EXPECT_EQ(r->workers.min_spare, d->workers.min_spare);
     EXPECT_EQ(r->workers.max_spare, d->workers.max_spare);
