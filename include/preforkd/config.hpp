@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <preforkd/detail/cidr.hpp>
 #include <preforkd/result.hpp>
 #include <preforkd/version.hpp>  // every engine header brings PREFORKD_VERSION
 #include <stdexcept>
@@ -66,6 +67,12 @@ struct server_config {
     std::string user;   // "" = nobody when started as root
     std::string group;  // "" = the user's primary group
     std::string pid_file = "/run/preforkd/preforkd.pid";
+    // Peers whose PROXY protocol header a `proxy` listener believes; anyone else is closed
+    // without an answer. Default: loopback only (a balancer on the same host).
+    std::vector<detail::cidr> proxy_trusted{*detail::parse_cidr("127.0.0.1/32"),
+                                            *detail::parse_cidr("::1/128")};
+    // After TERM: keep serving this long with health answering 503, then stop as QUIT.
+    milliseconds shutdown_delay{0};
 };
 
 struct workers_config {

@@ -50,6 +50,9 @@ struct alignas(64) scoreboard_slot {
     std::atomic<uint64_t> tls_resumed{0};
     std::atomic<uint64_t> tls_failures{0};
     std::atomic<uint8_t> tls_send_path{0};  // 0 none (no tls listener), 1 userspace, 2 ktls
+    // Connections on `proxy` listeners closed without an answer (untrusted peer, malformed
+    // or missing header, timeout).
+    std::atomic<uint64_t> proxy_rejected{0};
 
     worker_state get_state() const noexcept {
         return static_cast<worker_state>(state.load(std::memory_order_relaxed));
@@ -77,6 +80,9 @@ struct scoreboard_header {
     std::atomic<int64_t> started_ms{0};
     std::atomic<uint32_t> high_water{0};  // slots [0, high_water) have ever been used
     uint32_t capacity = 0;
+    // Set by the supervisor once it is told to stop gracefully (QUIT, or TERM during
+    // server.shutdown_delay): health checks answer 503 so balancers stop sending.
+    std::atomic<uint8_t> draining{0};
 };
 
 // Owns the MAP_SHARED anonymous mapping; workers inherit it across fork.

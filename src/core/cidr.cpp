@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <charconv>
 #include <preforkd/detail/cidr.hpp>
+#include <preforkd/detail/text.hpp>
 #include <string>
 
 namespace preforkd::detail {
@@ -20,7 +21,8 @@ result<cidr> parse_cidr(std::string_view text) {
     // inet_pton needs a NUL-terminated string; the longest address text is 45 characters.
     char buf[INET6_ADDRSTRLEN + 1];
     if (addr.size() >= sizeof buf)
-        return error("\"" + std::string(text) + "\" is not an address block (a.b.c.d/n or v6/n)");
+        return error("\"" + hex_escaped(text, "\"") +
+                     "\" is not an address block (a.b.c.d/n or v6/n)");
     std::copy(addr.begin(), addr.end(), buf);
     buf[addr.size()] = '\0';
     if (::inet_pton(AF_INET, buf, c.addr.data()) == 1) {
@@ -29,13 +31,14 @@ result<cidr> parse_cidr(std::string_view text) {
         c.v6 = true;
         c.bits = 128;
     } else {
-        return error("\"" + std::string(text) + "\" is not an address block (a.b.c.d/n or v6/n)");
+        return error("\"" + hex_escaped(text, "\"") +
+                     "\" is not an address block (a.b.c.d/n or v6/n)");
     }
     if (slash != std::string_view::npos) {
         unsigned n = 0;
         auto [p, ec] = std::from_chars(prefix.data(), prefix.data() + prefix.size(), n);
         if (prefix.empty() || ec != std::errc{} || p != prefix.data() + prefix.size() || n > c.bits)
-            return error("\"" + std::string(text) + "\": the prefix length must be 0 to " +
+            return error("\"" + hex_escaped(text, "\"") + "\": the prefix length must be 0 to " +
                          std::to_string(c.bits));
         c.bits = n;
     }

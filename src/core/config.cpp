@@ -161,6 +161,19 @@ void read_server(toml_table_reader& r, server_config& s, detail::config_lines& l
     s.user = no_nul(r, "user", r.string("user", s.user));
     s.group = no_nul(r, "group", r.string("group", s.group));
     read_pid_file(r, s);
+    if (r.has("proxy_trusted")) {
+        std::vector<detail::cidr> trusted;
+        for (const std::string& text : r.strings("proxy_trusted", {})) {
+            auto c = detail::parse_cidr(text);
+            if (!c) {
+                r.fail("proxy_trusted", c.err().message);
+                break;
+            }
+            trusted.push_back(*c);
+        }
+        if (!r.failed()) s.proxy_trusted = std::move(trusted);
+    }
+    s.shutdown_delay = r.duration("shutdown_delay", s.shutdown_delay);
 }
 
 void read_workers(toml_table_reader& r, workers_config& w) {
@@ -409,6 +422,12 @@ result<config> parse_config(std::string_view toml_text, const std::string& name,
     if (!tls) return std::move(tls).err();
     for (size_t i = 0; i < cfg.server.listen.size(); ++i) {
         const listen_address& a = cfg.server.listen[i];
+        // Both stages exist (the PROXY header, then the TLS handshake) but are not chained in
+        // the worker yet: refused rather than half-served.
+        if (a.tls && a.proxy) {
+            return error(detail::listen_site(cfg, i) + " \"" + a.to_string() + a.flags_string() +
+                         "\": \"tls proxy\" on one listener is not supported yet");
+        }
         if (a.tls && tls->certificates.empty()) {
             return error(detail::listen_site(cfg, i) + " \"" + a.to_string() + a.flags_string() +
                          "\" is a tls listener, but [tls] lists no certificates");

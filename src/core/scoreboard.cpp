@@ -73,6 +73,7 @@ void scoreboard::prepare(uint32_t i, uint32_t generation, int64_t now_ms) noexce
     s.requests.store(0, std::memory_order_relaxed);
     s.bytes.store(0, std::memory_order_relaxed);
     s.accepted.store(0, std::memory_order_relaxed);
+    s.proxy_rejected.store(0, std::memory_order_relaxed);
     s.heartbeat_ms.store(now_ms, std::memory_order_relaxed);
     s.started_ms.store(now_ms, std::memory_order_relaxed);
     s.exit_reason[0] = '\0';

@@ -14,64 +14,6 @@ namespace preforkd::http {
 
 using namespace std::chrono_literals;
 
-result<cidr> parse_cidr(std::string_view text) {
-    cidr c;
-    std::string_view addr = text;
-    std::string_view prefix;
-    if (size_t slash = text.find('/'); slash != std::string_view::npos) {
-        addr = text.substr(0, slash);
-        prefix = text.substr(slash + 1);
-    }
-    std::string a(addr);
-    if (::inet_pton(AF_INET, a.c_str(), c.addr.data()) == 1) {
-        c.bits = 32;
-    } else if (::inet_pton(AF_INET6, a.c_str(), c.addr.data()) == 1) {
-        c.v6 = true;
-        c.bits = 128;
-    } else {
-        return error(fmt::format("\"{}\" is not an address block (a.b.c.d/n or v6/n)",
-                                 preforkd::detail::hex_escaped(text, "\"")));
-    }
-    if (!prefix.empty() || text.find('/') != std::string_view::npos) {
-        unsigned n = 0;
-        auto [p, ec] = std::from_chars(prefix.data(), prefix.data() + prefix.size(), n);
-        if (prefix.empty() || ec != std::errc{} || p != prefix.data() + prefix.size() || n > c.bits)
-            return error(fmt::format("\"{}\": the prefix length must be 0 to {}",
-                                     preforkd::detail::hex_escaped(text, "\""), c.bits));
-        c.bits = n;
-    }
-    for (unsigned i = 0; i < 16; ++i) {
-        unsigned keep = c.bits > i * 8 ? std::min(8u, c.bits - i * 8) : 0;
-        c.addr[i] &= static_cast<uint8_t>(0xff00u >> keep);
-    }
-    return c;
-}
-
-bool cidr_contains(const cidr& block, const sockaddr_storage& peer) noexcept {
-    const uint8_t* bytes = nullptr;
-    bool v6 = false;
-    if (peer.ss_family == AF_INET) {
-        bytes = reinterpret_cast<const uint8_t*>(
-            &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr);
-    } else if (peer.ss_family == AF_INET6) {
-        const auto* a = &reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr;
-        bytes = reinterpret_cast<const uint8_t*>(a);
-        v6 = !IN6_IS_ADDR_V4MAPPED(a);
-        if (!v6) bytes += 12;
-    } else {
-        return false;
-    }
-    if (v6 != block.v6) return false;
-    unsigned bits = block.bits;
-    for (unsigned i = 0; bits > 0; ++i) {
-        unsigned take = std::min(8u, bits);
-        uint8_t mask = static_cast<uint8_t>(0xff00u >> take);
-        if ((bytes[i] & mask) != block.addr[i]) return false;
-        bits -= take;
-    }
-    return true;
-}
-
 result<std::shared_ptr<const http_settings>> parse_http_settings(table_reader& r,
                                                                  const char* mime_types) {
     auto s = std::make_shared<http_settings>();
@@ -86,6 +28,8 @@ result<std::shared_ptr<const http_settings>> parse_http_settings(table_reader& r
                   int64_t{1} << 40));
     s->serve_hidden = r.boolean("serve_hidden", s->serve_hidden);
     s->status_path = r.string("status_path", s->status_path);
+    s->health_path = r.string("health_path", s->health_path);
+    s->metrics_path = r.string("metrics_path", s->metrics_path);
     std::vector<std::string> allow =
         r.strings("status_allow", std::vector<std::string>{"127.0.0.1/32", "::1/128"});
 
@@ -99,8 +43,14 @@ result<std::shared_ptr<const http_settings>> parse_http_settings(table_reader& r
     if (!s->status_path.empty() &&
         (s->status_path[0] != '/' || s->status_path.find_first_of("?#% ") != std::string::npos))
         r.fail("status_path", "must be \"\" or a path starting with \"/\" (no query, no escapes)");
+    for (const char* key : {"health_path", "metrics_path"}) {
+        const std::string& v = key[0] == 'h' ? s->health_path : s->metrics_path;
+        if (!v.empty() && (v[0] != '/' || v.find_first_of("?#% ") != std::string::npos ||
+                           v.find("/.") != std::string::npos || v.find("//") != std::string::npos))
+            r.fail(key, "must be \"\" or a plain path starting with \"/\" (no query, no escapes)");
+    }
     for (const std::string& a : allow) {
-        auto c = parse_cidr(a);
+        auto c = preforkd::detail::parse_cidr(a);
         if (!c) {
             r.fail("status_allow", c.err().message);
             break;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <preforkd/config.hpp>
+#include <preforkd/detail/cidr.hpp>
 #include <preforkd/result.hpp>
 #include <preforkd/unique_fd.hpp>
 #include <string>
@@ -18,18 +19,6 @@
 #include "http/mime.hpp"
 
 namespace preforkd::http {
-
-// An address block of status_allow: "a.b.c.d/n", "v6/n", or one address.
-struct cidr {
-    bool v6 = false;
-    std::array<uint8_t, 16> addr{};  // v4 uses the first 4 bytes; host bits are cleared
-    unsigned bits = 0;
-};
-
-result<cidr> parse_cidr(std::string_view text);
-// Whether `peer` lies in `block`. An IPv4-mapped IPv6 peer (::ffff:a.b.c.d, from a dual-stack
-// listener) is matched as IPv4. Unix-socket peers match nothing.
-bool cidr_contains(const cidr& block, const sockaddr_storage& peer) noexcept;
 
 struct http_settings {
     std::string root = "/var/www/html";
@@ -42,14 +31,14 @@ struct http_settings {
     uint32_t max_header_bytes = 8192;
     uint64_t max_keepalive_requests = 1000;  // 0 = no limit
     bool serve_hidden = false;
-    std::string status_path = "/server-status";  // "" = no status page
-    std::vector<cidr> status_allow;
+    std::string status_path = "/server-status";        // "" = no status page
+    std::string health_path = "/healthz";              // "" = none; 200 ok, 503 while draining
+    std::string metrics_path = "/metrics";             // "" = none; the status page's ACL
+    std::vector<preforkd::detail::cidr> status_allow;  // the engine's matcher (detail/cidr.hpp)
     mime_table mime;
 
     bool status_allowed(const sockaddr_storage& peer) const noexcept {
-        for (const cidr& c : status_allow)
-            if (cidr_contains(c, peer)) return true;
-        return false;
+        return preforkd::detail::trusted(peer, status_allow);
     }
 };
 

@@ -46,6 +46,13 @@ http_service::http_service(worker_context& ctx, const http_settings& settings)
     if (!settings.status_path.empty() &&
         normalize_path(settings.status_path, true, status_key_) == path_result::ok)
         status_enabled_ = true;
+    // "" never equals a normalised request path, so an unset key disables the handler.
+    if (!settings.health_path.empty() &&
+        normalize_path(settings.health_path, true, health_key_) != path_result::ok)
+        health_key_.clear();
+    if (!settings.metrics_path.empty() &&
+        normalize_path(settings.metrics_path, true, metrics_key_) != path_result::ok)
+        metrics_key_.clear();
     line_.reserve(1024);
 }
 

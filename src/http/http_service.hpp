@@ -38,6 +38,9 @@ class http_service final : public service {
     // status_path normalised like a request path; only when status_enabled().
     const std::string& status_key() const noexcept { return status_key_; }
     bool status_enabled() const noexcept { return status_enabled_; }
+    // health_path and metrics_path normalised the same way; "" when disabled.
+    const std::string& health_key() const noexcept { return health_key_; }
+    const std::string& metrics_key() const noexcept { return metrics_key_; }
     size_t input_capacity() const noexcept { return buffers_.input_capacity(); }
 
   private:
@@ -49,6 +52,8 @@ class http_service final : public service {
     std::string line_;
     std::string status_key_;
     bool status_enabled_ = false;
+    std::string health_key_;
+    std::string metrics_key_;
 };
 
 // What make_application's make_service returns: nullptr (the worker then exits with

@@ -14,6 +14,7 @@
 #include "http/file_handler.hpp"
 #include "http/http_service.hpp"
 #include "http/path.hpp"
+#include "http/probes.hpp"
 #include "http/status_page.hpp"
 
 namespace preforkd::http {
@@ -57,6 +58,14 @@ void route(exchange& x, std::string& path) {
     }
     if (x.svc.status_enabled() && path == x.svc.status_key()) {
         serve_status(x, parts.query);
+        return;
+    }
+    if (!x.svc.health_key().empty() && path == x.svc.health_key()) {
+        serve_health(x);
+        return;
+    }
+    if (!x.svc.metrics_key().empty() && path == x.svc.metrics_key()) {
+        serve_metrics(x);
         return;
     }
     serve_path(x, path, parts.query);

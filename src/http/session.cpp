@@ -374,6 +374,10 @@ bool http_session::keep_alive_for(const request_head& h) const noexcept {
         h.version_minor >= 1 ? !h.connection_close : h.connection_keep_alive && !h.connection_close;
     if (!wanted || retiring_ || ctx_.retiring() || cfg_.keepalive_timeout.count() <= 0)
         return false;
+    // Draining (TERM with server.shutdown_delay): each client leaves after its answer and
+    // reconnects through the balancer, which by then sends it elsewhere. One relaxed load
+    // of a line the supervisor writes about never.
+    if (ctx_.board().header().draining.load(std::memory_order_relaxed) != 0) return false;
     return cfg_.max_keepalive_requests == 0 || served_ + 1 < cfg_.max_keepalive_requests;
 }
 

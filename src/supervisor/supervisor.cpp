@@ -110,7 +110,9 @@ int supervisor::run() {
     }
     for (;;) {
         int64_t now = monotonic_ms();
-        wait_for_signals(static_cast<int>(std::clamp<int64_t>(next_wakeup_ms() - now, 0, tick_ms)));
+        int64_t wake = next_wakeup_ms();
+        if (drain_until_ms_ != 0) wake = std::min(wake, drain_until_ms_);
+        wait_for_signals(static_cast<int>(std::clamp<int64_t>(wake - now, 0, tick_ms)));
         now = monotonic_ms();
         if (stopping_ != stop_mode::none) {
             reap();
@@ -120,6 +122,11 @@ int supervisor::run() {
                 pool_.kill_all_remaining();
                 stop_deadline_ms_ = now + fast_stop_grace_ms;
             }
+            continue;
+        }
+        if (drain_until_ms_ != 0 && now >= drain_until_ms_) {
+            log_.info("shutdown_delay over: stopping as QUIT does");
+            begin_stop(stop_mode::graceful);
             continue;
         }
         if (now >= next_tick_ms_) tick();
@@ -164,6 +171,7 @@ void supervisor::handle_signal(int signo, pid_t sender) {
             reap();
             break;
         case action::fast_stop:
+            if (signo == SIGTERM && !stopping && begin_drain()) break;
             begin_stop(stop_mode::fast);
             break;
         case action::graceful_stop:
@@ -252,8 +260,27 @@ void supervisor::check_ready() {
     if (opts_.on_ready) opts_.on_ready();
 }
 
+// TERM with server.shutdown_delay: the balancer must see the health check fail before the
+// listeners close, so the workers keep accepting and serving while /healthz answers 503.
+// A second TERM during the delay stops at once (as QUIT). False: no delay configured.
+bool supervisor::begin_drain() {
+    if (drain_until_ms_ != 0) {
+        drain_until_ms_ = 0;
+        begin_stop(stop_mode::graceful);
+        return true;
+    }
+    if (!current_ || current_->cfg.server.shutdown_delay.count() <= 0) return false;
+    const int64_t delay = current_->cfg.server.shutdown_delay.count();
+    drain_until_ms_ = monotonic_ms() + delay;
+    pool_.board().header().draining.store(1, std::memory_order_relaxed);
+    log_.info("draining: health answers 503; serving for {} ms before a graceful stop", delay);
+    return true;
+}
+
 void supervisor::begin_stop(stop_mode mode) {
     int64_t now = monotonic_ms();
+    if (pool_.board().capacity() > 0)
+        pool_.board().header().draining.store(1, std::memory_order_relaxed);
     if (stopping_ == stop_mode::fast) return;
     if (mode == stop_mode::graceful && stopping_ == stop_mode::graceful) return;
     stopping_ = mode;

@@ -57,6 +57,7 @@ class supervisor {
     void tick();
     void check_ready();
     void begin_stop(stop_mode mode);
+    bool begin_drain();
     void finish_stop();
     void reopen_logs();
     void adjust_floor(int delta);
@@ -108,6 +109,8 @@ class supervisor {
     int64_t start_ms_ = 0;
     stop_mode stopping_ = stop_mode::none;
     int64_t stop_deadline_ms_ = 0;
+    // TERM with server.shutdown_delay: serving on, health 503, until this time; then as QUIT.
+    int64_t drain_until_ms_ = 0;
     bool stop_escalated_ = false;
     int exit_status_ = 0;
     bool pid_file_written_ = false;

@@ -100,6 +100,7 @@ bool event_loop::setup() noexcept {
             l->index = static_cast<uint32_t>(i);
             l->tls = i < ws_.cfg->server.listen.size() && ws_.cfg->server.listen[i].tls &&
                      ws_.tls_ctx != nullptr;
+            l->proxy = i < ws_.cfg->server.listen.size() && ws_.cfg->server.listen[i].proxy;
             // Sessions write whole responses, so Nagle could only hold back the last segment
             // of each. Linux copies the option from a listening socket to every socket it
             // accepts: set here once, it saves a setsockopt per connection. (Not TCP, e.g. a
@@ -316,6 +317,10 @@ bool event_loop::accept_one(listener_watch& l) noexcept {
     }
     c->io.reset(unique_fd(fd));
     ac.io = &c->io;
+    if (l.proxy) {
+        start_proxy(*c, std::move(ac));
+        return true;
+    }
     c->s = svc_.open(std::move(ac));
     if (!c->s) {
         c->io.reset();
@@ -366,6 +371,8 @@ void event_loop::on_connection(connection& c, uint32_t events) noexcept {
         settle(c, c.s->on_io(events));
     else if (c.hs)
         step_handshake(c, false);
+    else if (c.in_proxy)
+        on_proxy_event(c, events);
 }
 
 void event_loop::settle(connection& c, bool keep) noexcept {
@@ -392,6 +399,7 @@ void event_loop::close_connection(connection& c, bool never_watched) noexcept {
     }
     c.s.reset();
     c.hs.reset();
+    c.in_proxy = false;
     c.io.reset();  // closed after the session is gone; closing also leaves the epoll set
     c.tls.reset();
     connection* last = live_.back();
@@ -425,6 +433,11 @@ void event_loop::run_timers() noexcept {
         if (c->hs) {
             timers_.remove(*c);
             step_handshake(*c, true);  // handshake_timeout: rejected
+            continue;
+        }
+        if (c->in_proxy) {  // the PROXY stage's deadline: the header did not come
+            timers_.remove(*c);
+            reject_proxy(*c, true, "timed out");
             continue;
         }
         const int64_t d = c->s->deadline_ms();

@@ -50,6 +50,7 @@ class event_loop final : private signal_handler {
         uint32_t index = 0;
         bool tls = false;  // server.listen[index] has the tls flag (this generation's config)
         int64_t turn_start = -1;  // first accept since this worker (re-)registered it; -1: none
+        bool proxy = false;       // connections start with a PROXY protocol header
     };
     // Recycled, never freed while the worker runs: no allocation per connection.
     struct connection : watch {
@@ -64,6 +65,10 @@ class event_loop final : private signal_handler {
         std::unique_ptr<tls::tls_transport> tls;
         std::optional<tls::tls_accept> hs;
         accepted_connection ac;
+        // The PROXY stage (proxy listeners only): live, watched, with no session yet; the
+        // accepted connection waits here until the header has been read.
+        bool in_proxy = false;
+        accepted_connection pending;
     };
 
     bool setup() noexcept;
@@ -79,6 +84,12 @@ class event_loop final : private signal_handler {
     void publish_tls() noexcept;
     void pause_accept(int err) noexcept;
     void on_connection(connection& c, uint32_t events) noexcept;
+    // The PROXY stage (event_loop_proxy.cpp).
+    void start_proxy(connection& c, accepted_connection ac) noexcept;
+    void on_proxy_event(connection& c, uint32_t events) noexcept;
+    int read_proxy_header(connection& c, uint32_t events) noexcept;  // 1 done, 0 wait, -1 bad
+    void reject_proxy(connection& c, bool watched, const char* why) noexcept;
+    void open_after_proxy(connection& c, bool watched) noexcept;
     void on_signals() noexcept;
     void on_signal(int signo) noexcept override;     // also called by a blocking session
     void settle(connection& c, bool keep) noexcept;  // after any session call

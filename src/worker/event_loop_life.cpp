@@ -100,7 +100,8 @@ void event_loop::begin_retire(const char* why) noexcept {
     graceful_deadline_ = ctx_.now_ms() + ws_.cfg->workers.graceful_timeout.count();
     for (size_t i = live_.size(); i-- > 0;) {
         connection& c = *live_[i];
-        if (!c.s) continue;  // still in its TLS handshake: its session is told when it opens
+        // Still in its TLS handshake or its PROXY header: its session is told when it opens.
+        if (!c.s) continue;
         settle(c, c.s->on_retire());
     }
 }

@@ -168,5 +168,20 @@ TEST_F(example_test, echo_accepts_a_line_of_exactly_max_line_bytes) {
     EXPECT_TRUE(c.closed_by_peer(2s));
 }
 
+// A blocking application behind a `proxy` listener: the engine reads the PROXY header before
+// the handler runs, which sees only its own bytes; without a header it never runs.
+TEST_F(example_test, echo_on_a_proxy_listener_gets_the_bytes_after_the_header) {
+    start(PREFORKD_EXAMPLE_ECHO,
+          {{"server", "listen = [\"127.0.0.1:" + std::to_string(port_) + " proxy\"]\n"}});
+    line_client c(port_);
+    ASSERT_TRUE(c.send("PROXY TCP4 203.0.113.7 127.0.0.1 40000 7\r\n"));
+    EXPECT_EQ(c.ask("hello"), "hello");
+    EXPECT_EQ(c.ask("again"), "again");
+    line_client bare(port_);
+    ASSERT_TRUE(bare.send("hello\n"));
+    EXPECT_TRUE(bare.closed_by_peer(2s));
+    EXPECT_EQ(bare.line(), std::nullopt);
+}
+
 }  // namespace
 }  // namespace preforkd::test

@@ -1,5 +1,7 @@
 // load_config / parse_config: defaults, every key, every class of error with its file:line.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -63,6 +65,8 @@ app_schema http_schema() {
         r.integer("max_keepalive_requests", 1000, 0, std::numeric_limits<int64_t>::max());
         h->serve_hidden = r.boolean("serve_hidden", false);
         r.string("status_path", "/server-status");
+        r.string("health_path", "/healthz");
+        r.string("metrics_path", "/metrics");
         h->status_allow = r.strings("status_allow", {"127.0.0.1/32", "::1/128"});
         if (auto f = r.finish(); !f) return std::move(f).err();
         return std::shared_ptr<const void>(std::move(h));
@@ -378,13 +382,13 @@ TEST(config, listen_must_not_be_empty) {
 TEST(config, listen_flags_are_read) {
     config c =
         ok("[server]\nlisten = [\"127.0.0.1:8080\", \"127.0.0.1:8443 tls\",\n"
-           "  \"[::1]:8443 tls proxy\"]\n"
+           "  \"[::1]:8080 proxy\"]\n"
            "[tls]\ncertificates = [{ cert = \"a.pem\", key = \"a.key\" }]\n");
     ASSERT_EQ(c.server.listen.size(), 3u);
     EXPECT_FALSE(c.server.listen[0].tls);
     EXPECT_TRUE(c.server.listen[1].tls);
     EXPECT_FALSE(c.server.listen[1].proxy);
-    EXPECT_TRUE(c.server.listen[2].tls);
+    EXPECT_FALSE(c.server.listen[2].tls);
     EXPECT_TRUE(c.server.listen[2].proxy);
 }
 
@@ -403,6 +407,13 @@ TEST(config, a_tls_listener_needs_certificates) {
     EXPECT_EQ(error_of("[server]\nlisten = [\"127.0.0.1:8080\",\n  \"127.0.0.1:8443 tls\"]\n"),
               R"(/srv/site/x.toml:3: server.listen[1] "127.0.0.1:8443 tls" is a tls listener, )"
               R"(but [tls] lists no certificates)");
+}
+
+// The worker does not chain the PROXY stage into the TLS handshake yet: -t says so.
+TEST(config, tls_and_proxy_on_one_listener_is_refused_for_now) {
+    EXPECT_EQ(error_of("[server]\nlisten = [\"127.0.0.1:8443 tls proxy\"]\n"),
+              R"(/srv/site/x.toml:2: server.listen[0] "127.0.0.1:8443 tls proxy": "tls proxy" on )"
+              R"(one listener is not supported yet)");
 }
 
 TEST(config, tls_table_is_read_into_the_config) {
@@ -864,7 +875,7 @@ TEST(shipped_config, package_config_defaults_match_the_code) {
         }
         text += line + '\n';
     }
-    EXPECT_EQ(uncommented, 28);  // every key but user, group, http.root and log.error
+    EXPECT_EQ(uncommented, 32);  // every key but user, group, http.root and log.error
     auto r = parse_config(text, "/etc/preforkd/preforkd.toml", http_schema());
     ASSERT_TRUE(r.ok()) << r.err().message;
     auto d = parse_config(
@@ -875,6 +886,8 @@ TEST(shipped_config, package_config_defaults_match_the_code) {
     EXPECT_EQ(r->server.listen, d->server.listen);
     EXPECT_EQ(r->server.backlog, d->server.backlog);
     EXPECT_EQ(r->server.pid_file, d->server.pid_file);
+    EXPECT_EQ(r->server.proxy_trusted, d->server.proxy_trusted);
+    EXPECT_EQ(r->server.shutdown_delay, d->server.shutdown_delay);
     EXPECT_EQ(r->workers.start, d->workers.start);
     EXPECT_EQ(r->workers.min_spare, d->workers.min_spare);
     EXPECT_EQ(r->workers.max_spare, d->workers.max_spare);
@@ -912,6 +925,30 @@ TEST(shipped_config, demo_config_loads) {
     EXPECT_EQ(r->log.error, "stderr");
     EXPECT_EQ(r->log.access, "stderr");
     EXPECT_EQ(r->app_settings<http_settings>().root, (etc / "www").lexically_normal().string());
+}
+
+TEST(config, proxy_trusted_defaults_to_loopback_and_reads_blocks) {
+    auto d = parse("");
+    ASSERT_TRUE(d.ok());
+    sockaddr_storage lo{};
+    auto* in = reinterpret_cast<sockaddr_in*>(&lo);
+    in->sin_family = AF_INET;
+    in->sin_addr.s_addr = htonl(0x7f000001);
+    EXPECT_TRUE(detail::trusted(lo, d->server.proxy_trusted));
+    in->sin_addr.s_addr = htonl(0x7f000002);
+    EXPECT_FALSE(detail::trusted(lo, d->server.proxy_trusted));
+    EXPECT_EQ(d->server.shutdown_delay, milliseconds(0));
+
+    auto c = parse("[server]\nproxy_trusted = [\"10.0.0.0/8\"]\nshutdown_delay = \"2s\"\n");
+    ASSERT_TRUE(c.ok()) << c.err().message;
+    ASSERT_EQ(c->server.proxy_trusted.size(), 1u);
+    EXPECT_EQ(c->server.proxy_trusted[0].bits, 8u);
+    EXPECT_EQ(c->server.shutdown_delay, milliseconds(2000));
+}
+
+TEST(config, a_bad_proxy_trusted_block_names_its_line) {
+    std::string e = error_of("[server]\n\nproxy_trusted = [\"10.0.0.0/33\"]\n");
+    EXPECT_EQ(e.rfind("/srv/site/x.toml:3: server.proxy_trusted", 0), 0u) << e;
 }
 
 }  // namespace

@@ -127,7 +127,7 @@ class session_fixture : public ::testing::Test {
         settings_->root_fd.reset(::open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
         ASSERT_TRUE(settings_->root_fd.valid());
         settings_->mime = mime_table::builtin();
-        settings_->status_allow.push_back(*parse_cidr("127.0.0.1/32"));
+        settings_->status_allow.push_back(*preforkd::detail::parse_cidr("127.0.0.1/32"));
         cfg_.app = settings_;
 
         auto board = scoreboard::create(4);
