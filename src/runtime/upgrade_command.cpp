@@ -53,16 +53,23 @@ bool alive(pid_t pid) {
 
 // The pid file's identity: rename() keeps the inode but updates the ctime, so the old
 // supervisor moving it to .oldbin and back is seen even when both happen between two polls.
+// A write in place (the supervisor writes its pid into its locked file once it is ready)
+// changes the mtime too: that is no round trip.
 struct file_identity {
     ino_t ino = 0;
     int64_t ctime_ns = 0;
+    int64_t mtime_ns = 0;
     bool operator==(const file_identity&) const = default;
+    bool renamed_since(const file_identity& o) const noexcept {
+        return ino == o.ino && ctime_ns != o.ctime_ns && mtime_ns == o.mtime_ns;
+    }
 };
 std::optional<file_identity> identity_of(const std::string& path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return std::nullopt;
     return file_identity{
-        st.st_ino, static_cast<int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec};
+        st.st_ino, static_cast<int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec,
+        static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
 }
 
 std::string exe_of(pid_t pid) {
@@ -131,7 +138,9 @@ int upgrade_server(const std::string& program, const std::string& pid_file,
         v.named_alive = v.named && sys::is_live_instance(*v.named);
         auto st = v.named ? read_stat(*v.named) : std::nullopt;
         v.named_parent = st ? st->ppid : 0;
-        if (v.oldbin == old_pid || identity_of(pid_file) != before) v.handled = true;
+        if (v.oldbin == old_pid) v.handled = true;
+        if (auto now = identity_of(pid_file); now && before && now->renamed_since(*before))
+            v.handled = true;
         step = judge_upgrade(v);
         if (step.phase != upgrade_phase::waiting) break;
         if (steady_clock::now() - started >= limits.ready)

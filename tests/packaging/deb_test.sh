@@ -473,7 +473,8 @@ check "no request failed during the upgrade ($failed of $requests)" test "$faile
 check "the clients made requests throughout ($requests)" test "$requests" -gt 30
 new_pid=$(cat "$pid_file")
 check "the pid file names a new supervisor ($new_pid, was $old_pid)" test "$new_pid" != "$old_pid"
-check "the old supervisor is gone" gone_or_zombie "$old_pid"
+# -s upgrade saw it exit; its parent (init here) reaps it on its own time.
+wait_for 10 "the old supervisor $old_pid to be gone" gone_or_zombie "$old_pid"
 # shellcheck disable=SC2086
 check "the old workers are gone" gone_or_zombie $old_workers
 check "no .oldbin is left" test ! -e "$pid_file.oldbin"
