@@ -18,6 +18,7 @@ packages=(cmake make g++ clang libclang-rt-14-dev libfmt-dev libtomlplusplus-dev
           curl python3 chromium   # curl, python3, chromium: the real-client integration tests
           openssl sslscan         # the TLS test: certificates, s_client, the protocol scan
           prometheus              # promtool, for the metrics test
+          haproxy                 # the load-balancer test (tests/integration/balancer)
           clang-format)           # tests/check_format.sh (Debian 12: version 14)
 if [ "${PREFORKD_SKIP_APT:-0}" != 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
