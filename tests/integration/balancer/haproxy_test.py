@@ -364,6 +364,10 @@ def scenario(d):
             print(f"[figures]   failure: {s}")
         check(load.failed == 0, f"no failed request ({load.failed} of {total})")
         check(total > 200, f"the clients got real work through ({total} requests)")
+        # HAProxy's default retries (on conn-failure) would hide a refused connection from
+        # the clients: a backend that closed its listener too soon shows up here instead.
+        check(retries == 0 and redispatches == 0,
+              f"haproxy retried no request ({retries} retries, {redispatches} redispatches)")
     finally:
         if load is not None:
             load.finish()
@@ -375,6 +379,12 @@ def scenario(d):
         check(f"\n{CLIENT_ADDRESS} " in "\n" + log,
               f"backend {be.name}'s access log names client {CLIENT_ADDRESS} "
               f"({log.count(CLIENT_ADDRESS)} lines)")
+        # The checks carry a PROXY v2 LOCAL header (check-send-proxy): the balancer's own
+        # address stays the client's, and none of them passes for a client.
+        checks = [l for l in log.splitlines() if '"GET /healthz ' in l]
+        check(checks and all(l.startswith("127.0.0.1 ") for l in checks),
+              f"backend {be.name}'s health checks came through the proxy listener from "
+              f"127.0.0.1 ({len(checks)} lines)")
 
 
 def show_logs(d):
