@@ -359,7 +359,8 @@ def scenario(d):
               f"{load.failed} failed; p50 {percentile(load.latencies, 0.5) * 1000:.1f} ms, "
               f"p99 {percentile(load.latencies, 0.99) * 1000:.1f} ms; haproxy retries "
               f"{retries}, redispatches {redispatches}; a out {down_s * 1000:.0f} ms after "
-              f"TERM, back {rejoin_s * 1000:.0f} ms after restart", flush=True)
+              f"TERM, gone {stop_s:.1f} s after TERM, back {rejoin_s * 1000:.0f} ms after restart; "
+              f"b's -s upgrade {upgrade_s:.1f} s", flush=True)
         for s in load.samples:
             print(f"[figures]   failure: {s}")
         check(load.failed == 0, f"no failed request ({load.failed} of {total})")
