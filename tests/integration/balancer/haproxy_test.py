@@ -13,6 +13,7 @@ import csv
 import http.client
 import io
 import os
+import random
 import shutil
 import signal
 import socket
@@ -35,11 +36,23 @@ def check(cond, what):
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    """A free port below the ephemeral range: HAProxy opens thousands of connections from
+    127.0.0.1 while backend A is down, and one of them could take A's port from an
+    ephemeral pick, so that A could not bind it again."""
+    try:
+        low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rng = random.Random()
+    for _ in range(200):
+        p = rng.randrange(10000, max(10001, low))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", p))
+                return p
+            except OSError:
+                continue
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def wait_until(pred, timeout, step=0.05):
@@ -88,7 +101,8 @@ class backend:
         with open(self.config, "w") as f:
             f.write(f'[server]\nlisten = ["127.0.0.1:{self.port} proxy", '
                     f'"127.0.0.1:{self.plain_port}"]\n'
-                    f'pid_file = "{self.pid_file}"\nshutdown_delay = "{int(shutdown_delay * 1000)}ms"\n'
+                    f'pid_file = "{self.pid_file}"\n'
+                    f'shutdown_delay = "{int(shutdown_delay * 1000)}ms"\n'
                     f'[workers]\nstart = 2\ngraceful_timeout = "5s"\n'
                     f'[http]\nroot = "{self.d}/www"\n'
                     f'[log]\nerror = "{self.d}/error.log"\naccess = "{self.access_log}"\n')
