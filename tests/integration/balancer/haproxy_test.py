@@ -336,6 +336,7 @@ def scenario(d):
               + up.stdout.decode().strip().replace("\n", "; "))
         back = wait_until(lambda: lb.status("b") == "UP", 10)
         check(back, f"haproxy sees b UP after the upgrade ({lb.status('b')})")
+        served_b = load.served["b"]
 
         # A stopped with TERM: HAProxy must see its 503 health and take it out while A still
         # serves, and A must be gone no sooner than shutdown_delay.
@@ -362,6 +363,7 @@ def scenario(d):
         served_a = load.served["a"]
         time.sleep(1.0)
         check(load.served["a"] > served_a, "the restarted backend a serves again")
+        check(load.served["b"] > served_b, "the upgraded backend b serves")
 
         wall = load.finish()
         total = sum(load.served.values()) + load.failed
