@@ -141,6 +141,10 @@ struct scoreboard_header {
     traffic_counters load_retired() const noexcept;
     supervisor_counters load_supervisor_counters() const noexcept;
 };
+// The seqlock and the sums are shared between processes: they must be plain lock-free words.
+static_assert(decltype(scoreboard_header::counters_seq)::is_always_lock_free);
+static_assert(std::atomic<uint64_t>::is_always_lock_free &&
+              sizeof(std::atomic<uint64_t>) == sizeof(uint64_t));
 
 // Owns the MAP_SHARED anonymous mapping; workers inherit it across fork.
 class scoreboard {
