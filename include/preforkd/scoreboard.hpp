@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -29,6 +30,34 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(std::atomic<int64_t>::is_always_lock_free);
 
 std::string_view to_string(worker_state s) noexcept;
+
+// What one worker counts in its slot, read out as plain numbers; also the shape of the
+// header's retired sums (the counts of every reaped worker, folded in by the supervisor).
+struct traffic_counters {
+    uint64_t requests = 0;
+    uint64_t bytes = 0;                   // body and head bytes sent
+    uint64_t accepted = 0;                // connections accepted
+    std::array<uint64_t, 5> responses{};  // by status class: [0] = 1xx ... [4] = 5xx
+    uint64_t tls_handshakes = 0;          // completed, resumed included (0 without HTTPS)
+    uint64_t tls_resumed = 0;
+    uint64_t tls_failures = 0;
+    uint64_t proxy_rejected = 0;  // closed for a missing, malformed or untrusted PROXY header
+
+    traffic_counters& operator+=(const traffic_counters& o) noexcept;
+    // Counts one response: `status` 100..599 goes to its class; anything else is not counted.
+    void count_response(int status) noexcept;
+    // The class index of `status` (0 for 1xx ... 4 for 5xx), or -1 outside 100..599.
+    static int status_class(int status) noexcept {
+        return status >= 100 && status <= 599 ? status / 100 - 1 : -1;
+    }
+};
+
+// What only the supervisor knows, read out of the header as plain numbers.
+struct supervisor_counters {
+    uint64_t reloads = 0;         // successful reloads (HUP whose new generation came up)
+    uint64_t worker_crashes = 0;  // workers that died by a signal, or exited nonzero, unasked
+    uint64_t fork_failures = 0;   // fork() calls that failed
+};
 
 struct alignas(64) scoreboard_slot {
     std::atomic<int32_t> pid{0};
@@ -53,6 +82,8 @@ struct alignas(64) scoreboard_slot {
     // Connections on `proxy` listeners closed without an answer (untrusted peer, malformed
     // or missing header, timeout).
     std::atomic<uint64_t> proxy_rejected{0};
+    // Responses by status class, [0] = 1xx ... [4] = 5xx: one increment per response.
+    alignas(64) std::atomic<uint64_t> responses[5] = {};
 
     worker_state get_state() const noexcept {
         return static_cast<worker_state>(state.load(std::memory_order_relaxed));
@@ -69,6 +100,8 @@ struct alignas(64) scoreboard_slot {
     static void bump(std::atomic<uint64_t>& counter, uint64_t by) noexcept {
         counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
     }
+    // The counters as plain numbers (relaxed loads: each one a moment old, none torn).
+    traffic_counters load_counters() const noexcept;
 };
 
 struct scoreboard_header {
@@ -83,7 +116,35 @@ struct scoreboard_header {
     // Set by the supervisor once it is told to stop gracefully (QUIT, or TERM during
     // server.shutdown_delay): health checks answer 503 so balancers stop sending.
     std::atomic<uint8_t> draining{0};
+
+    // Totals never go down while the supervisor lives, yet slots are reused: when it reaps a
+    // worker, the supervisor adds the slot's counters to these `retired_` sums and empties the
+    // slot, both inside one write section of `counters_seq` (a seqlock: odd while writing).
+    // A reader (any worker's /metrics or status page, another process) sums the retired
+    // sums and the live slots, and retries when the sequence was odd or moved meanwhile, so
+    // a reaped worker's counts are seen exactly once: in its slot or in the sums, never both,
+    // never neither. Lock-free: a worker never blocks the supervisor, nor the other way.
+    alignas(64) std::atomic<uint64_t> counters_seq{0};
+    std::atomic<uint64_t> retired_requests{0};
+    std::atomic<uint64_t> retired_bytes{0};
+    std::atomic<uint64_t> retired_accepted{0};
+    std::atomic<uint64_t> retired_responses[5] = {};
+    std::atomic<uint64_t> retired_tls_handshakes{0};
+    std::atomic<uint64_t> retired_tls_resumed{0};
+    std::atomic<uint64_t> retired_tls_failures{0};
+    std::atomic<uint64_t> retired_proxy_rejected{0};
+    // Written by the supervisor only (single writer, scoreboard_slot::bump), never folded.
+    std::atomic<uint64_t> reloads{0};
+    std::atomic<uint64_t> worker_crashes{0};
+    std::atomic<uint64_t> fork_failures{0};
+
+    traffic_counters load_retired() const noexcept;
+    supervisor_counters load_supervisor_counters() const noexcept;
 };
+// The seqlock and the sums are shared between processes: they must be plain lock-free words.
+static_assert(decltype(scoreboard_header::counters_seq)::is_always_lock_free);
+static_assert(std::atomic<uint64_t>::is_always_lock_free &&
+              sizeof(std::atomic<uint64_t>) == sizeof(uint64_t));
 
 // Owns the MAP_SHARED anonymous mapping; workers inherit it across fork.
 class scoreboard {
@@ -105,10 +166,44 @@ class scoreboard {
 
     // Supervisor only: prepares free slot `i` for a worker about to be forked.
     void prepare(uint32_t i, uint32_t generation, int64_t now_ms) noexcept;
-    // Supervisor only: clears the slot of a reaped worker so it can be reused.
+    // Supervisor only: folds the counters of a reaped worker's slot into the header's
+    // retired sums and clears the slot so it can be reused (one seqlock write section).
     void release(uint32_t i) noexcept;
 
+    // Runs `read` (which reads the retired sums and the slots) until it ran while no fold
+    // or slot preparation was under way; `read` must start afresh on each call. Returns
+    // false if the supervisor stayed inside a write section through every attempt (it died
+    // there): the last attempt's figures stand.
+    template <class Read>
+    bool read_consistent(Read&& read) const noexcept {
+        for (int attempt = 0; attempt < max_read_attempts; ++attempt) {
+            const uint64_t before = header_->counters_seq.load(std::memory_order_acquire);
+            read();
+            std::atomic_thread_fence(std::memory_order_acquire);
+            if ((before & 1) == 0 &&
+                header_->counters_seq.load(std::memory_order_relaxed) == before)
+                return true;
+            if (attempt >= 16) yield_now();
+        }
+        return false;
+    }
+    static constexpr int max_read_attempts = 10000;
+
+    // The write section, for the supervisor (and tests): odd while `write` runs.
+    template <class Write>
+    void write_section(Write&& write) noexcept {
+        std::atomic<uint64_t>& seq = header_->counters_seq;
+        const uint64_t s = seq.load(std::memory_order_relaxed);
+        seq.store(s + 1, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_release);
+        write();
+        seq.store(s + 2, std::memory_order_release);
+    }
+
   private:
+    static void yield_now() noexcept;
+    void reset(uint32_t i, uint32_t generation, int64_t now_ms) noexcept;
+
     void* base_ = nullptr;
     size_t length_ = 0;
     scoreboard_header* header_ = nullptr;

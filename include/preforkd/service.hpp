@@ -63,6 +63,13 @@ class worker_context {
         ++requests_;
     }
     uint64_t requests() const noexcept { return requests_; }
+    // One response sent with `status` (100..599; anything else is not counted): counted by
+    // status class in this worker's scoreboard slot. Once per response, next to count_request.
+    void count_response(int status) noexcept {
+        const int c = traffic_counters::status_class(status);
+        if (c >= 0)
+            scoreboard_slot::bump(board_->slot(slot_).responses[static_cast<unsigned>(c)], 1);
+    }
 
   private:
     // The worker's loop (and tests driving a session by hand) set the clock, the retiring

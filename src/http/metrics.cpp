@@ -7,22 +7,6 @@
 
 namespace preforkd::http {
 
-traffic_counters& traffic_counters::operator+=(const traffic_counters& o) noexcept {
-    requests += o.requests;
-    bytes += o.bytes;
-    accepted += o.accepted;
-    for (size_t i = 0; i < responses.size(); ++i) responses[i] += o.responses[i];
-    tls_handshakes += o.tls_handshakes;
-    tls_resumed += o.tls_resumed;
-    tls_failures += o.tls_failures;
-    proxy_rejected += o.proxy_rejected;
-    return *this;
-}
-
-void traffic_counters::count_response(int status) noexcept {
-    if (status >= 100 && status <= 599) ++responses[static_cast<size_t>(status / 100 - 1)];
-}
-
 namespace {
 
 constexpr worker_state live_states[] = {worker_state::starting, worker_state::idle,
@@ -47,6 +31,32 @@ void gauge(std::string& out, std::string_view name, std::string_view help, uint6
 }
 
 }  // namespace
+
+metrics_snapshot take_metrics(const scoreboard& board, int64_t now_ms) {
+    metrics_snapshot m;
+    const scoreboard_header& h = board.header();
+    m.generation = h.generation.load(std::memory_order_relaxed);
+    const int64_t started = h.started_ms.load(std::memory_order_relaxed);
+    m.uptime_s = started > 0 && now_ms > started ? (now_ms - started) / 1000 : 0;
+    m.supervisor = h.load_supervisor_counters();
+    board.read_consistent([&] {
+        m.workers.clear();
+        m.retired = h.load_retired();
+        const uint32_t used = board.used();
+        for (uint32_t i = 0; i < used && i < board.capacity(); ++i) {
+            const scoreboard_slot& s = board.slot(i);
+            const worker_state st = s.get_state();
+            if (st == worker_state::empty) continue;
+            metrics_worker w;
+            w.generation = s.generation.load(std::memory_order_relaxed);
+            w.state = st;
+            w.connections = s.connections.load(std::memory_order_relaxed);
+            w.counters = s.load_counters();
+            m.workers.push_back(w);
+        }
+    });
+    return m;
+}
 
 void render_metrics(const metrics_snapshot& m, std::string& out) {
     traffic_counters total = m.retired;
@@ -78,7 +88,7 @@ void render_metrics(const metrics_snapshot& m, std::string& out) {
     counter(out, "preforkd_requests_total", "Requests answered.", total.requests);
     family(out, "preforkd_responses_total", "counter", "Responses by status class.");
     for (size_t i = 0; i < total.responses.size(); ++i)
-        fmt::format_to(o, "preforkd_responses_total{{code=\"{}xx\"}} {}\n", i + 1,
+        fmt::format_to(o, "preforkd_responses_total{{class=\"{}xx\"}} {}\n", i + 1,
                        total.responses[i]);
     counter(out, "preforkd_sent_bytes_total", "Bytes sent to clients, heads and bodies.",
             total.bytes);
@@ -89,7 +99,7 @@ void render_metrics(const metrics_snapshot& m, std::string& out) {
     counter(out, "preforkd_reloads_total", "Successful configuration reloads.",
             m.supervisor.reloads);
     counter(out, "preforkd_worker_crashes_total",
-            "Workers that died within a second of their start or by a signal.",
+            "Workers that died by a signal or exited with an error unasked.",
             m.supervisor.worker_crashes);
     counter(out, "preforkd_fork_failures_total", "Failed attempts to fork a worker.",
             m.supervisor.fork_failures);

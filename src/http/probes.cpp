@@ -29,30 +29,6 @@ void answer(exchange& x, int status, std::string_view type, std::string_view bod
     }
 }
 
-metrics_snapshot take_metrics(const scoreboard& board, int64_t now_ms) {
-    metrics_snapshot m;
-    const scoreboard_header& h = board.header();
-    m.generation = h.generation.load(std::memory_order_relaxed);
-    m.uptime_s = (now_ms - h.started_ms.load(std::memory_order_relaxed)) / 1000;
-    const uint32_t used = board.used();
-    m.workers.reserve(used);
-    for (uint32_t i = 0; i < used; ++i) {
-        const scoreboard_slot& s = board.slot(i);
-        const worker_state st = s.get_state();
-        if (st == worker_state::empty) continue;
-        metrics_worker w;
-        w.generation = s.generation.load(std::memory_order_relaxed);
-        w.state = st;
-        w.connections = s.connections.load(std::memory_order_relaxed);
-        w.counters.requests = s.requests.load(std::memory_order_relaxed);
-        w.counters.bytes = s.bytes.load(std::memory_order_relaxed);
-        w.counters.accepted = s.accepted.load(std::memory_order_relaxed);
-        w.counters.proxy_rejected = s.proxy_rejected.load(std::memory_order_relaxed);
-        m.workers.push_back(w);
-    }
-    return m;
-}
-
 }  // namespace
 
 void serve_health(exchange& x) {

@@ -408,6 +408,7 @@ void http_session::answer_error_now(int status) {
 void http_session::finish(exchange& x) noexcept {
     ++served_;
     ctx_.count_request(x.head_bytes + x.body_bytes);
+    ctx_.count_response(x.status);
     log_access(x);
     if (x.file) {
         file_ = std::move(x.file);

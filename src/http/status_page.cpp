@@ -24,8 +24,8 @@ bool query_has(std::string_view query, std::string_view word) noexcept {
 }
 
 struct totals {
-    uint64_t workers = 0, idle = 0, busy = 0, requests = 0, bytes = 0;
-    uint64_t tls_handshakes = 0, tls_resumed = 0, tls_failures = 0;
+    uint64_t workers = 0, idle = 0, busy = 0;
+    traffic_counters c;  // the live workers' counts plus the retired sums
 };
 
 // A tls worker's send path, " tls_path=ktls" style suffixes use it; "" without tls.
@@ -35,15 +35,18 @@ std::string_view path_name(uint8_t p) noexcept {
 
 totals sum(const status_snapshot& s) noexcept {
     totals t;
+    t.c = s.retired;
     for (const worker_snapshot& w : s.workers) {
         ++t.workers;
         if (w.state == worker_state::idle) ++t.idle;
         if (w.state == worker_state::busy) ++t.busy;
-        t.requests += w.requests;
-        t.bytes += w.bytes;
-        t.tls_handshakes += w.tls_handshakes;
-        t.tls_resumed += w.tls_resumed;
-        t.tls_failures += w.tls_failures;
+        t.c.requests += w.requests;
+        t.c.bytes += w.bytes;
+        t.c.accepted += w.accepted;
+        for (size_t i = 0; i < t.c.responses.size(); ++i) t.c.responses[i] += w.responses[i];
+        t.c.tls_handshakes += w.tls_handshakes;
+        t.c.tls_resumed += w.tls_resumed;
+        t.c.tls_failures += w.tls_failures;
     }
     return t;
 }
@@ -81,28 +84,35 @@ status_snapshot take_snapshot(const scoreboard& board, int64_t now_ms, int64_t w
         s.uptime_s = started_wall > 0 && wall_now_ms > started_wall
                          ? (wall_now_ms - started_wall) / 1000
                          : 0;
-    const uint32_t used = board.used();
-    for (uint32_t i = 0; i < used && i < board.capacity(); ++i) {
-        const scoreboard_slot& slot = board.slot(i);
-        worker_state st = slot.get_state();
-        if (st == worker_state::empty) continue;
-        worker_snapshot w;
-        w.slot = i;
-        w.pid = slot.pid.load(std::memory_order_relaxed);
-        w.generation = slot.generation.load(std::memory_order_relaxed);
-        w.state = st;
-        w.connections = slot.connections.load(std::memory_order_relaxed);
-        w.requests = slot.requests.load(std::memory_order_relaxed);
-        w.bytes = slot.bytes.load(std::memory_order_relaxed);
-        w.accepted = slot.accepted.load(std::memory_order_relaxed);
-        int64_t beat = slot.heartbeat_ms.load(std::memory_order_relaxed);
-        w.heartbeat_age_ms = beat > 0 && now_ms > beat ? now_ms - beat : 0;
-        w.tls_handshakes = slot.tls_handshakes.load(std::memory_order_relaxed);
-        w.tls_resumed = slot.tls_resumed.load(std::memory_order_relaxed);
-        w.tls_failures = slot.tls_failures.load(std::memory_order_relaxed);
-        w.tls_send_path = slot.tls_send_path.load(std::memory_order_relaxed);
-        s.workers.push_back(w);
-    }
+    s.supervisor = h.load_supervisor_counters();
+    board.read_consistent([&] {
+        s.workers.clear();
+        s.retired = h.load_retired();
+        const uint32_t used = board.used();
+        for (uint32_t i = 0; i < used && i < board.capacity(); ++i) {
+            const scoreboard_slot& slot = board.slot(i);
+            worker_state st = slot.get_state();
+            if (st == worker_state::empty) continue;
+            worker_snapshot w;
+            w.slot = i;
+            w.pid = slot.pid.load(std::memory_order_relaxed);
+            w.generation = slot.generation.load(std::memory_order_relaxed);
+            w.state = st;
+            w.connections = slot.connections.load(std::memory_order_relaxed);
+            w.requests = slot.requests.load(std::memory_order_relaxed);
+            w.bytes = slot.bytes.load(std::memory_order_relaxed);
+            w.accepted = slot.accepted.load(std::memory_order_relaxed);
+            int64_t beat = slot.heartbeat_ms.load(std::memory_order_relaxed);
+            w.heartbeat_age_ms = beat > 0 && now_ms > beat ? now_ms - beat : 0;
+            w.tls_handshakes = slot.tls_handshakes.load(std::memory_order_relaxed);
+            w.tls_resumed = slot.tls_resumed.load(std::memory_order_relaxed);
+            w.tls_failures = slot.tls_failures.load(std::memory_order_relaxed);
+            w.tls_send_path = slot.tls_send_path.load(std::memory_order_relaxed);
+            for (size_t k = 0; k < w.responses.size(); ++k)
+                w.responses[k] = slot.responses[k].load(std::memory_order_relaxed);
+            s.workers.push_back(w);
+        }
+    });
     return s;
 }
 
@@ -123,10 +133,14 @@ void render_status_text(const status_snapshot& s, std::string_view version, std:
                    "TLSHandshakes: {}\n"
                    "TLSResumed: {}\n"
                    "TLSFailures: {}\n"
+                   "Reloads: {}\n"
+                   "WorkerCrashes: {}\n"
+                   "ForkFailures: {}\n"
                    "Scoreboard: ",
-                   version, s.supervisor_pid, s.generation, s.uptime_s, t.requests, t.bytes / 1024,
-                   t.bytes, t.workers, t.busy, t.idle, t.tls_handshakes, t.tls_resumed,
-                   t.tls_failures);
+                   version, s.supervisor_pid, s.generation, s.uptime_s, t.c.requests,
+                   t.c.bytes / 1024, t.c.bytes, t.workers, t.busy, t.idle, t.c.tls_handshakes,
+                   t.c.tls_resumed, t.c.tls_failures, s.supervisor.reloads,
+                   s.supervisor.worker_crashes, s.supervisor.fork_failures);
     for (const worker_snapshot& w : s.workers) out.push_back(state_char(w.state));
     out.push_back('\n');
     for (const worker_snapshot& w : s.workers) {
@@ -162,12 +176,19 @@ void render_status_json(const status_snapshot& s, std::string& out) {
         out.push_back('}');
     }
     out.append("],\n");
+    // Totals include the reaped workers' counts: they never go down while the supervisor
+    // lives (a reader computing rates can trust them). tls_* stay last, as before.
+    const auto& r = t.c.responses;
     fmt::format_to(o,
                    " \"totals\": {{\"workers\": {}, \"idle\": {}, \"busy\": {}, \"requests\": {}, "
-                   "\"bytes\": {}, \"tls_handshakes\": {}, \"tls_resumed\": {}, "
-                   "\"tls_failures\": {}}}}}\n",
-                   t.workers, t.idle, t.busy, t.requests, t.bytes, t.tls_handshakes, t.tls_resumed,
-                   t.tls_failures);
+                   "\"bytes\": {}, \"accepted\": {}, \"responses\": {{\"1xx\": {}, \"2xx\": {}, "
+                   "\"3xx\": {}, \"4xx\": {}, \"5xx\": {}}}, \"reloads\": {}, "
+                   "\"worker_crashes\": {}, \"fork_failures\": {}, \"tls_handshakes\": {}, "
+                   "\"tls_resumed\": {}, \"tls_failures\": {}}}}}\n",
+                   t.workers, t.idle, t.busy, t.c.requests, t.c.bytes, t.c.accepted, r[0], r[1],
+                   r[2], r[3], r[4], s.supervisor.reloads, s.supervisor.worker_crashes,
+                   s.supervisor.fork_failures, t.c.tls_handshakes, t.c.tls_resumed,
+                   t.c.tls_failures);
 }
 
 void serve_status(exchange& x, std::string_view query) {

@@ -3,6 +3,7 @@
 // Rendering works on plain snapshots, so it is tested without a shared mapping.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <preforkd/scoreboard.hpp>
 #include <string>
@@ -29,7 +30,8 @@ struct worker_snapshot {
     uint64_t tls_handshakes = 0;  // completed, resumed included
     uint64_t tls_resumed = 0;
     uint64_t tls_failures = 0;
-    uint8_t tls_send_path = 0;  // 0: no tls listener, 1: userspace, 2: ktls
+    uint8_t tls_send_path = 0;            // 0: no tls listener, 1: userspace, 2: ktls
+    std::array<uint64_t, 5> responses{};  // by status class, [0] = 1xx
 };
 
 struct status_snapshot {
@@ -37,9 +39,14 @@ struct status_snapshot {
     uint32_t generation = 0;
     int64_t uptime_s = 0;
     std::vector<worker_snapshot> workers;  // live ones only
+    // Reaped workers' counts (the totals never go down while the supervisor lives) and the
+    // supervisor's own counters.
+    traffic_counters retired;
+    supervisor_counters supervisor;
 };
 
-// Reads slots [0, used()) whose state is not empty. `now_ms` is monotonic (heartbeats),
+// Reads slots [0, used()) whose state is not empty, and the retired sums, consistently
+// (scoreboard::read_consistent). `now_ms` is monotonic (heartbeats),
 // `wall_now_ms` the wall clock (uptime only when the header has no monotonic start).
 status_snapshot take_snapshot(const scoreboard& board, int64_t now_ms, int64_t wall_now_ms);
 

@@ -93,6 +93,10 @@ void supervisor::worker_exited(const reaped_child& c) {
         WIFEXITED(status) && WEXITSTATUS(status) == static_cast<int>(exit_code::fatal);
     const bool stopping = stopping_ != stop_mode::none;
     const std::string how = describe_exit(status);
+    // A crash (preforkd_worker_crashes_total): a signal or an error exit nobody asked for.
+    // A worker we SIGKILLed (watchdog, graceful_timeout) or stopped with the server is not.
+    if (!clean && !w.killed && !stopping)
+        scoreboard_slot::bump(pool_.board().header().worker_crashes, 1);
     if (clean && (w.retiring || stopping))
         log_.info("worker {} (generation {}, slot {}) retired", pid, w.gen->id, w.slot);
     else if (clean)

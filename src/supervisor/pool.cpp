@@ -174,6 +174,7 @@ result<pid_t> worker_pool::spawn(const std::shared_ptr<generation>& gen,
         // the same way. Back off, 100 ms doubling to 10 s, until a fork works again; only a
         // fork resets this count (a worker coming of age says nothing about forking).
         ++fork_failures_;
+        scoreboard_slot::bump(board_.header().fork_failures, 1);  // preforkd_fork_failures_total
         int64_t delay = crash_backoff_ms(fork_failures_);
         fork_after_ms_ = now + delay;
         auto e = error::from_errno(err, "fork");

@@ -208,6 +208,8 @@ void supervisor::finish_reload_if_ready() {
         case reload_step::finish:
             break;
     }
+    // A successful reload: its generation serves (preforkd_reloads_total).
+    scoreboard_slot::bump(pool_.board().header().reloads, 1);
     int retired = 0;
     for (auto& w : pool_.workers()) {
         if (w.gen == current_ || w.retiring) continue;

@@ -18,7 +18,9 @@ std::vector<uint64_t> accepted_per_worker(uint16_t port) {
     auto r = http_get(port, "/server-status?json");
     if (!r || r->status != 200) return out;
     static const std::regex accepted(R"("accepted": (\d+))");
-    for (std::sregex_iterator it(r->body.begin(), r->body.end(), accepted), end; it != end; ++it)
+    // The workers' entries only: the totals that follow them have an "accepted" too.
+    const std::string workers = r->body.substr(0, r->body.find("\"totals\""));
+    for (std::sregex_iterator it(workers.begin(), workers.end(), accepted), end; it != end; ++it)
         out.push_back(std::stoull((*it)[1].str()));
     return out;
 }

@@ -487,6 +487,15 @@ TEST_F(chaos, fork_failing_for_the_process_limit_backs_off_and_the_pool_comes_ba
     ASSERT_TRUE(after);
     EXPECT_EQ(after->status, 200);
     EXPECT_TRUE(zombie_children_of(sup).empty());
+    // /metrics counts every failed fork the log shows, and the two workers killed with -9.
+    auto m = http_get(port_, "/metrics");
+    ASSERT_TRUE(m);
+    const size_t failed_forks = count_in_log(srv_->error_log(), "cannot start a worker: fork");
+    EXPECT_NE(m->body.find("\npreforkd_fork_failures_total " + std::to_string(failed_forks) + "\n"),
+              std::string::npos)
+        << failed_forks << " in the log\n"
+        << m->body;
+    EXPECT_NE(m->body.find("\npreforkd_worker_crashes_total 2\n"), std::string::npos) << m->body;
 }
 
 // ---- 5. bad clients -------------------------------------------------------------------------

@@ -2,8 +2,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <preforkd/scoreboard.hpp>
+#include <thread>
 
 namespace preforkd {
 namespace {
@@ -60,6 +63,141 @@ TEST(scoreboard, slots_never_share_a_cache_line) {
     EXPECT_EQ(sizeof(scoreboard_slot) % 64, 0u);
     EXPECT_LE(offsetof(scoreboard_slot, started_ms) + sizeof(int64_t), 64u);
     EXPECT_EQ(offsetof(scoreboard_slot, exit_reason), 64u);
+}
+
+// What a reader adds up: the retired sums plus every live slot.
+traffic_counters total_of(const scoreboard& sb) {
+    traffic_counters t;
+    sb.read_consistent([&] {
+        t = sb.header().load_retired();
+        for (uint32_t i = 0; i < sb.used(); ++i)
+            if (sb.slot(i).get_state() != worker_state::empty) t += sb.slot(i).load_counters();
+    });
+    return t;
+}
+
+TEST(scoreboard, release_folds_a_reaped_workers_counters_into_the_retired_sums) {
+    auto sb = scoreboard::create(4);
+    ASSERT_TRUE(sb);
+    sb->prepare(1, 1, 10);
+    scoreboard_slot& s = sb->slot(1);
+    s.set_state(worker_state::idle);
+    scoreboard_slot::bump(s.requests, 5);
+    scoreboard_slot::bump(s.bytes, 500);
+    scoreboard_slot::bump(s.accepted, 2);
+    scoreboard_slot::bump(s.responses[1], 4);
+    scoreboard_slot::bump(s.responses[3], 1);
+    scoreboard_slot::bump(s.tls_handshakes, 2);
+    scoreboard_slot::bump(s.tls_resumed, 1);
+    scoreboard_slot::bump(s.tls_failures, 3);
+    scoreboard_slot::bump(s.proxy_rejected, 6);
+    const traffic_counters before = total_of(*sb);
+    EXPECT_EQ(before.requests, 5u);
+    const uint64_t seq = sb->header().counters_seq.load();
+    sb->release(1);
+    EXPECT_EQ(sb->header().counters_seq.load(), seq + 2);  // one write section, closed
+    const traffic_counters r = sb->header().load_retired();
+    EXPECT_EQ(r.requests, 5u);
+    EXPECT_EQ(r.bytes, 500u);
+    EXPECT_EQ(r.accepted, 2u);
+    EXPECT_EQ(r.responses, (std::array<uint64_t, 5>{0, 4, 0, 1, 0}));
+    EXPECT_EQ(r.tls_handshakes, 2u);
+    EXPECT_EQ(r.tls_resumed, 1u);
+    EXPECT_EQ(r.tls_failures, 3u);
+    EXPECT_EQ(r.proxy_rejected, 6u);
+    // The slot is empty and zero: reused, it starts from nothing, and the total holds.
+    EXPECT_EQ(s.requests.load(), 0u);
+    EXPECT_EQ(s.responses[1].load(), 0u);
+    const traffic_counters after = total_of(*sb);
+    EXPECT_EQ(after.requests, 5u);
+    EXPECT_EQ(after.responses, before.responses);
+    sb->prepare(1, 2, 20);
+    scoreboard_slot::bump(s.requests, 1);
+    EXPECT_EQ(total_of(*sb).requests, 6u);
+    sb->release(1);
+    EXPECT_EQ(sb->header().load_retired().requests, 6u);
+}
+
+TEST(scoreboard, a_reader_overlapping_a_write_section_reads_again) {
+    auto sb = scoreboard::create(2);
+    ASSERT_TRUE(sb);
+    sb->prepare(0, 1, 10);
+    sb->slot(0).set_state(worker_state::idle);
+    scoreboard_slot::bump(sb->slot(0).requests, 3);
+    int reads = 0;
+    uint64_t seen = 0;
+    const bool consistent = sb->read_consistent([&] {
+        ++reads;
+        seen = sb->header().load_retired().requests;
+        // The supervisor folds the slot between our two reads: this attempt must not stand.
+        if (reads == 1) sb->release(0);
+        if (sb->slot(0).get_state() != worker_state::empty) seen += sb->slot(0).requests.load();
+    });
+    EXPECT_TRUE(consistent);
+    EXPECT_EQ(reads, 2);
+    EXPECT_EQ(seen, 3u);  // the attempt would have said 0: counted in neither place
+}
+
+TEST(scoreboard, a_reader_gives_up_on_a_write_section_that_never_ends) {
+    auto sb = scoreboard::create(2);
+    ASSERT_TRUE(sb);
+    sb->header().counters_seq.store(7);  // odd: a supervisor that died while folding
+    int reads = 0;
+    EXPECT_FALSE(sb->read_consistent([&] { ++reads; }));
+    EXPECT_EQ(reads, scoreboard::max_read_attempts);
+}
+
+// A supervisor thread reaping and refilling slots as fast as it can, while workers count
+// in them and a reader sums: the reader's total never goes down, never counts a folded
+// slot twice, and ends exactly at what was counted.
+TEST(scoreboard, totals_never_go_down_while_slots_are_folded_and_reused) {
+    // Quiet slots first, busy ones last: a reader spends a while between reading the retired
+    // sums and reading the busy slots, which is where a fold must not fall unnoticed.
+    constexpr uint32_t capacity = 64, busy = 3;
+    auto sb = scoreboard::create(capacity);
+    ASSERT_TRUE(sb);
+    constexpr int wanted_checks = 20000;
+    constexpr uint32_t min_rounds = 50000;
+    for (uint32_t i = 0; i < capacity; ++i) {
+        sb->prepare(i, 1, 0);
+        sb->slot(i).set_state(worker_state::idle);
+    }
+    std::atomic<bool> done{false};
+    std::atomic<int> checks{0};
+    uint64_t counted = 0;  // the supervisor thread's, read after join()
+    std::thread supervisor([&] {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        for (uint32_t r = 0; checks.load() < wanted_checks || r < min_rounds; ++r) {
+            if ((r & 255) == 0 && std::chrono::steady_clock::now() > until) break;
+            const uint32_t i = capacity - 1 - r % busy;
+            // The "worker" of slot i counts a few requests and exits; the supervisor folds
+            // its slot and refills it.
+            for (int k = 0; k < 8; ++k) {
+                scoreboard_slot::bump(sb->slot(i).requests, 1);
+                scoreboard_slot::bump(sb->slot(i).responses[1], 1);
+                ++counted;
+            }
+            sb->release(i);
+            sb->prepare(i, 1, r);
+            sb->slot(i).set_state(worker_state::idle);
+        }
+        done.store(true);
+    });
+    traffic_counters last;
+    int went_down = 0;
+    while (!done.load()) {
+        const traffic_counters t = total_of(*sb);
+        // Counted in neither place (retired sums read before a fold, slot read after), or
+        // in both, shows as a total that goes down at the next look.
+        if (t.requests < last.requests || t.responses[1] < last.responses[1]) ++went_down;
+        last = t;
+        checks.fetch_add(1);
+    }
+    supervisor.join();
+    EXPECT_GT(checks.load(), 100);
+    EXPECT_EQ(went_down, 0) << "of " << checks.load();
+    EXPECT_EQ(total_of(*sb).requests, counted);
+    EXPECT_EQ(total_of(*sb).responses[1], counted);
 }
 
 }  // namespace

@@ -80,11 +80,11 @@ TEST(metrics, counters_add_live_slots_to_retired_sums) {
     EXPECT_TRUE(has_line(t, "preforkd_requests_total 1180"));
     EXPECT_TRUE(has_line(t, "preforkd_sent_bytes_total 180005"));
     EXPECT_TRUE(has_line(t, "preforkd_accepted_connections_total 18"));
-    EXPECT_TRUE(has_line(t, "preforkd_responses_total{code=\"1xx\"} 0"));
-    EXPECT_TRUE(has_line(t, "preforkd_responses_total{code=\"2xx\"} 174"));
-    EXPECT_TRUE(has_line(t, "preforkd_responses_total{code=\"3xx\"} 3"));
-    EXPECT_TRUE(has_line(t, "preforkd_responses_total{code=\"4xx\"} 3"));
-    EXPECT_TRUE(has_line(t, "preforkd_responses_total{code=\"5xx\"} 7"));
+    EXPECT_TRUE(has_line(t, "preforkd_responses_total{class=\"1xx\"} 0"));
+    EXPECT_TRUE(has_line(t, "preforkd_responses_total{class=\"2xx\"} 174"));
+    EXPECT_TRUE(has_line(t, "preforkd_responses_total{class=\"3xx\"} 3"));
+    EXPECT_TRUE(has_line(t, "preforkd_responses_total{class=\"4xx\"} 3"));
+    EXPECT_TRUE(has_line(t, "preforkd_responses_total{class=\"5xx\"} 7"));
     EXPECT_TRUE(has_line(t, "preforkd_proxy_rejected_total 4"));
     EXPECT_TRUE(has_line(t, "preforkd_reloads_total 2"));
     EXPECT_TRUE(has_line(t, "preforkd_worker_crashes_total 1"));
@@ -158,6 +158,44 @@ TEST(metrics, promtool_check_metrics_accepts_the_output) {
         EXPECT_EQ(said, "") << said;  // lint remarks too
     }
     ::unlink(path);
+}
+
+// The worker's side: /metrics reads the shared scoreboard, the retired sums included, and a
+// worker reaped between two scrapes leaves the counters where they were.
+TEST(metrics, take_metrics_keeps_a_reaped_workers_counts) {
+    auto board = scoreboard::create(4);
+    ASSERT_TRUE(board.ok());
+    scoreboard& b = *board;
+    b.header().generation = 2;
+    b.header().started_ms = 1'000;
+    for (uint32_t i = 0; i < 2; ++i) {
+        b.prepare(i, 2, 1'000);
+        b.slot(i).set_state(worker_state::idle);
+        scoreboard_slot::bump(b.slot(i).requests, 10 + i);
+        scoreboard_slot::bump(b.slot(i).responses[1], 9 + i);
+        scoreboard_slot::bump(b.slot(i).responses[3], 1);
+        scoreboard_slot::bump(b.slot(i).accepted, 3);
+    }
+    scoreboard_slot::bump(b.header().reloads, 1);
+    scoreboard_slot::bump(b.header().worker_crashes, 2);
+    scoreboard_slot::bump(b.header().fork_failures, 3);
+    const std::string before = render(take_metrics(b, 62'000));
+    EXPECT_TRUE(has_line(before, "preforkd_uptime_seconds 61")) << before;
+    EXPECT_TRUE(has_line(before, "preforkd_requests_total 21")) << before;
+    EXPECT_TRUE(has_line(before, "preforkd_responses_total{class=\"2xx\"} 19"));
+    EXPECT_TRUE(has_line(before, "preforkd_responses_total{class=\"4xx\"} 2"));
+    EXPECT_TRUE(has_line(before, "preforkd_accepted_connections_total 6"));
+    EXPECT_TRUE(has_line(before, "preforkd_reloads_total 1"));
+    EXPECT_TRUE(has_line(before, "preforkd_worker_crashes_total 2"));
+    EXPECT_TRUE(has_line(before, "preforkd_fork_failures_total 3"));
+    EXPECT_TRUE(has_line(before, "preforkd_workers{state=\"idle\",generation=\"2\"} 2"));
+    b.release(0);  // reaped
+    const std::string after = render(take_metrics(b, 62'000));
+    EXPECT_TRUE(has_line(after, "preforkd_requests_total 21")) << after;
+    EXPECT_TRUE(has_line(after, "preforkd_responses_total{class=\"2xx\"} 19"));
+    EXPECT_TRUE(has_line(after, "preforkd_responses_total{class=\"4xx\"} 2"));
+    EXPECT_TRUE(has_line(after, "preforkd_accepted_connections_total 6"));
+    EXPECT_TRUE(has_line(after, "preforkd_workers{state=\"idle\",generation=\"2\"} 1"));
 }
 
 TEST(health, ok_while_serving_503_while_draining) {

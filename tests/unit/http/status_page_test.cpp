@@ -31,7 +31,9 @@ TEST(status_page, renders_json_in_the_documented_shape) {
               "\"busy\", \"connections\": 2, \"requests\": 4500, \"bytes\": 4608000, "
               "\"accepted\": 90, \"heartbeat_age_ms\": 5}],\n"
               " \"totals\": {\"workers\": 2, \"idle\": 1, \"busy\": 1, \"requests\": 6020, "
-              "\"bytes\": 6164480, \"tls_handshakes\": 0, \"tls_resumed\": 0, "
+              "\"bytes\": 6164480, \"accepted\": 400, \"responses\": {\"1xx\": 0, \"2xx\": 0, "
+              "\"3xx\": 0, \"4xx\": 0, \"5xx\": 0}, \"reloads\": 0, \"worker_crashes\": 0, "
+              "\"fork_failures\": 0, \"tls_handshakes\": 0, \"tls_resumed\": 0, "
               "\"tls_failures\": 0}}\n");
 }
 
@@ -56,6 +58,49 @@ TEST(status_page, tls_counters_total_and_each_tls_worker_names_its_send_path) {
     render_status_text(s, "0.1.0", text);
     EXPECT_NE(text.find("TLSHandshakes: 10\nTLSResumed: 3\nTLSFailures: 1\n"), std::string::npos);
     EXPECT_NE(text.find("heartbeat_age_ms=5 tls_path=ktls\n"), std::string::npos);
+}
+
+// Totals never go down: a reaped worker's counts stay in them, through the retired sums.
+TEST(status_page, totals_include_retired_workers_and_the_supervisors_counters) {
+    status_snapshot s = sample();
+    s.retired.requests = 1000;
+    s.retired.bytes = 2048;
+    s.retired.accepted = 5;
+    s.retired.responses = {1, 900, 50, 40, 9};
+    s.workers[0].responses = {0, 1500, 0, 20, 0};
+    s.supervisor = {4, 2, 1};
+    std::string json;
+    render_status_json(s, json);
+    EXPECT_NE(json.find("\"requests\": 7020, \"bytes\": 6166528, \"accepted\": 405, "
+                        "\"responses\": {\"1xx\": 1, \"2xx\": 2400, \"3xx\": 50, "
+                        "\"4xx\": 60, \"5xx\": 9}, \"reloads\": 4, \"worker_crashes\": 2, "
+                        "\"fork_failures\": 1, "),
+              std::string::npos)
+        << json;
+    std::string text;
+    render_status_text(s, "0.1.0", text);
+    EXPECT_NE(text.find("Total Accesses: 7020\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("Reloads: 4\nWorkerCrashes: 2\nForkFailures: 1\n"), std::string::npos);
+}
+
+TEST(status_page, snapshot_keeps_a_reaped_workers_counts_in_the_totals) {
+    auto board = scoreboard::create(4);
+    ASSERT_TRUE(board.ok());
+    scoreboard& b = *board;
+    b.prepare(0, 1, 5'000);
+    b.slot(0).set_state(worker_state::idle);
+    scoreboard_slot::bump(b.slot(0).requests, 12);
+    scoreboard_slot::bump(b.slot(0).responses[1], 12);
+    scoreboard_slot::bump(b.header().reloads, 3);
+    b.release(0);
+    status_snapshot s = take_snapshot(b, 10'000, 0);
+    EXPECT_TRUE(s.workers.empty());
+    EXPECT_EQ(s.retired.requests, 12u);
+    EXPECT_EQ(s.retired.responses[1], 12u);
+    EXPECT_EQ(s.supervisor.reloads, 3u);
+    std::string json;
+    render_status_json(s, json);
+    EXPECT_NE(json.find("\"requests\": 12,"), std::string::npos) << json;
 }
 
 TEST(status_page, renders_json_with_no_workers) {
