@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <preforkd/result.hpp>
+#include <string>
 #include <string_view>
 
 namespace preforkd {
@@ -29,6 +30,9 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(std::atomic<int64_t>::is_always_lock_free);
 
 std::string_view to_string(worker_state s) noexcept;
+// One character per worker, Apache's scoreboard letters: S starting, _ idle, W busy,
+// G retiring (gracefully finishing), . empty. The status page, the HTML page and --status.
+char state_char(worker_state s) noexcept;
 
 struct alignas(64) scoreboard_slot {
     std::atomic<int32_t> pid{0};
@@ -85,10 +89,26 @@ struct scoreboard_header {
     std::atomic<uint8_t> draining{0};
 };
 
-// Owns the MAP_SHARED anonymous mapping; workers inherit it across fork.
+// Owns the MAP_SHARED mapping; workers inherit it across fork. The mapping starts with a
+// small file header (magic, layout version, sizes) so that another process can check what
+// it maps before trusting it.
 class scoreboard {
   public:
+    // Anonymous: only this process and its children see it.
     static result<scoreboard> create(uint32_t capacity);
+    // Backed by the file `path` (created anew, mode 0640; a file already there is replaced),
+    // so that `--status` can map it from outside. The file is removed when the scoreboard of
+    // the process that created it is destroyed (never by a forked worker's copy).
+    static result<scoreboard> create_file(uint32_t capacity, const std::string& path);
+    // Another process's scoreboard file, mapped read-only after its header is checked: a
+    // file of another layout (another version of preforkd) or still being set up is an
+    // error that says so. Errors carry errno (EACCES, ENOENT) when a system call failed.
+    static result<scoreboard> open_read_only(const std::string& path);
+    // The file's name: "scoreboard.<supervisor pid>" beside the pid file.
+    static std::string file_name_for(const std::string& pid_file, pid_t supervisor_pid);
+    // Removes the scoreboard files beside `pid_file` whose process is gone (a supervisor
+    // that crashed or was killed cannot remove its own). Returns how many were removed.
+    static int remove_stale_files(const std::string& pid_file);
 
     scoreboard() = default;
     scoreboard(scoreboard&& o) noexcept;
@@ -108,7 +128,17 @@ class scoreboard {
     // Supervisor only: clears the slot of a reaped worker so it can be reused.
     void release(uint32_t i) noexcept;
 
+    // The backing file; empty for an anonymous mapping.
+    const std::string& path() const noexcept { return path_; }
+    // The creator only: renames the backing file (the pid file moved by a reload). On
+    // failure (another file system) it stays where it is.
+    result<void> move_file(const std::string& to);
+
   private:
+    static result<scoreboard> map(uint32_t capacity, int fd);
+
+    std::string path_;
+    pid_t owner_ = 0;  // the creating process: the only one to remove the file
     void* base_ = nullptr;
     size_t length_ = 0;
     scoreboard_header* header_ = nullptr;

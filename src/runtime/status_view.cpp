@@ -7,26 +7,6 @@
 
 namespace preforkd {
 
-namespace {
-
-char state_char(worker_state s) noexcept {
-    switch (s) {
-        case worker_state::starting:
-            return 'S';
-        case worker_state::idle:
-            return '_';
-        case worker_state::busy:
-            return 'W';
-        case worker_state::retiring:
-            return 'G';
-        case worker_state::empty:
-            return '.';
-    }
-    return '?';
-}
-
-}  // namespace
-
 std::string human_bytes(uint64_t n) {
     static constexpr std::array<const char*, 5> units{"B", "KiB", "MiB", "GiB", "TiB"};
     if (n < 1024) return fmt::format("{} B", n);
