@@ -35,14 +35,18 @@ void print(FILE* to, const std::string& text) {
 
 status_reading read_status(const std::string& pid_file, const std::string& program) {
     auto pid = sys::read_pid_file(pid_file);
+    if (!pid && ::access(pid_file.c_str(), R_OK) != 0 && errno == EACCES)
+        return {status_exit::unknown,
+                fmt::format("permission denied: cannot read {}; run --status as root or as the "
+                            "service's group",
+                            pid_file)};
     if (!pid)
-        return {status_exit::not_running,
-                fmt::format("{} is not running (no pid in {})", program, pid_file)};
+        return {status_exit::not_running, fmt::format("not running (no pid in {})", pid_file)};
     // EPERM: it exists, only not ours to signal (any user may look).
     if (::kill(*pid, 0) != 0 && errno == ESRCH)
         return {status_exit::stale,
-                fmt::format("{} is not running: {} names pid {}, which is gone (a stale pid file)",
-                            program, pid_file, *pid)};
+                fmt::format("not running: {} names pid {}, which is gone (a stale pid file)",
+                            pid_file, *pid)};
     const std::string path = scoreboard::file_name_for(pid_file, *pid);
     auto board = scoreboard::open_read_only(path);
     if (!board) {
