@@ -46,11 +46,15 @@ TEST_F(status_view, status_lists_the_live_workers_and_totals_from_the_scoreboard
         << r.output;
     EXPECT_NE(r.output.find("3 workers: "), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("Scoreboard: ___\n"), std::string::npos) << r.output;
-    for (pid_t w : srv_->workers())
-        EXPECT_NE(r.output.find(" " + std::to_string(w) + " "), std::string::npos)
-            << "worker " << w << " missing:\n"
-            << r.output;
-    EXPECT_EQ(count_of(r.output, " idle "), 3u) << r.output;
+    // One row per worker: its pid, generation 1, idle.
+    const auto workers = srv_->workers();
+    ASSERT_EQ(workers.size(), 3u);
+    for (pid_t w : workers) {
+        const size_t at = r.output.find(" " + std::to_string(w) + " ");
+        ASSERT_NE(at, std::string::npos) << "worker " << w << " missing:\n" << r.output;
+        const std::string row = r.output.substr(at, r.output.find('\n', at) - at);
+        EXPECT_NE(row.find(" 1 idle "), std::string::npos) << row;
+    }
 }
 
 TEST_F(status_view, the_scoreboard_file_is_root_and_the_service_group_0640_and_goes_at_exit) {
