@@ -151,6 +151,49 @@ TEST_F(status_view, another_user_is_refused_with_permission_denied) {
     EXPECT_EQ(g.status, 0) << g.output;
 }
 
+// A binary upgrade leaves one scoreboard per supervisor while both run; --status follows the
+// pid file to the new one, and the old one's file goes with it.
+TEST_F(status_view, status_follows_a_binary_upgrade_to_the_new_supervisor) {
+    start();
+    const pid_t old_pid = srv_->pid();
+    const fs::path old_file = scoreboard_file(*srv_);
+    ASSERT_TRUE(fs::exists(old_file));
+    auto up = run_binary({"-s", "upgrade", "-c", srv_->config_path().string()}, 30s);
+    EXPECT_EQ(srv_->wait_exit(5s), 0);  // the old supervisor was our child
+    const pid_t new_pid = read_pid_file(srv_->pid_file());
+    ASSERT_EQ(up.status, 0) << up.output << srv_->error_log();
+    ASSERT_GT(new_pid, 0);
+    ASSERT_NE(new_pid, old_pid);
+    EXPECT_FALSE(fs::exists(old_file)) << "the old supervisor removes its own at exit";
+    EXPECT_TRUE(fs::exists(old_file.parent_path() / ("scoreboard." + std::to_string(new_pid))));
+    auto r = run_binary({"--status", "-c", srv_->config_path().string()});
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_NE(r.output.find("preforkd supervisor " + std::to_string(new_pid) + ","),
+              std::string::npos)
+        << r.output;
+    // Not our child: stopped by its pid, waited for by polling.
+    ::kill(new_pid, SIGTERM);
+    EXPECT_TRUE(wait_until([&] { return ::kill(new_pid, 0) != 0; }, 8s));
+}
+
+// server.pid_file moved by a reload: the scoreboard moves beside it, where --status looks.
+TEST_F(status_view, the_scoreboard_moves_with_a_pid_file_moved_by_reload) {
+    start();
+    const fs::path moved = dir_.path() / "run" / "moved.pid";
+    cfg_.set("server", "pid_file", "\"" + moved.string() + "\"");
+    rewrite_config();
+    srv_->signal(SIGHUP);
+    ASSERT_TRUE(wait_until([&] { return read_pid_file(moved) == srv_->pid(); }, 10s))
+        << srv_->error_log();
+    const fs::path file = moved.parent_path() / ("scoreboard." + std::to_string(srv_->pid()));
+    ASSERT_TRUE(wait_until([&] { return fs::exists(file); }, 5s)) << srv_->error_log();
+    EXPECT_FALSE(fs::exists(scoreboard_file(*srv_)));
+    auto r = run_binary({"--status", "-c", srv_->config_path().string()});
+    EXPECT_EQ(r.status, 0) << r.output;
+    ASSERT_EQ(srv_->stop(SIGQUIT), 0);
+    EXPECT_FALSE(fs::exists(file));
+}
+
 // ---- the HTML page
 
 TEST_F(status_view, browsers_get_html_under_a_strict_csp_curl_keeps_text) {
