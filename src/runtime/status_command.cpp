@@ -40,6 +40,17 @@ status_reading read_status(const std::string& pid_file, const std::string& progr
                 fmt::format("permission denied: cannot read {}; run --status as root or as the "
                             "service's group",
                             pid_file)};
+    std::string note;
+    if (!pid) {
+        // A binary upgrade under way: the old supervisor renamed the file to .oldbin and
+        // serves on until the new one writes the pid file, once it is ready.
+        const std::string oldbin = pid_file + ".oldbin";
+        auto old = sys::read_pid_file(oldbin);
+        if (old && ::kill(*old, 0) == 0) {
+            pid = old;
+            note = fmt::format("(an upgrade is under way: the old supervisor, from {})\n", oldbin);
+        }
+    }
     if (!pid)
         return {status_exit::not_running, fmt::format("not running (no pid in {})", pid_file)};
     // EPERM: it exists, only not ours to signal (any user may look).
@@ -73,7 +84,7 @@ status_reading read_status(const std::string& pid_file, const std::string& progr
         return {status_exit::stale,
                 fmt::format("{} is stale: it was written by pid {}, while {} names pid {}", path,
                             owner, pid_file, *pid)};
-    return {status_exit::running, render_status_view(*board, monotonic_ms(), wall_ms())};
+    return {status_exit::running, note + render_status_view(*board, monotonic_ms(), wall_ms())};
 }
 
 int run_status_command(const application& app, const std::string& config_path, bool watch) {

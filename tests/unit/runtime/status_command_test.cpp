@@ -76,5 +76,18 @@ TEST_F(status_command, the_scoreboard_of_the_pid_is_rendered) {
     EXPECT_NE(stale.text.find("is stale"), std::string::npos) << stale.text;
 }
 
+// USR2 renamed the pid file to .oldbin and the new supervisor has not written its own yet:
+// the old one still serves, and is shown.
+TEST_F(status_command, during_an_upgrade_the_oldbin_supervisor_is_shown) {
+    std::ofstream(pid_file + ".oldbin") << ::getpid() << "\n";
+    auto sb = scoreboard::create_file(2, scoreboard::file_name_for(pid_file, ::getpid()));
+    ASSERT_TRUE(sb);
+    sb->header().supervisor_pid = ::getpid();
+    auto r = read_status(pid_file, "preforkd");
+    ASSERT_EQ(r.code, status_exit::running) << r.text;
+    EXPECT_TRUE(r.text.starts_with("(an upgrade is under way")) << r.text;
+    EXPECT_NE(r.text.find("supervisor " + std::to_string(::getpid())), std::string::npos) << r.text;
+}
+
 }  // namespace
 }  // namespace preforkd
