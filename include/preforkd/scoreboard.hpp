@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <preforkd/result.hpp>
+#include <string>
 #include <string_view>
 
 namespace preforkd {
@@ -30,6 +31,9 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(std::atomic<int64_t>::is_always_lock_free);
 
 std::string_view to_string(worker_state s) noexcept;
+// One character per worker, Apache's scoreboard letters: S starting, _ idle, W busy,
+// G retiring (gracefully finishing), . empty. The status page, the HTML page and --status.
+char state_char(worker_state s) noexcept;
 
 // What one worker counts in its slot, read out as plain numbers; also the shape of the
 // header's retired sums (the counts of every reaped worker, folded in by the supervisor).
@@ -146,10 +150,26 @@ static_assert(decltype(scoreboard_header::counters_seq)::is_always_lock_free);
 static_assert(std::atomic<uint64_t>::is_always_lock_free &&
               sizeof(std::atomic<uint64_t>) == sizeof(uint64_t));
 
-// Owns the MAP_SHARED anonymous mapping; workers inherit it across fork.
+// Owns the MAP_SHARED mapping; workers inherit it across fork. The mapping starts with a
+// small file header (magic, layout version, sizes) so that another process can check what
+// it maps before trusting it.
 class scoreboard {
   public:
+    // Anonymous: only this process and its children see it.
     static result<scoreboard> create(uint32_t capacity);
+    // Backed by the file `path` (created anew, mode 0640; a file already there is replaced),
+    // so that `--status` can map it from outside. The file is removed when the scoreboard of
+    // the process that created it is destroyed (never by a forked worker's copy).
+    static result<scoreboard> create_file(uint32_t capacity, const std::string& path);
+    // Another process's scoreboard file, mapped read-only after its header is checked: a
+    // file of another layout (another version of preforkd) or still being set up is an
+    // error that says so. Errors carry errno (EACCES, ENOENT) when a system call failed.
+    static result<scoreboard> open_read_only(const std::string& path);
+    // The file's name: "scoreboard.<supervisor pid>" beside the pid file.
+    static std::string file_name_for(const std::string& pid_file, pid_t supervisor_pid);
+    // Removes the scoreboard files beside `pid_file` whose process is gone (a supervisor
+    // that crashed or was killed cannot remove its own). Returns how many were removed.
+    static int remove_stale_files(const std::string& pid_file);
 
     scoreboard() = default;
     scoreboard(scoreboard&& o) noexcept;
@@ -200,10 +220,19 @@ class scoreboard {
         seq.store(s + 2, std::memory_order_release);
     }
 
+    // The backing file; empty for an anonymous mapping.
+    const std::string& path() const noexcept { return path_; }
+    // The creator only: renames the backing file (the pid file moved by a reload). On
+    // failure (another file system) it stays where it is.
+    result<void> move_file(const std::string& to);
+
   private:
     static void yield_now() noexcept;
     void reset(uint32_t i, uint32_t generation, int64_t now_ms) noexcept;
+    static result<scoreboard> map(uint32_t capacity, int fd);
 
+    std::string path_;
+    pid_t owner_ = 0;  // the creating process: the only one to remove the file
     void* base_ = nullptr;
     size_t length_ = 0;
     scoreboard_header* header_ = nullptr;

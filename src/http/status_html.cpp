@@ -50,15 +50,14 @@ bool query_key(std::string_view query, std::string_view key) noexcept {
 
 struct state_style {
     worker_state state;
-    char glyph;
     const char* css;
 };
 
-// The Apache letters, so that people who know "_W." read it at once.
-constexpr std::array<state_style, 4> styles{{{worker_state::starting, 'S', "starting"},
-                                             {worker_state::idle, '_', "idle"},
-                                             {worker_state::busy, 'W', "busy"},
-                                             {worker_state::retiring, 'G', "retiring"}}};
+// Cells carry the Apache letters (state_char), so that people who know "_W." read it at once.
+constexpr std::array<state_style, 4> styles{{{worker_state::starting, "starting"},
+                                             {worker_state::idle, "idle"},
+                                             {worker_state::busy, "busy"},
+                                             {worker_state::retiring, "retiring"}}};
 
 const state_style& style_of(worker_state s) noexcept {
     for (const state_style& st : styles)
@@ -70,7 +69,12 @@ constexpr std::string_view page_head = R"(<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>preforkd status</title>
-<style>
+<style>)";
+
+// The texts of the one <style> and the one <script> element: the Content-Security-Policy
+// allows exactly these by their SHA-256 (status_html_csp), so an edit here must update it
+// (status_html_test says the new value).
+constexpr std::string_view page_style = R"(
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
 h1{font-size:1.3em;margin:0 0 .3em}
 .grid{display:flex;flex-wrap:wrap;gap:3px;margin:1em 0;max-width:60em}
@@ -81,19 +85,19 @@ border-radius:3px;font:bold 12px monospace;color:#fff}
 table{border-collapse:collapse}td,th{padding:.2em .8em;border-bottom:1px solid #ddd;
 text-align:right}th:first-child,td:first-child{text-align:left}
 .rates{font-size:1.1em}.key{width:1.2em;height:1.2em;vertical-align:middle}
-</style></head>
 )";
 
 // Polls ?json each second; requests/s and bytes/s over the samples of the last minute. A
 // total that goes down (a worker's slot reused, a new supervisor) restarts the window.
-constexpr std::string_view page_script = R"(<script>
+constexpr std::string_view page_script = R"(
 (function(){
-var url=document.body.getAttribute('data-json'),samples=[];
+var url=document.body.getAttribute('data-json'),samples=[],polls=0;
 var glyph={starting:'S',idle:'_',busy:'W',retiring:'G'};
 function rate(v){return v<10?v.toFixed(1):Math.round(v).toString();}
 function bytes(v){var u=['B','KiB','MiB','GiB'],i=0;while(v>=1024&&i<3){v/=1024;i++;}
 return rate(v)+' '+u[i];}
 function draw(j){
+document.body.setAttribute('data-polls',++polls);
 var g=document.getElementById('grid');g.textContent='';
 var gens={};
 j.workers.forEach(function(w){
@@ -123,10 +127,12 @@ document.getElementById('bps').textContent=bytes((z.b-a.b)/s);}}
 function poll(){fetch(url,{cache:'no-store'}).then(function(r){return r.json();})
 .then(draw).catch(function(){}).then(function(){setTimeout(poll,1000);});}
 poll();})();
-</script>
 )";
 
 }  // namespace
+
+std::string_view status_html_style() noexcept { return page_style; }
+std::string_view status_html_script() noexcept { return page_script; }
 
 void append_html_escaped(std::string& out, std::string_view s) {
     for (char c : s) {
@@ -203,7 +209,8 @@ status_format choose_status_format(std::string_view query, std::string_view acce
 void render_status_html(const status_snapshot& s, std::string_view version,
                         std::string_view status_path, std::string& out) {
     auto o = std::back_inserter(out);
-    uint64_t requests = 0, bytes = 0;
+    // Reaped workers count too, as in the text and JSON totals.
+    uint64_t requests = s.retired.requests, bytes = s.retired.bytes;
     std::map<uint32_t, std::array<uint64_t, 4>, std::greater<>> gens;
     for (const worker_snapshot& w : s.workers) {
         requests += w.requests;
@@ -213,7 +220,8 @@ void render_status_html(const status_snapshot& s, std::string_view version,
             if (styles[i].state == w.state) ++n[i];
     }
     out.append(page_head);
-    out.append("<body data-json=\"");
+    out.append(page_style);
+    out.append("</style></head>\n<body data-json=\"");
     append_html_escaped(out, status_path);
     out.append("?json\">\n<h1>preforkd/");
     append_html_escaped(out, version);
@@ -230,11 +238,12 @@ void render_status_html(const status_snapshot& s, std::string_view version,
                        "<span class=\"cell {}\" title=\"slot {}, pid {}, generation {}, {}, {} "
                        "connections, {} requests\">{}</span>",
                        st.css, w.slot, w.pid, w.generation, st.css, w.connections, w.requests,
-                       st.glyph);
+                       state_char(st.state));
     }
     out.append("</div>\n<p class=\"legend\">");
     for (const state_style& st : styles)
-        fmt::format_to(o, "<span class=\"key {}\">{}</span> {} ", st.css, st.glyph, st.css);
+        fmt::format_to(o, "<span class=\"key {}\">{}</span> {} ", st.css, state_char(st.state),
+                       st.css);
     out.append(
         "</p>\n<table><thead><tr><th>generation</th><th>starting</th><th>idle</th>"
         "<th>busy</th><th>retiring</th><th>total</th></tr></thead>\n<tbody id=\"gens-body\">");
@@ -243,8 +252,9 @@ void render_status_html(const status_snapshot& s, std::string_view version,
             o, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             generation, n[0], n[1], n[2], n[3], n[0] + n[1] + n[2] + n[3]);
     out.append("</tbody></table>\n");
+    out.append("<script>");
     out.append(page_script);
-    out.append("</body></html>\n");
+    out.append("</script>\n</body></html>\n");
 }
 
 }  // namespace preforkd::http

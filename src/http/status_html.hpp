@@ -31,11 +31,18 @@ bool prefers_html(std::string_view accept);
 void render_status_html(const status_snapshot& s, std::string_view version,
                         std::string_view status_path, std::string& out);
 
-// A Content-Security-Policy the page works under: its own inline style and script, and
-// fetches to its own origin only.
+// The Content-Security-Policy the page is answered with: nothing may load or run but its own
+// <style> and <script> texts, allowed by their SHA-256 (no 'unsafe-inline', no nonce to
+// generate per answer), and fetches to its own origin (?json). status_html_test recomputes
+// both hashes from the texts, so the two cannot drift apart.
 inline constexpr std::string_view status_html_csp =
-    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
-    "connect-src 'self'";
+    "default-src 'none'; style-src 'sha256-w4lEdAOi6FxigzpXvycdqs5/PtzhttjeVWldsMOg1lk='; "
+    "script-src 'sha256-1yhNdkTnwWbnmB6hjyK66XVW0SrAwxJQE3KhmW93Dek='; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+// The page's style and script texts, exactly as between their tags (for the hashes).
+std::string_view status_html_style() noexcept;
+std::string_view status_html_script() noexcept;
 
 // & < > " ' as entities.
 void append_html_escaped(std::string& out, std::string_view s);

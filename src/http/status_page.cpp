@@ -8,20 +8,11 @@
 #include "http/error_page.hpp"
 #include "http/http_service.hpp"
 #include "http/response.hpp"
+#include "http/status_html.hpp"
 
 namespace preforkd::http {
 
 namespace {
-
-bool query_has(std::string_view query, std::string_view word) noexcept {
-    while (!query.empty()) {
-        size_t amp = query.find('&');
-        if (query.substr(0, amp) == word) return true;
-        if (amp == std::string_view::npos) break;
-        query.remove_prefix(amp + 1);
-    }
-    return false;
-}
 
 struct totals {
     uint64_t workers = 0, idle = 0, busy = 0;
@@ -49,22 +40,6 @@ totals sum(const status_snapshot& s) noexcept {
         t.c.tls_failures += w.tls_failures;
     }
     return t;
-}
-
-// One character per live worker, like Apache's scoreboard line.
-char state_char(worker_state s) noexcept {
-    switch (s) {
-        case worker_state::starting:
-            return 'S';
-        case worker_state::idle:
-            return '_';
-        case worker_state::busy:
-            return 'W';
-        case worker_state::retiring:
-            return 'G';
-        default:
-            return '.';
-    }
 }
 
 }  // namespace
@@ -198,19 +173,40 @@ void serve_status(exchange& x, std::string_view query) {
         return;
     }
     status_snapshot snap = take_snapshot(ctx.board(), ctx.now_ms(), wall_ms());
+    // Accept only matters here: it is read from the head on this path alone, every line of
+    // it as one list (RFC 9110 section 5.3).
+    std::string& accept = x.scratch;
+    accept.clear();
+    if (x.head) combine_field_lines(x.head->bytes, "accept", accept);
+    const status_format format = choose_status_format(query, accept);
     std::string& body = x.svc.line_buffer();
     body.clear();
-    const bool json = query_has(query, "json");
-    if (json)
-        render_status_json(snap, body);
-    else
-        render_status_text(snap, PREFORKD_VERSION, body);
+    const char* type = "Content-Type: text/plain; charset=utf-8\r\n";
+    switch (format) {
+        case status_format::json:
+            render_status_json(snap, body);
+            type = "Content-Type: application/json\r\n";
+            break;
+        case status_format::html:
+            render_status_html(snap, PREFORKD_VERSION, x.svc.settings().status_path, body);
+            type = "Content-Type: text/html; charset=utf-8\r\n";
+            break;
+        case status_format::text:
+            render_status_text(snap, PREFORKD_VERSION, body);
+            break;
+    }
     const size_t head_start = x.out.size();
     head_writer w(x.out);
     w.status(200, x.svc.dates());
-    w.raw(json ? "Content-Type: application/json\r\n"
-               : "Content-Type: text/plain; charset=utf-8\r\n");
+    w.raw(type);
     w.raw("Cache-Control: no-store\r\n");
+    // The same URL answers text or HTML by Accept: caches must key on it.
+    w.raw("Vary: Accept\r\n");
+    if (format == status_format::html) {
+        w.raw("Content-Security-Policy: ");
+        w.raw(status_html_csp);
+        w.raw("\r\nX-Content-Type-Options: nosniff\r\n");
+    }
     w.header("Content-Length", body.size());
     w.end(x.keep, x.minor);
     x.status = 200;

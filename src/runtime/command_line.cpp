@@ -47,6 +47,10 @@ result<command_line> parse_command_line(const std::vector<std::string>& args,
             cl.foreground = true;
         else if (a == "-t" || a == "--test")
             cl.test = true;
+        else if (a == "--status")
+            cl.status = true;
+        else if (a == "--watch")
+            cl.watch = true;
         else if (a == "-V" || a == "--version")
             cl.version = true;
         else if (a == "-h" || a == "--help")
@@ -55,16 +59,21 @@ result<command_line> parse_command_line(const std::vector<std::string>& args,
             return error(fmt::format("unknown argument {}", a));
     }
     if (cl.config_path.empty()) return error("-c: empty file name");
+    if (cl.watch && !cl.status) return error("--watch goes with --status");
+    if (cl.status && (cl.test || !cl.signal.empty() || cl.foreground))
+        return error("--status goes with -c and --watch only");
     return cl;
 }
 
 std::string usage(const std::string& program, const std::string& default_config) {
     return fmt::format(
-        "usage: {0} [-c FILE] [-F] [-t] [-s {2}|upgrade] [-V] [-h]\n"
+        "usage: {0} [-c FILE] [-F] [-t] [-s {2}|upgrade] [--status [--watch]] [-V] [-h]\n"
         "  -c, --config FILE   configuration file (default {1})\n"
         "  -F, --foreground    stay in the foreground, log to stderr unless configured\n"
         "  -t, --test          validate the configuration, print the result, exit 0/1\n"
         "  -s, --signal SIG    send SIG to the running supervisor named by server.pid_file\n"
+        "      --status        print the running server's scoreboard (workers, totals)\n"
+        "      --watch         with --status: redraw it every second until Ctrl-C\n"
         "  -V, --version       print the version and exit\n"
         "  -h, --help          this help\n",
         program, default_config, sys::signal_verbs("|"));

@@ -1,4 +1,5 @@
-// The command line: preforkd [-c FILE] [-F] [-t] [-s reload|stop|quit|reopen] [-V] [-h]
+// The command line: preforkd [-c FILE] [-F] [-t] [-s reload|stop|quit|reopen|upgrade]
+// [--status [--watch]] [-V] [-h]
 #pragma once
 
 #include <preforkd/result.hpp>
@@ -11,7 +12,9 @@ struct command_line {
     std::string config_path;
     bool foreground = false;
     bool test = false;
-    std::string signal;  // -s VERB; empty when absent
+    std::string signal;   // -s VERB; empty when absent
+    bool status = false;  // --status: print the running server's scoreboard
+    bool watch = false;   // --watch (with --status): redraw it each second
     bool version = false;
     bool help = false;
 };

@@ -12,6 +12,7 @@
 #include "core/pid_file_setting.hpp"
 #include "core/start_check.hpp"
 #include "runtime/command_line.hpp"
+#include "runtime/status_command.hpp"
 #include "runtime/upgrade_command.hpp"
 #include "supervisor/supervisor.hpp"
 #include "supervisor/tls_setup.hpp"
@@ -67,6 +68,7 @@ int run(int argc, char** argv, const application& app) {
         return 0;
     }
 
+    if (cl->status) return run_status_command(app, cl->config_path, cl->watch);
     if (cl->signal == "upgrade") return run_upgrade_command(app, cl->config_path);
     if (!cl->signal.empty()) {
         // Only the pid file matters here: the whole file was checked when the server loaded

@@ -7,26 +7,6 @@
 
 namespace preforkd {
 
-namespace {
-
-char state_char(worker_state s) noexcept {
-    switch (s) {
-        case worker_state::starting:
-            return 'S';
-        case worker_state::idle:
-            return '_';
-        case worker_state::busy:
-            return 'W';
-        case worker_state::retiring:
-            return 'G';
-        case worker_state::empty:
-            return '.';
-    }
-    return '?';
-}
-
-}  // namespace
-
 std::string human_bytes(uint64_t n) {
     static constexpr std::array<const char*, 5> units{"B", "KiB", "MiB", "GiB", "TiB"};
     if (n < 1024) return fmt::format("{} B", n);
@@ -64,6 +44,13 @@ std::string render_status_view(const scoreboard_header& header,
         accepted += slot.accepted.load(std::memory_order_relaxed);
         line.push_back(state_char(st));
     }
+    // Reaped workers' counts live on in the header's retired sums, so totals never go down.
+    // A torn read against a fold only skews one redraw by one worker; --status can live with
+    // that without taking the seqlock from outside the server.
+    const traffic_counters retired = header.load_retired();
+    requests += retired.requests;
+    bytes += retired.bytes;
+    accepted += retired.accepted;
     const uint32_t live = by_state[1] + by_state[2] + by_state[3] + by_state[4];
     fmt::format_to(o, "preforkd supervisor {}, generation {}, up {}\n",
                    header.supervisor_pid.load(std::memory_order_relaxed),
@@ -72,7 +59,7 @@ std::string render_status_view(const scoreboard_header& header,
     fmt::format_to(o,
                    "{} workers: {} starting, {} idle, {} busy, {} retiring; {} connections open\n",
                    live, by_state[1], by_state[2], by_state[3], by_state[4], connections);
-    fmt::format_to(o, "{} requests, {} sent, {} connections accepted (live workers)\n\n", requests,
+    fmt::format_to(o, "{} requests, {} sent, {} connections accepted\n\n", requests,
                    human_bytes(bytes), accepted);
     fmt::format_to(o, "Scoreboard: {}\n", line);
     out.append("  S starting  _ idle  W busy  G retiring\n\n");

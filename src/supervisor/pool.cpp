@@ -52,8 +52,20 @@ std::vector<int> open_descriptors() {
     return fds;
 }
 
-result<void> worker_pool::create_board(uint32_t capacity) {
+result<void> worker_pool::create_board(uint32_t capacity, const std::string& pid_file) {
     auto board = scoreboard::create(capacity);
+    if (!pid_file.empty()) {
+        // A file, so that `--status` can read it from outside; without one the server
+        // serves all the same, only --status cannot see it.
+        if (int n = scoreboard::remove_stale_files(pid_file); n > 0)
+            log_.info("removed {} stale scoreboard file(s) beside {}", n, pid_file);
+        auto file =
+            scoreboard::create_file(capacity, scoreboard::file_name_for(pid_file, ::getpid()));
+        if (file)
+            board = std::move(file);
+        else
+            log_.warn("{}; --status will not see this server", file.err().message);
+    }
     if (!board) return std::move(board).err();
     board_ = std::move(*board);
     slot_taken_.assign(board_.capacity(), false);

@@ -68,7 +68,9 @@ class worker_pool {
     worker_pool(logger& log, worker_entry entry, sys::daemon_handshake* handshake)
         : log_(log), entry_(std::move(entry)), handshake_(handshake) {}
 
-    result<void> create_board(uint32_t capacity);
+    // The scoreboard, as the file scoreboard.<pid> beside `pid_file` (stale ones of dead
+    // supervisors removed first), or anonymous when `pid_file` is empty or that fails.
+    result<void> create_board(uint32_t capacity, const std::string& pid_file);
     scoreboard& board() noexcept { return board_; }
     // The supervisor's signalfd: closed in every child.
     void set_signal_fd(int fd) noexcept { signal_fd_ = fd; }

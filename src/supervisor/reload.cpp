@@ -114,6 +114,12 @@ void supervisor::reload() {
             (*gen)->cfg.server.pid_file = current_->cfg.server.pid_file;
         }
     }
+    if ((*gen)->cfg.server.pid_file != current_->cfg.server.pid_file) {
+        // --status looks for the scoreboard beside the pid file: it follows the file.
+        const std::string to = scoreboard::file_name_for((*gen)->cfg.server.pid_file, ::getpid());
+        if (auto r = pool_.board().move_file(to); !r) log_.warn("reload: {}", r.err().message);
+    }
+    share_board_with((*gen)->creds);
     previous_ = current_;
     previous_floor_ = floor_;
     current_ = std::move(*gen);

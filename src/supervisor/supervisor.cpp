@@ -69,7 +69,7 @@ result<void> supervisor::start() {
     // Started by an older supervisor's USR2: it is our parent for as long as it runs.
     if (opts_.inherited.upgrade) upgrade_parent_ = ::getppid();
 
-    if (auto r = pool_.create_board(max_workers_limit); !r) return r;
+    if (auto r = pool_.create_board(max_workers_limit, boot_cfg_.server.pid_file); !r) return r;
     pool_.set_signal_fd(signals_.get());
     start_ms_ = monotonic_ms();
     pool_.board().header().supervisor_pid.store(::getpid());
@@ -88,6 +88,7 @@ result<void> supervisor::start() {
     opts_.inherited.sockets.clear();
     pool_.board().header().generation.store(current_->id);
     floor_ = current_->cfg.workers.start;
+    share_board_with(current_->creds);
 
     std::string who = ::geteuid() == 0
                           ? fmt::format("{}:{}", current_->creds.user, current_->creds.group)
@@ -330,6 +331,15 @@ void supervisor::finish_stop() {
             for (const auto& p : upgrade_unix_paths_) ::unlink(p.c_str());
     }
     log_.info("stopped");
+}
+
+void supervisor::share_board_with(const sys::credentials& creds) {
+    const std::string& path = pool_.board().path();
+    if (path.empty() || !creds.change) return;
+    // Owner root (us), group the service's: the service user may watch its own server, other
+    // users may not (the scoreboard names pids and counts traffic).
+    if (::chown(path.c_str(), static_cast<uid_t>(-1), creds.gid) != 0)
+        log_.warn("cannot give {} to group {}: {}", path, creds.group, std::strerror(errno));
 }
 
 void supervisor::reopen_logs() {

@@ -60,6 +60,8 @@ class supervisor {
     bool begin_drain();
     void finish_stop();
     void reopen_logs();
+    // The scoreboard file readable by `--status` as the workers' group (root:group 0640).
+    void share_board_with(const sys::credentials& creds);
     void adjust_floor(int delta);
     int64_t next_wakeup_ms() const;
 

@@ -1,6 +1,10 @@
 #include "http/status_html.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 
 using namespace preforkd;
 using namespace preforkd::http;
@@ -124,4 +128,54 @@ TEST(accept, query_wins_over_accept) {
     EXPECT_EQ(choose_status_format("", "*/*"), status_format::text);
     EXPECT_EQ(choose_status_format("htmlx", "*/*"), status_format::text);
     EXPECT_EQ(choose_status_format("json=1", ""), status_format::json);
+}
+
+namespace {
+
+// base64(SHA-256(text)) by the openssl CLI, as a CSP hash source wants it.
+std::string csp_hash(std::string_view text) {
+    char name[] = "/tmp/preforkd-csp-XXXXXX";
+    int fd = ::mkstemp(name);
+    if (fd < 0) return "";
+    bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    ::close(fd);
+    std::string out;
+    if (ok) {
+        std::string cmd = std::string("openssl dgst -sha256 -binary ") + name + " | base64 -w0";
+        if (FILE* p = ::popen(cmd.c_str(), "r")) {
+            char buf[128];
+            size_t n;
+            while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+            ::pclose(p);
+        }
+    }
+    ::unlink(name);
+    return out;
+}
+
+}  // namespace
+
+// The page runs under a strict CSP: its inline style and script are allowed by hash, and the
+// hashes are of exactly the texts the page carries between its tags.
+TEST(status_html, csp_allows_exactly_the_pages_own_style_and_script) {
+    const std::string csp(status_html_csp);
+    EXPECT_EQ(csp.find("unsafe-inline"), std::string::npos);
+    EXPECT_NE(csp.find("default-src 'none'"), std::string::npos);
+    EXPECT_NE(csp.find("connect-src 'self'"), std::string::npos);
+    const std::string style = csp_hash(status_html_style());
+    const std::string script = csp_hash(status_html_script());
+    ASSERT_FALSE(style.empty());
+    EXPECT_NE(csp.find("style-src 'sha256-" + style + "'"), std::string::npos)
+        << "the style changed: its hash is now sha256-" << style;
+    EXPECT_NE(csp.find("script-src 'sha256-" + script + "'"), std::string::npos)
+        << "the script changed: its hash is now sha256-" << script;
+    const std::string t = render(sample());
+    EXPECT_NE(t.find("<style>" + std::string(status_html_style()) + "</style>"), std::string::npos);
+    EXPECT_NE(t.find("<script>" + std::string(status_html_script()) + "</script>"),
+              std::string::npos);
+    // One of each, and no inline style attribute or event handler a hash would not cover.
+    EXPECT_EQ(count(t, "<script"), 1u);
+    EXPECT_EQ(count(t, "<style"), 1u);
+    EXPECT_EQ(count(t, " style="), 0u);
+    EXPECT_EQ(count(t, " onclick="), 0u);
 }

@@ -55,5 +55,28 @@ TEST(command_line, missing_value_and_unknown_argument_are_errors) {
     EXPECT_EQ(r.err().message, "unknown argument -x");
 }
 
+TEST(command_line, status_and_watch) {
+    auto st = parse({"--status", "-c", "/x.toml"});
+    ASSERT_TRUE(st);
+    EXPECT_TRUE(st->status);
+    EXPECT_FALSE(st->watch);
+    EXPECT_EQ(st->config_path, "/x.toml");
+    auto w = parse({"--watch", "--status"});
+    ASSERT_TRUE(w);
+    EXPECT_TRUE(w->status);
+    EXPECT_TRUE(w->watch);
+    auto alone = parse({"--watch"});
+    ASSERT_FALSE(alone);
+    EXPECT_EQ(alone.err().message, "--watch goes with --status");
+    for (auto args : std::vector<std::vector<std::string>>{
+             {"--status", "-t"}, {"--status", "-s", "stop"}, {"--status", "-F"}}) {
+        auto bad = parse(args);
+        ASSERT_FALSE(bad) << args[1];
+        EXPECT_EQ(bad.err().message, "--status goes with -c and --watch only");
+    }
+    const std::string u = usage("preforkd", "/etc/preforkd/preforkd.toml");
+    EXPECT_NE(u.find("--status [--watch]"), std::string::npos) << u;
+}
+
 }  // namespace
 }  // namespace preforkd
