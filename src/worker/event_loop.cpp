@@ -373,6 +373,8 @@ void event_loop::on_connection(connection& c, uint32_t events) noexcept {
         step_handshake(c, false);
     else if (c.in_proxy)
         on_proxy_event(c, events);
+    else if (c.lingering)
+        linger_plain(c);
 }
 
 void event_loop::settle(connection& c, bool keep) noexcept {
@@ -400,6 +402,8 @@ void event_loop::close_connection(connection& c, bool never_watched) noexcept {
     c.s.reset();
     c.hs.reset();
     c.in_proxy = false;
+    c.lingering = false;
+    c.lingered = 0;
     c.io.reset();  // closed after the session is gone; closing also leaves the epoll set
     c.tls.reset();
     connection* last = live_.back();
@@ -433,6 +437,10 @@ void event_loop::run_timers() noexcept {
         if (c->hs) {
             timers_.remove(*c);
             step_handshake(*c, true);  // handshake_timeout: rejected
+            continue;
+        }
+        if (c->lingering) {  // the plain-HTTP 400's linger is over
+            close_connection(*c);
             continue;
         }
         if (c->in_proxy) {  // the PROXY stage's deadline: the header did not come

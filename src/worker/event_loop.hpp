@@ -69,6 +69,10 @@ class event_loop final : private signal_handler {
         // accepted connection waits here until the header has been read.
         bool in_proxy = false;
         accepted_connection pending;
+        // After the plain-HTTP 400 on a tls listener: input is dropped until the client
+        // closes or the timer ends it (then no session, handshake or PROXY stage).
+        bool lingering = false;
+        size_t lingered = 0;
     };
 
     bool setup() noexcept;
@@ -82,6 +86,7 @@ class event_loop final : private signal_handler {
     void step_handshake(connection& c, bool expired) noexcept;
     void log_tls_start() noexcept;
     void publish_tls() noexcept;
+    void linger_plain(connection& c) noexcept;
     void pause_accept(int err) noexcept;
     void on_connection(connection& c, uint32_t events) noexcept;
     // The PROXY stage (event_loop_proxy.cpp).

@@ -3,6 +3,7 @@
 // the tls_transport as its connection's io: protocols (HTTP, echo, blocking handlers) do not
 // know TLS is there. Plain listeners never come here.
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <new>
+#include <preforkd/detail/syscall.hpp>
 
 #include "tls/ktls.hpp"
 #include "tls/tls_settings.hpp"
@@ -19,6 +21,10 @@ namespace preforkd::detail {
 namespace {
 
 constexpr uint32_t tls_connection_events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+// After the plain-HTTP 400: how long, and how much, input is dropped before the close (as an
+// HTTP session lingers after an error answer).
+constexpr int64_t plain_linger_ms = 2'000;
+constexpr size_t plain_linger_bytes = 1 << 20;
 
 }  // namespace
 
@@ -89,6 +95,14 @@ void event_loop::step_handshake(connection& c, bool expired) noexcept {
         case tls::accept_status::in_progress:
             return;  // both readinesses are watched (edge-triggered): any wakes the next step
         case tls::accept_status::answered_plain_http:
+            // The 400 is out and our side shut; a body may still be coming. Closing with
+            // unread input would send a reset that can destroy the 400 before the client
+            // reads it, so the input is read and dropped for a while first.
+            c.hs.reset();
+            c.lingering = true;
+            timers_.set(c, ctx_.now_ms() + plain_linger_ms);
+            linger_plain(c);
+            return;
         case tls::accept_status::rejected:
             if (!c.tls->failure_reason().empty())
                 log_.debug("tls handshake failed: {}", c.tls->failure_reason());
@@ -115,6 +129,22 @@ void event_loop::step_handshake(connection& c, bool expired) noexcept {
     bool keep = !retiring_ || c.s->on_retire();
     if (keep) keep = c.s->on_io(EPOLLIN | EPOLLOUT);
     settle(c, keep);
+}
+
+void event_loop::linger_plain(connection& c) noexcept {
+    char discard[4096];
+    const int fd = c.tls->fd();
+    for (;;) {
+        const ssize_t n = retry_eintr([&] { return ::recv(fd, discard, sizeof discard, 0); });
+        if (n > 0) {
+            c.lingered += static_cast<size_t>(n);
+            if (c.lingered <= plain_linger_bytes) continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;  // the timer, or the client's close, ends it
+        }
+        close_connection(c);  // the client closed, an error, or too much input
+        return;
+    }
 }
 
 }  // namespace preforkd::detail
