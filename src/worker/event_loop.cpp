@@ -120,6 +120,7 @@ bool event_loop::setup() noexcept {
         return fail_setup("out of memory setting up the event loop");
     }
     log_tls_start();
+    first_bytes_timeout_ms_ = std::max<int64_t>(1, svc_.first_bytes_timeout_ms());
     arm_listeners(true);
     return listening_ || listeners_.empty();
 }
@@ -209,6 +210,7 @@ int event_loop::run() noexcept {
         }
         if (max_requests_ != 0) check_max_requests();
         if (retiring_) {
+            if (!listeners_released_) release_listeners();
             if (live_.empty()) break;
             if (now >= graceful_deadline_) {
                 log_.warn("graceful timeout: closing {} connection(s) still open", live_.size());
@@ -228,10 +230,10 @@ int64_t event_loop::wait_timeout_ms() const noexcept {
 
 void event_loop::on_listener(listener_watch& l) noexcept {
     // Checked before every accept, not once per wake-up: a blocking handler runs inside
-    // accept_one() and may have met a TERM or a QUIT (which closed l.fd) or served the last
+    // accept_one() and may have met a TERM or a QUIT (off the listeners) or served the last
     // of workers.max_requests, and a session may have filled the worker.
     for (int i = 0; i < accept_batch; ++i) {
-        if (!listening_) return;  // also false once stopping or retiring (closed listeners)
+        if (!listening_) return;  // also false once stopping or retiring
         if (!accept_one(l)) break;
         if (max_requests_ != 0) check_max_requests();
     }
@@ -311,58 +313,80 @@ bool event_loop::accept_one(listener_watch& l) noexcept {
     ac.listener = l.index;
     if (l.turn_start < 0) l.turn_start = ctx_.now_ms();
     scoreboard_slot::bump(slot_.accepted, 1);
-    if (l.tls) {
-        start_tls(*c, fd, ac);
-        return true;
-    }
-    c->io.reset(unique_fd(fd));
-    ac.io = &c->io;
-    if (l.proxy) {
-        start_proxy(*c, std::move(ac));
-        return true;
-    }
-    c->s = svc_.open(std::move(ac));
-    if (!c->s) {
-        c->io.reset();
-        free_.push_back(c);  // never seen by epoll: reusable at once
-        return true;
-    }
+    // Counted against max_connections from the accept: a PROXY header or a handshake holds a
+    // descriptor and memory as a session does, and a blocking handler may hold the worker
+    // for long (the pool must see it busy meanwhile).
+    c->ac = ac;
     c->busy = false;
+    c->watched = false;
     c->timer_at = 0;
-    // Counted before the session runs: a blocking handler may hold the worker for long, and
-    // the pool must see it busy meanwhile.
     c->pos = static_cast<uint32_t>(live_.size());
     live_.push_back(c);
-    if (c->s->busy()) {
-        c->busy = true;
-        ++busy_;
-    }
     publish_counts();
-
-    // A first turn before the socket joins the epoll set: the client has usually sent its
-    // request with the handshake, so it is read and answered now, and a connection that
-    // ends with its first answer (Connection: close) never costs an epoll_ctl or a wake-up.
-    // A socket with nothing to read yet answers EAGAIN, and the ADD below reports whatever
-    // arrives after that (edge-triggered epoll checks readiness when a file is added).
-    bool keep = !retiring_ || c->s->on_retire();
-    if (keep) keep = c->s->on_io(EPOLLIN | EPOLLOUT);
-    if (!keep) {
-        close_connection(*c, true);  // the session has said all it had to say
-        return true;
+    if (l.tls) {
+        // The socket and its SSL; the handshake waits for the PROXY header, if any.
+        c->tls.reset(new (std::nothrow) tls::tls_transport(
+            unique_fd(fd), static_cast<SSL_CTX*>(ws_.tls_ctx), &tls_counters_));
+        if (!c->tls || !c->tls->valid()) {
+            if (!c->tls) ::close(fd);
+            close_connection(*c);
+            return true;
+        }
+        c->ac.io = c->tls.get();
+    } else {
+        c->io.reset(unique_fd(fd));
+        c->ac.io = &c->io;
     }
-    epoll_event ev{};
-    ev.events = connection_events;
-    ev.data.ptr = c;
-    if (sys_.epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
-        log_.error("epoll_ctl(ADD connection): {}", std::strerror(errno));
-        close_connection(*c, true);
-        return true;
-    }
-    settle(*c, true);
+    // The stages, each opening the next: the PROXY header (clear text, beneath any TLS), the
+    // TLS handshake, the session.
+    if (l.proxy)
+        start_proxy(*c);
+    else if (c->tls)
+        start_tls(*c);
+    else
+        open_session(*c);
     // Full: off the listeners at once. Registered, this worker would be the one the next
     // connection wakes (EPOLLEXCLUSIVE), and it could only leave it queued while a peer
     // with room sleeps on.
     if (full()) arm_listeners(false);
+    return true;
+}
+
+// The one way a session opens, whichever stages came before (none, the PROXY header, the
+// TLS handshake, or both).
+void event_loop::open_session(connection& c) noexcept {
+    c.s = svc_.open(std::move(c.ac));
+    if (!c.s) {
+        close_connection(c);
+        return;
+    }
+    if (c.s->busy()) {
+        c.busy = true;
+        ++busy_;
+        publish_counts();
+    }
+    // A first turn at once: the client has usually sent its request with the handshake (or
+    // behind the PROXY header, or it sits decrypted in the SSL), so it is read and answered
+    // now, and a plain connection that ends with its first answer (Connection: close) never
+    // costs an epoll_ctl or a wake-up. A socket with nothing to read yet answers EAGAIN, and
+    // the ADD below reports whatever arrives after that (edge-triggered epoll checks
+    // readiness when a file is added).
+    bool keep = !retiring_ || c.s->on_retire();
+    if (keep) keep = c.s->on_io(EPOLLIN | EPOLLOUT);
+    if (keep) keep = watch_connection(c);
+    settle(c, keep);
+}
+
+bool event_loop::watch_connection(connection& c) noexcept {
+    if (c.watched) return true;
+    epoll_event ev{};
+    ev.events = connection_events;
+    ev.data.ptr = &c;
+    if (sys_.epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, c.ac_fd(), &ev) != 0) {
+        log_.error("epoll_ctl(ADD connection): {}", std::strerror(errno));
+        return false;
+    }
+    c.watched = true;
     return true;
 }
 
@@ -393,7 +417,7 @@ void event_loop::settle(connection& c, bool keep) noexcept {
     }
 }
 
-void event_loop::close_connection(connection& c, bool never_watched) noexcept {
+void event_loop::close_connection(connection& c) noexcept {
     timers_.remove(c);
     if (c.busy) {
         c.busy = false;
@@ -412,7 +436,8 @@ void event_loop::close_connection(connection& c, bool never_watched) noexcept {
     live_.pop_back();
     // A record that never joined the epoll set is reusable at once; others wait for the end
     // of the batch, which may still hold an event for them.
-    (never_watched ? free_ : closed_).push_back(&c);
+    (c.watched ? closed_ : free_).push_back(&c);
+    c.watched = false;
     publish_counts();
     if (resume_on_close_) {
         accept_resume_ = 0;
@@ -445,7 +470,7 @@ void event_loop::run_timers() noexcept {
         }
         if (c->in_proxy) {  // the PROXY stage's deadline: the header did not come
             timers_.remove(*c);
-            reject_proxy(*c, true, "timed out");
+            reject_proxy(*c, "timed out");
             continue;
         }
         const int64_t d = c->s->deadline_ms();

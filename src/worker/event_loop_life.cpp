@@ -91,18 +91,32 @@ void event_loop::begin_retire(const char* why) noexcept {
     retiring_ = true;
     context_access::set_retiring(ctx_);
     slot_.set_state(worker_state::retiring);
-    // Close our copies of the listening sockets at once: when the last process holding a
-    // socket lets go (graceful stop), the kernel refuses new connections instead of
-    // queueing them for nobody. On reload the supervisor and the new generation still
-    // hold them, so nothing is refused.
-    // (The watch objects stay: an event of the current batch may still point at them.)
-    for (auto& l : listeners_) l->fd.reset();
+    // Our copies of the listening sockets close at the end of this turn of the loop
+    // (release_listeners), not here: this may run inside a blocking handler.
     graceful_deadline_ = ctx_.now_ms() + ws_.cfg->workers.graceful_timeout.count();
     for (size_t i = live_.size(); i-- > 0;) {
         connection& c = *live_[i];
         // Still in its TLS handshake or its PROXY header: its session is told when it opens.
         if (!c.s) continue;
         settle(c, c.s->on_retire());
+    }
+}
+
+// Closes our copies of the listening sockets, once retiring, at the end of a turn of the loop
+// (never inside a session). When the last process holding a socket lets go (graceful stop),
+// the kernel refuses new connections instead of queueing them for nobody, and resets those
+// still queued: so first the queue is taken and served (each gets its answer with
+// Connection: close), which leaves only the microseconds between the last accept and the
+// close for a client to be reset in. On reload the supervisor and the new generation still
+// hold the sockets, so nothing is refused. A stopping worker (TERM) takes nothing: it would
+// drop it. (The watch objects stay: an event of the current batch may still point at them.)
+void event_loop::release_listeners() noexcept {
+    listeners_released_ = true;
+    for (auto& l : listeners_) {
+        if (!l->fd) continue;
+        for (size_t i = 0; !stop_ && !full() && i < max_connections_; ++i)
+            if (!accept_one(*l)) break;
+        l->fd.reset();
     }
 }
 

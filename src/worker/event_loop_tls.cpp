@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <new>
 #include <preforkd/detail/syscall.hpp>
 
 #include "tls/ktls.hpp"
@@ -20,7 +19,6 @@
 namespace preforkd::detail {
 namespace {
 
-constexpr uint32_t tls_connection_events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 // After the plain-HTTP 400: how long, and how much, input is dropped before the close (as an
 // HTTP session lingers after an error answer).
 constexpr int64_t plain_linger_ms = 2'000;
@@ -53,38 +51,16 @@ void event_loop::publish_tls() noexcept {
     tls_published_ = tls_counters_;
 }
 
-void event_loop::start_tls(connection& c, int fd, const accepted_connection& ac) noexcept {
-    c.tls.reset(new (std::nothrow) tls::tls_transport(
-        unique_fd(fd), static_cast<SSL_CTX*>(ws_.tls_ctx), &tls_counters_));
-    if (!c.tls || !c.tls->valid()) {
-        if (!c.tls) ::close(fd);
-        c.tls.reset();
-        free_.push_back(&c);  // never seen by epoll: reusable at once
-        return;
-    }
-    c.ac = ac;
-    c.ac.io = c.tls.get();
+void event_loop::start_tls(connection& c) noexcept {
     c.hs.emplace(*c.tls, std::chrono::steady_clock::now() +
                              std::chrono::milliseconds(handshake_timeout_ms_));
-    c.busy = false;
-    c.timer_at = 0;
-    // Counted against max_connections from the accept: a handshake holds a descriptor and
-    // memory as a session does.
-    c.pos = static_cast<uint32_t>(live_.size());
-    live_.push_back(&c);
-    publish_counts();
-    epoll_event ev{};
-    ev.events = tls_connection_events;
-    ev.data.ptr = &c;
-    if (sys_.epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
-        log_.error("epoll_ctl(ADD connection): {}", std::strerror(errno));
-        close_connection(c, true);
+    if (!watch_connection(c)) {
+        close_connection(c);
         return;
     }
     timers_.set(c, ctx_.now_ms() + handshake_timeout_ms_);
     // The ClientHello has usually arrived with the accept: the first step answers it now.
     step_handshake(c, false);
-    if (full()) arm_listeners(false);
 }
 
 void event_loop::step_handshake(connection& c, bool expired) noexcept {
@@ -115,20 +91,7 @@ void event_loop::step_handshake(connection& c, bool expired) noexcept {
     c.hs.reset();
     timers_.remove(c);
     publish_tls();
-    c.s = svc_.open(std::move(c.ac));
-    if (!c.s) {
-        close_connection(c);
-        return;
-    }
-    if (c.s->busy()) {
-        c.busy = true;
-        ++busy_;
-        publish_counts();
-    }
-    // The request may already sit decrypted in the SSL: the session reads while pending().
-    bool keep = !retiring_ || c.s->on_retire();
-    if (keep) keep = c.s->on_io(EPOLLIN | EPOLLOUT);
-    settle(c, keep);
+    open_session(c);
 }
 
 void event_loop::linger_plain(connection& c) noexcept {

@@ -42,19 +42,20 @@ def pid_alive(pid):
 
 
 class server:
-    def __init__(self, d, extra=""):
+    def __init__(self, d, extra="", flags="tls", access="off", http_extra=""):
         self.d = d
         self.tls_port, self.plain_port = free_port(), free_port()
-        self.extra = extra
+        self.extra, self.flags, self.access, self.http_extra = extra, flags, access, http_extra
         self.proc = None
 
     def write(self):
         with open(f"{self.d}/preforkd.toml", "w") as f:
-            f.write(f'[server]\nlisten = ["127.0.0.1:{self.tls_port} tls", '
+            f.write(f'[server]\nlisten = ["127.0.0.1:{self.tls_port} {self.flags}", '
                     f'"127.0.0.1:{self.plain_port}"]\npid_file = "{self.d}/p.pid"\n'
                     f'[workers]\nstart = 2\ngraceful_timeout = "8s"\n'
-                    f'[log]\nerror = "{self.d}/error.log"\naccess = "off"\nlevel = "debug"\n'
-                    f'[http]\nroot = "{self.d}/www"\nkeepalive_timeout = "10s"\n{self.extra}'
+                    f'[log]\nerror = "{self.d}/error.log"\naccess = "{self.access}"\n'
+                    f'level = "debug"\n[http]\nroot = "{self.d}/www"\n'
+                    f'keepalive_timeout = "10s"\n{self.http_extra}{self.extra}'
                     f'[tls]\ncertificates = [{{ cert = "{self.d}/a.pem", '
                     f'key = "{self.d}/a.key" }}]\nhandshake_timeout = "5s"\n')
 
@@ -386,14 +387,67 @@ def plain_body_tests(d):
         srv.stop()
 
 
+def proxy_v2(src, src_port, dst_port):
+    """A PROXY protocol v2 header: PROXY command, TCP over IPv4."""
+    addrs = (socket.inet_aton(src) + socket.inet_aton("127.0.0.1")
+             + src_port.to_bytes(2, "big") + dst_port.to_bytes(2, "big"))
+    return (b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + len(addrs).to_bytes(2, "big")
+            + addrs)
+
+
+def proxy_tests(d):
+    access = f"{d}/access.log"
+    srv = server(d, flags="tls proxy", access=access, http_extra='header_timeout = "1s"\n')
+    srv.write()
+    t = run([PREFORKD, "-t", "-c", f"{d}/preforkd.toml"])
+    check(t.returncode == 0, "-t accepts a \"tls proxy\" listener: " + t.stderr.decode().strip())
+    check(srv.start(), "tls proxy: the server starts")
+    try:
+        # The balancer's way: the PROXY v2 header in clear text, then the TLS handshake.
+        ctx = client_context(d)
+        raw = socket.create_connection(("127.0.0.1", srv.tls_port), timeout=10)
+        raw.sendall(proxy_v2("203.0.113.7", 45678, srv.tls_port))
+        status, body = 0, b""
+        try:
+            with ctx.wrap_socket(raw, server_hostname="a.test") as s:
+                s.sendall(b"GET /page.html HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+                status, _, body, _ = read_response(s, b"")
+        except (OSError, EOFError) as e:
+            print("tls proxy request: " + repr(e))
+        check(status == 200 and body == PAGE, f"PROXY v2 header then TLS: {status}")
+
+        def logged():
+            try:
+                return "203.0.113.7" in open(access).read()
+            except OSError:
+                return False
+        check(wait_for(logged, 5), "the access log shows the PROXY header's address")
+
+        # A silent connection: closed after http.header_timeout (1 s), not a fixed 10 s.
+        s = socket.create_connection(("127.0.0.1", srv.tls_port), timeout=8)
+        t0 = time.time()
+        try:
+            closed = s.recv(10) == b""
+        except OSError:
+            closed = True
+        took = time.time() - t0
+        s.close()
+        check(closed and 0.7 <= took < 4,
+              f"the PROXY header wait is bounded by http.header_timeout ({took:.2f} s)")
+    finally:
+        srv.stop()
+
+
 def main():
     with tempfile.TemporaryDirectory() as d:
         make_ca(d)
         make_cert(d, "a", ["a.test"])
         prepare(d)
-        plain_body_tests(d)
-        quit_tests(d)
-        upgrade_tests(d)
+        only = os.environ.get("TLS_LIFE_ONLY", "")  # e.g. "quit,upgrade" while debugging
+        for name, test in (("plain_body", plain_body_tests), ("proxy", proxy_tests),
+                           ("quit", quit_tests), ("upgrade", upgrade_tests)):
+            if not only or name in only.split(","):
+                test(d)
     if failures:
         print(f"{len(failures)} failed:\n  " + "\n  ".join(failures))
         return 1
