@@ -111,8 +111,9 @@ class event_loop final : private signal_handler {
     void requeue_listener(listener_watch& l) noexcept;
     bool full() const noexcept { return live_.size() >= max_connections_; }
     void check_max_requests() noexcept;
-    void begin_retire(const char* why) noexcept;
-    void release_listeners() noexcept;  // retiring: take what is queued, then close
+    // take_queue: close the listeners at the end of this turn, after taking their queue.
+    void begin_retire(const char* why, bool take_queue = false) noexcept;
+    void release_listeners() noexcept;
     void reopen_logs() noexcept;
     void publish_counts() noexcept;
 
@@ -144,6 +145,8 @@ class event_loop final : private signal_handler {
     bool listening_ = false;  // listeners are in the epoll set
     bool retiring_ = false;
     bool listeners_released_ = false;
+    bool take_queue_ = false;       // see release_listeners
+    bool signals_in_loop_ = false;  // on_signal called by the loop, not inside a session
     bool stop_ = false;
     bool deadline_spin_logged_ = false;
     int exit_status_ = 0;

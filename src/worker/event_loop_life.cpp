@@ -59,8 +59,10 @@ void event_loop::heartbeat() noexcept {
 }
 
 void event_loop::on_signals() noexcept {
+    signals_in_loop_ = true;  // not inside a session: a QUIT may take the queue (see below)
     while (auto info = sys::read_signal(signals_fd_.get()))
         on_signal(static_cast<int>(info->ssi_signo));
+    signals_in_loop_ = false;
 }
 
 // Also called from inside a session's on_io: a blocking handler's connection reads the
@@ -74,7 +76,7 @@ void event_loop::on_signal(int signo) noexcept {
             arm_listeners(false);  // a stopping worker takes no queued client (it would drop it)
             break;
         case SIGQUIT:
-            begin_retire("told to retire");
+            begin_retire("told to retire", signals_in_loop_);
             break;
         case SIGUSR1:
             reopen_logs();
@@ -84,15 +86,18 @@ void event_loop::on_signal(int signo) noexcept {
     }
 }
 
-void event_loop::begin_retire(const char* why) noexcept {
+void event_loop::begin_retire(const char* why, bool take_queue) noexcept {
     if (retiring_) return;
     log_.debug("retiring: {} ({} connection(s) open)", why, live_.size());
     arm_listeners(false);
     retiring_ = true;
     context_access::set_retiring(ctx_);
     slot_.set_state(worker_state::retiring);
-    // Our copies of the listening sockets close at the end of this turn of the loop
-    // (release_listeners), not here: this may run inside a blocking handler.
+    // A QUIT (a graceful stop, or a reload) read by the loop itself: the listening sockets
+    // close at the end of this turn, once what is queued on them is taken. Otherwise (inside
+    // a blocking handler, max_requests, the supervisor gone) they close now.
+    take_queue_ = take_queue;
+    if (!take_queue) release_listeners();
     graceful_deadline_ = ctx_.now_ms() + ws_.cfg->workers.graceful_timeout.count();
     for (size_t i = live_.size(); i-- > 0;) {
         connection& c = *live_[i];
@@ -102,19 +107,20 @@ void event_loop::begin_retire(const char* why) noexcept {
     }
 }
 
-// Closes our copies of the listening sockets, once retiring, at the end of a turn of the loop
-// (never inside a session). When the last process holding a socket lets go (graceful stop),
-// the kernel refuses new connections instead of queueing them for nobody, and resets those
-// still queued: so first the queue is taken and served (each gets its answer with
-// Connection: close), which leaves only the microseconds between the last accept and the
-// close for a client to be reset in. On reload the supervisor and the new generation still
-// hold the sockets, so nothing is refused. A stopping worker (TERM) takes nothing: it would
-// drop it. (The watch objects stay: an event of the current batch may still point at them.)
+// Closes our copies of the listening sockets. When the last process holding a socket lets go
+// (graceful stop), the kernel refuses new connections instead of queueing them for nobody,
+// and resets those still queued: so after a QUIT the queue is first taken and served (each
+// gets its answer with Connection: close), which leaves only the microseconds between the
+// last accept and the close for a client to be reset in (with a TLS load, one in a few QUITs
+// without it). On reload the supervisor and the new generation still hold the sockets, so
+// nothing is refused. A stopping worker (TERM) takes nothing: it would drop it. Taking runs
+// sessions, so only at the end of a turn of the loop, never inside one. (The watch objects
+// stay: an event of the current batch may still point at them.)
 void event_loop::release_listeners() noexcept {
     listeners_released_ = true;
     for (auto& l : listeners_) {
         if (!l->fd) continue;
-        for (size_t i = 0; !stop_ && !full() && i < max_connections_; ++i)
+        for (size_t i = 0; take_queue_ && !stop_ && !full() && i < max_connections_; ++i)
             if (!accept_one(*l)) break;
         l->fd.reset();
     }
