@@ -40,7 +40,6 @@ constexpr int accept_batch = 16;
 // keep-alive p99 1.4-2.3 ms against 0.4-0.6 ms, for the same accept spread in scenario c.)
 constexpr int64_t accept_turn_ms = 10;
 constexpr int max_events = 256;
-constexpr int64_t accept_pause_ms = 250;  // after EMFILE and friends
 constexpr uint32_t connection_events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 
 }  // namespace
@@ -239,36 +238,6 @@ void event_loop::on_listener(listener_watch& l) noexcept {
     }
     if (l.turn_start >= 0 && ctx_.now_ms() - l.turn_start >= accept_turn_ms && listening_ && l.fd)
         requeue_listener(l);
-}
-
-void event_loop::pause_accept(int err) noexcept {
-    // Out of descriptors with not one connection open, before serving anything: this worker
-    // can never accept (its limit is taken by what it opened at start). Pausing would leave
-    // the pool looking healthy while nobody serves; a fatal exit makes the supervisor abandon
-    // a reload that brought this on, or fail the start, with the reason (issue 18.2).
-    if (err == EMFILE && live_.empty() && slot_.accepted.load(std::memory_order_relaxed) == 0) {
-        const std::string why =
-            "cannot accept a connection: the descriptor limit is reached with none open "
-            "(raise workers.rlimit_nofile)";
-        log_.crit("{}", why);
-        slot_.set_exit_reason(why);
-        exit_status_ = static_cast<int>(exit_code::fatal);
-        stop_ = true;
-        arm_listeners(false);
-        return;
-    }
-    // Out of descriptors or memory: accepting again at once would spin. Step back, let
-    // connections close, and say so once a minute at most.
-    if (ctx_.now_ms() - last_accept_error_log_ >= 60'000 || last_accept_error_log_ == 0) {
-        log_.error("accept: {} ({} connections open); pausing accept", std::strerror(err),
-                   live_.size());
-        last_accept_error_log_ = ctx_.now_ms();
-    }
-    arm_listeners(false);
-    accept_resume_ = ctx_.now_ms() + accept_pause_ms;
-    // Out of our own descriptors, a connection that closes frees one: accept again then, not
-    // only after the pause (queued clients would wait it out).
-    resume_on_close_ = err == EMFILE;
 }
 
 bool event_loop::accept_one(listener_watch& l) noexcept {

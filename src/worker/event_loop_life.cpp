@@ -1,17 +1,26 @@
-// The worker's life around its connections: its descriptor budget, heartbeat, signals,
-// retiring (QUIT, workers.max_requests, the supervisor gone) and log reopening.
+// The worker's life around its connections: its descriptor budget (and pausing accept when
+// out of descriptors), heartbeat, signals, retiring (QUIT, workers.max_requests, the
+// supervisor gone) and log reopening.
 #include <dirent.h>
+#include <errno.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <preforkd/exit_code.hpp>
+#include <string>
 
 #include "sys/signals.hpp"
 #include "worker/context_access.hpp"
 #include "worker/event_loop.hpp"
 
 namespace preforkd::detail {
+namespace {
+
+constexpr int64_t accept_pause_ms = 250;  // after EMFILE and friends
+
+}  // namespace
 
 // A worker that takes connections until accept4 fails with EMFILE leaves the connection that
 // woke it in the backlog while it pauses, and with EPOLLEXCLUSIVE no other worker was woken
@@ -38,6 +47,36 @@ void event_loop::limit_connections_to_descriptors() noexcept {
         "in use",
         max_connections_, room, limit, open_now);
     max_connections_ = room;
+}
+
+void event_loop::pause_accept(int err) noexcept {
+    // Out of descriptors with not one connection open, before serving anything: this worker
+    // can never accept (its limit is taken by what it opened at start). Pausing would leave
+    // the pool looking healthy while nobody serves; a fatal exit makes the supervisor abandon
+    // a reload that brought this on, or fail the start, with the reason (issue 18.2).
+    if (err == EMFILE && live_.empty() && slot_.accepted.load(std::memory_order_relaxed) == 0) {
+        const std::string why =
+            "cannot accept a connection: the descriptor limit is reached with none open "
+            "(raise workers.rlimit_nofile)";
+        log_.crit("{}", why);
+        slot_.set_exit_reason(why);
+        exit_status_ = static_cast<int>(exit_code::fatal);
+        stop_ = true;
+        arm_listeners(false);
+        return;
+    }
+    // Out of descriptors or memory: accepting again at once would spin. Step back, let
+    // connections close, and say so once a minute at most.
+    if (ctx_.now_ms() - last_accept_error_log_ >= 60'000 || last_accept_error_log_ == 0) {
+        log_.error("accept: {} ({} connections open); pausing accept", std::strerror(err),
+                   live_.size());
+        last_accept_error_log_ = ctx_.now_ms();
+    }
+    arm_listeners(false);
+    accept_resume_ = ctx_.now_ms() + accept_pause_ms;
+    // Out of our own descriptors, a connection that closes frees one: accept again then, not
+    // only after the pause (queued clients would wait it out).
+    resume_on_close_ = err == EMFILE;
 }
 
 void event_loop::check_max_requests() noexcept {
