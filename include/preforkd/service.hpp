@@ -131,6 +131,10 @@ class service {
     virtual void on_tick() noexcept {}
     // USR1: the worker has reopened its error and access logs.
     virtual void on_reopen_logs() noexcept {}
+    // How long a new connection may take to send what comes before the protocol's first
+    // byte (a `proxy` listener's PROXY header). Asked once, at the worker's start: the
+    // engine reads no protocol's settings, so the protocol says it (HTTP: header_timeout).
+    virtual int64_t first_bytes_timeout_ms() const noexcept { return 10'000; }
 };
 
 }  // namespace preforkd

@@ -422,12 +422,6 @@ result<config> parse_config(std::string_view toml_text, const std::string& name,
     if (!tls) return std::move(tls).err();
     for (size_t i = 0; i < cfg.server.listen.size(); ++i) {
         const listen_address& a = cfg.server.listen[i];
-        // Both stages exist (the PROXY header, then the TLS handshake) but are not chained in
-        // the worker yet: refused rather than half-served.
-        if (a.tls && a.proxy) {
-            return error(detail::listen_site(cfg, i) + " \"" + a.to_string() + a.flags_string() +
-                         "\": \"tls proxy\" on one listener is not supported yet");
-        }
         if (a.tls && tls->certificates.empty()) {
             return error(detail::listen_site(cfg, i) + " \"" + a.to_string() + a.flags_string() +
                          "\" is a tls listener, but [tls] lists no certificates");

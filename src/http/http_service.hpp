@@ -27,6 +27,10 @@ class http_service final : public service {
     ~http_service() override;
 
     std::unique_ptr<session> open(accepted_connection&& conn) noexcept override;
+    // A PROXY header counts as part of the request head: bounded by http.header_timeout.
+    int64_t first_bytes_timeout_ms() const noexcept override {
+        return settings_.header_timeout.count();
+    }
 
     worker_context& ctx() const noexcept { return ctx_; }
     const http_settings& settings() const noexcept { return settings_; }

@@ -49,6 +49,9 @@ supervisor::supervisor(config cfg, std::function<result<config>()> load, worker_
 supervisor::~supervisor() = default;
 
 result<void> supervisor::start() {
+    // Session ticket keys handed over by the supervisor we replace (USR2): read and closed
+    // before the descriptors are counted as the first generation's.
+    tickets_.take_inherited();
     // What is open now, besides the error log and the sockets handed to us, was opened by
     // loading the first configuration (an application's descriptors): the first generation's.
     std::vector<int> boot_fds = open_descriptors();

@@ -25,14 +25,29 @@ class shared_ticket_ring {
     shared_ticket_ring& operator=(const shared_ticket_ring&) = delete;
     ~shared_ticket_ring();
 
-    // The ring, mapped and keyed on first use.
+    // The ring, mapped and keyed on first use: with the keys handed over by the supervisor
+    // this one replaces (take_inherited), else fresh random ones.
     result<tls::ticket_key_ring*> get(int64_t now_s);
     // Null until get() succeeded once.
     tls::ticket_key_ring* mapped() const noexcept { return ring_; }
 
+    // Binary upgrade (USR2), so that tickets issued before it resume after it. The old
+    // supervisor copies its ring into a memfd (memory, never on disk) that only the new
+    // binary inherits, named by ticket_keys_env; the new one reads it at start and closes
+    // it. A copy, not the page itself: each supervisor alone writes its own ring.
+    // -1 when there is no ring yet (nothing to hand over) or on failure.
+    int export_for_upgrade() const noexcept;
+    // Takes (and unsets) ticket_keys_env: call before anything counts the open descriptors.
+    void take_inherited() noexcept;
+    bool inherited() const noexcept { return has_inherited_; }
+
   private:
     tls::ticket_key_ring* ring_ = nullptr;
+    tls::ticket_key_ring inherited_{};
+    bool has_inherited_ = false;
 };
+
+inline constexpr const char* ticket_keys_env = "PREFORKD_TICKET_KEYS";
 
 struct tls_generation {
     std::shared_ptr<const tls::credential_set> credentials;

@@ -48,6 +48,10 @@ void supervisor::begin_upgrade() {
     std::vector<std::pair<int, std::string>> fds;
     for (const auto& l : current_->listeners) fds.emplace_back(l->fd.get(), l->addr.to_string());
     std::string env = sys::format_listeners_env(fds);
+    // The session ticket keys go along (a copy in a memfd): tickets issued before the
+    // upgrade resume after it. Without it the new binary only starts with fresh keys.
+    unique_fd tickets(tickets_.export_for_upgrade());
+    const std::string tickets_env = tickets ? std::to_string(tickets.get()) : std::string();
     std::vector<std::string> args = opts_.argv;
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -58,6 +62,10 @@ void supervisor::begin_upgrade() {
         // Only the listening sockets cross the exec; everything else is close-on-exec.
         for (const auto& [fd, addr] : fds) ::fcntl(fd, F_SETFD, 0);
         ::setenv(sys::listeners_env, env.c_str(), 1);
+        if (tickets) {
+            ::fcntl(tickets.get(), F_SETFD, 0);
+            ::setenv(ticket_keys_env, tickets_env.c_str(), 1);
+        }
         sys::reset_signal_state();  // the new binary starts with nothing blocked
         ::execv(opts_.exe.c_str(), argv.data());
         ::_exit(127);

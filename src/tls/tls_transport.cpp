@@ -21,7 +21,21 @@ tls_transport::tls_transport(unique_fd fd, SSL_CTX* ctx, tls_counters* counters)
 }
 
 tls_transport::~tls_transport() {
+    // A connection we end (Connection: close, keep-alive or graceful timeout, a retiring
+    // worker) ends with close_notify, as RFC 8446 section 6.1 asks: without it the client
+    // sees a truncation attack (Python's ssl: UNEXPECTED_EOF_WHILE_READING).
+    send_close_notify();
     if (ssl_) SSL_free(ssl_);
+}
+
+void tls_transport::send_close_notify() noexcept {
+    if (!ssl_ || !established_ || broken_ || (SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) != 0)
+        return;
+    ERR_clear_error();
+    // Best effort: close_notify goes out if the socket takes it now; no waiting for the
+    // peer's own close_notify (the connection is closing either way).
+    SSL_shutdown(ssl_);
+    ERR_clear_error();
 }
 
 bool tls_transport::resumed() const noexcept { return ssl_ && SSL_session_reused(ssl_) == 1; }
@@ -185,13 +199,7 @@ ssize_t tls_transport::sendfile(int file_fd, off_t* offset, size_t count) noexce
 }
 
 void tls_transport::shutdown_write() noexcept {
-    if (ssl_ && established_ && !broken_) {
-        ERR_clear_error();
-        // Best effort: close_notify goes out if the socket takes it now; no waiting for the
-        // peer's own close_notify (the connection is closing either way).
-        SSL_shutdown(ssl_);
-        ERR_clear_error();
-    }
+    send_close_notify();
     ::shutdown(fd_.get(), SHUT_WR);
 }
 

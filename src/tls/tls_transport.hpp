@@ -68,6 +68,7 @@ class tls_transport final : public transport {
     // Maps an SSL_* failure to the transport's shape: -1 with errno (EAGAIN for want_*).
     ssize_t fail(int ret) noexcept;
     ssize_t write_buffer(const void* buf, size_t len) noexcept;
+    void send_close_notify() noexcept;  // once, and only on a sound established connection
 
     unique_fd fd_;
     SSL* ssl_ = nullptr;  // owns the socket BIO (BIO_NOCLOSE: fd_ closes the socket)

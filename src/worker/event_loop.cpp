@@ -40,7 +40,6 @@ constexpr int accept_batch = 16;
 // keep-alive p99 1.4-2.3 ms against 0.4-0.6 ms, for the same accept spread in scenario c.)
 constexpr int64_t accept_turn_ms = 10;
 constexpr int max_events = 256;
-constexpr int64_t accept_pause_ms = 250;  // after EMFILE and friends
 constexpr uint32_t connection_events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 
 }  // namespace
@@ -120,6 +119,7 @@ bool event_loop::setup() noexcept {
         return fail_setup("out of memory setting up the event loop");
     }
     log_tls_start();
+    first_bytes_timeout_ms_ = std::max<int64_t>(1, svc_.first_bytes_timeout_ms());
     arm_listeners(true);
     return listening_ || listeners_.empty();
 }
@@ -209,6 +209,7 @@ int event_loop::run() noexcept {
         }
         if (max_requests_ != 0) check_max_requests();
         if (retiring_) {
+            if (!listeners_released_) release_listeners();
             if (live_.empty()) break;
             if (now >= graceful_deadline_) {
                 log_.warn("graceful timeout: closing {} connection(s) still open", live_.size());
@@ -228,45 +229,15 @@ int64_t event_loop::wait_timeout_ms() const noexcept {
 
 void event_loop::on_listener(listener_watch& l) noexcept {
     // Checked before every accept, not once per wake-up: a blocking handler runs inside
-    // accept_one() and may have met a TERM or a QUIT (which closed l.fd) or served the last
+    // accept_one() and may have met a TERM or a QUIT (off the listeners) or served the last
     // of workers.max_requests, and a session may have filled the worker.
     for (int i = 0; i < accept_batch; ++i) {
-        if (!listening_) return;  // also false once stopping or retiring (closed listeners)
+        if (!listening_) return;  // also false once stopping or retiring
         if (!accept_one(l)) break;
         if (max_requests_ != 0) check_max_requests();
     }
     if (l.turn_start >= 0 && ctx_.now_ms() - l.turn_start >= accept_turn_ms && listening_ && l.fd)
         requeue_listener(l);
-}
-
-void event_loop::pause_accept(int err) noexcept {
-    // Out of descriptors with not one connection open, before serving anything: this worker
-    // can never accept (its limit is taken by what it opened at start). Pausing would leave
-    // the pool looking healthy while nobody serves; a fatal exit makes the supervisor abandon
-    // a reload that brought this on, or fail the start, with the reason (issue 18.2).
-    if (err == EMFILE && live_.empty() && slot_.accepted.load(std::memory_order_relaxed) == 0) {
-        const std::string why =
-            "cannot accept a connection: the descriptor limit is reached with none open "
-            "(raise workers.rlimit_nofile)";
-        log_.crit("{}", why);
-        slot_.set_exit_reason(why);
-        exit_status_ = static_cast<int>(exit_code::fatal);
-        stop_ = true;
-        arm_listeners(false);
-        return;
-    }
-    // Out of descriptors or memory: accepting again at once would spin. Step back, let
-    // connections close, and say so once a minute at most.
-    if (ctx_.now_ms() - last_accept_error_log_ >= 60'000 || last_accept_error_log_ == 0) {
-        log_.error("accept: {} ({} connections open); pausing accept", std::strerror(err),
-                   live_.size());
-        last_accept_error_log_ = ctx_.now_ms();
-    }
-    arm_listeners(false);
-    accept_resume_ = ctx_.now_ms() + accept_pause_ms;
-    // Out of our own descriptors, a connection that closes frees one: accept again then, not
-    // only after the pause (queued clients would wait it out).
-    resume_on_close_ = err == EMFILE;
 }
 
 bool event_loop::accept_one(listener_watch& l) noexcept {
@@ -311,58 +282,80 @@ bool event_loop::accept_one(listener_watch& l) noexcept {
     ac.listener = l.index;
     if (l.turn_start < 0) l.turn_start = ctx_.now_ms();
     scoreboard_slot::bump(slot_.accepted, 1);
-    if (l.tls) {
-        start_tls(*c, fd, ac);
-        return true;
-    }
-    c->io.reset(unique_fd(fd));
-    ac.io = &c->io;
-    if (l.proxy) {
-        start_proxy(*c, std::move(ac));
-        return true;
-    }
-    c->s = svc_.open(std::move(ac));
-    if (!c->s) {
-        c->io.reset();
-        free_.push_back(c);  // never seen by epoll: reusable at once
-        return true;
-    }
+    // Counted against max_connections from the accept: a PROXY header or a handshake holds a
+    // descriptor and memory as a session does, and a blocking handler may hold the worker
+    // for long (the pool must see it busy meanwhile).
+    c->ac = ac;
     c->busy = false;
+    c->watched = false;
     c->timer_at = 0;
-    // Counted before the session runs: a blocking handler may hold the worker for long, and
-    // the pool must see it busy meanwhile.
     c->pos = static_cast<uint32_t>(live_.size());
     live_.push_back(c);
-    if (c->s->busy()) {
-        c->busy = true;
-        ++busy_;
-    }
     publish_counts();
-
-    // A first turn before the socket joins the epoll set: the client has usually sent its
-    // request with the handshake, so it is read and answered now, and a connection that
-    // ends with its first answer (Connection: close) never costs an epoll_ctl or a wake-up.
-    // A socket with nothing to read yet answers EAGAIN, and the ADD below reports whatever
-    // arrives after that (edge-triggered epoll checks readiness when a file is added).
-    bool keep = !retiring_ || c->s->on_retire();
-    if (keep) keep = c->s->on_io(EPOLLIN | EPOLLOUT);
-    if (!keep) {
-        close_connection(*c, true);  // the session has said all it had to say
-        return true;
+    if (l.tls) {
+        // The socket and its SSL; the handshake waits for the PROXY header, if any.
+        c->tls.reset(new (std::nothrow) tls::tls_transport(
+            unique_fd(fd), static_cast<SSL_CTX*>(ws_.tls_ctx), &tls_counters_));
+        if (!c->tls || !c->tls->valid()) {
+            if (!c->tls) ::close(fd);
+            close_connection(*c);
+            return true;
+        }
+        c->ac.io = c->tls.get();
+    } else {
+        c->io.reset(unique_fd(fd));
+        c->ac.io = &c->io;
     }
-    epoll_event ev{};
-    ev.events = connection_events;
-    ev.data.ptr = c;
-    if (sys_.epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
-        log_.error("epoll_ctl(ADD connection): {}", std::strerror(errno));
-        close_connection(*c, true);
-        return true;
-    }
-    settle(*c, true);
+    // The stages, each opening the next: the PROXY header (clear text, beneath any TLS), the
+    // TLS handshake, the session.
+    if (l.proxy)
+        start_proxy(*c);
+    else if (c->tls)
+        start_tls(*c);
+    else
+        open_session(*c);
     // Full: off the listeners at once. Registered, this worker would be the one the next
     // connection wakes (EPOLLEXCLUSIVE), and it could only leave it queued while a peer
     // with room sleeps on.
     if (full()) arm_listeners(false);
+    return true;
+}
+
+// The one way a session opens, whichever stages came before (none, the PROXY header, the
+// TLS handshake, or both).
+void event_loop::open_session(connection& c) noexcept {
+    c.s = svc_.open(std::move(c.ac));
+    if (!c.s) {
+        close_connection(c);
+        return;
+    }
+    if (c.s->busy()) {
+        c.busy = true;
+        ++busy_;
+        publish_counts();
+    }
+    // A first turn at once: the client has usually sent its request with the handshake (or
+    // behind the PROXY header, or it sits decrypted in the SSL), so it is read and answered
+    // now, and a plain connection that ends with its first answer (Connection: close) never
+    // costs an epoll_ctl or a wake-up. A socket with nothing to read yet answers EAGAIN, and
+    // the ADD below reports whatever arrives after that (edge-triggered epoll checks
+    // readiness when a file is added).
+    bool keep = !retiring_ || c.s->on_retire();
+    if (keep) keep = c.s->on_io(EPOLLIN | EPOLLOUT);
+    if (keep) keep = watch_connection(c);
+    settle(c, keep);
+}
+
+bool event_loop::watch_connection(connection& c) noexcept {
+    if (c.watched) return true;
+    epoll_event ev{};
+    ev.events = connection_events;
+    ev.data.ptr = &c;
+    if (sys_.epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, c.ac_fd(), &ev) != 0) {
+        log_.error("epoll_ctl(ADD connection): {}", std::strerror(errno));
+        return false;
+    }
+    c.watched = true;
     return true;
 }
 
@@ -373,6 +366,8 @@ void event_loop::on_connection(connection& c, uint32_t events) noexcept {
         step_handshake(c, false);
     else if (c.in_proxy)
         on_proxy_event(c, events);
+    else if (c.lingering)
+        linger_plain(c);
 }
 
 void event_loop::settle(connection& c, bool keep) noexcept {
@@ -391,7 +386,7 @@ void event_loop::settle(connection& c, bool keep) noexcept {
     }
 }
 
-void event_loop::close_connection(connection& c, bool never_watched) noexcept {
+void event_loop::close_connection(connection& c) noexcept {
     timers_.remove(c);
     if (c.busy) {
         c.busy = false;
@@ -400,6 +395,8 @@ void event_loop::close_connection(connection& c, bool never_watched) noexcept {
     c.s.reset();
     c.hs.reset();
     c.in_proxy = false;
+    c.lingering = false;
+    c.lingered = 0;
     c.io.reset();  // closed after the session is gone; closing also leaves the epoll set
     c.tls.reset();
     connection* last = live_.back();
@@ -408,7 +405,8 @@ void event_loop::close_connection(connection& c, bool never_watched) noexcept {
     live_.pop_back();
     // A record that never joined the epoll set is reusable at once; others wait for the end
     // of the batch, which may still hold an event for them.
-    (never_watched ? free_ : closed_).push_back(&c);
+    (c.watched ? closed_ : free_).push_back(&c);
+    c.watched = false;
     publish_counts();
     if (resume_on_close_) {
         accept_resume_ = 0;
@@ -435,9 +433,13 @@ void event_loop::run_timers() noexcept {
             step_handshake(*c, true);  // handshake_timeout: rejected
             continue;
         }
+        if (c->lingering) {  // the plain-HTTP 400's linger is over
+            close_connection(*c);
+            continue;
+        }
         if (c->in_proxy) {  // the PROXY stage's deadline: the header did not come
             timers_.remove(*c);
-            reject_proxy(*c, true, "timed out");
+            reject_proxy(*c, "timed out");
             continue;
         }
         const int64_t d = c->s->deadline_ms();

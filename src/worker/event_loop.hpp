@@ -64,11 +64,17 @@ class event_loop final : private signal_handler {
         // opens, the handshake and what the session will be opened with.
         std::unique_ptr<tls::tls_transport> tls;
         std::optional<tls::tls_accept> hs;
+        // What the session will be opened with, from the accept until it opens (the PROXY
+        // stage replaces the peer).
         accepted_connection ac;
-        // The PROXY stage (proxy listeners only): live, watched, with no session yet; the
-        // accepted connection waits here until the header has been read.
-        bool in_proxy = false;
-        accepted_connection pending;
+        bool watched = false;   // in the epoll set
+        bool in_proxy = false;  // the PROXY stage (proxy listeners only): waiting for the header
+        // After the plain-HTTP 400 on a tls listener: input is dropped until the client
+        // closes or the timer ends it (then no session, handshake or PROXY stage).
+        bool lingering = false;
+        size_t lingered = 0;
+        // The socket, whichever transport owns it.
+        int ac_fd() const noexcept { return tls ? tls->fd() : io.fd(); }
     };
 
     bool setup() noexcept;
@@ -78,22 +84,26 @@ class event_loop final : private signal_handler {
     void on_listener(listener_watch& l) noexcept;
     bool accept_one(listener_watch& l) noexcept;  // false: stop accepting for now
     // event_loop_tls.cpp: a tls listener's connection, from accept to its session.
-    void start_tls(connection& c, int fd, const accepted_connection& ac) noexcept;
+    void start_tls(connection& c) noexcept;
     void step_handshake(connection& c, bool expired) noexcept;
     void log_tls_start() noexcept;
     void publish_tls() noexcept;
+    void linger_plain(connection& c) noexcept;
     void pause_accept(int err) noexcept;
     void on_connection(connection& c, uint32_t events) noexcept;
     // The PROXY stage (event_loop_proxy.cpp).
-    void start_proxy(connection& c, accepted_connection ac) noexcept;
+    void start_proxy(connection& c) noexcept;
     void on_proxy_event(connection& c, uint32_t events) noexcept;
     int read_proxy_header(connection& c, uint32_t events) noexcept;  // 1 done, 0 wait, -1 bad
-    void reject_proxy(connection& c, bool watched, const char* why) noexcept;
-    void open_after_proxy(connection& c, bool watched) noexcept;
+    void reject_proxy(connection& c, const char* why) noexcept;
+    void after_proxy(connection& c) noexcept;
+    // After the stages (or at once on a plain listener): the session opens and runs a turn.
+    void open_session(connection& c) noexcept;
+    bool watch_connection(connection& c) noexcept;  // into the epoll set, once
     void on_signals() noexcept;
     void on_signal(int signo) noexcept override;     // also called by a blocking session
     void settle(connection& c, bool keep) noexcept;  // after any session call
-    void close_connection(connection& c, bool never_watched = false) noexcept;
+    void close_connection(connection& c) noexcept;
     void run_timers() noexcept;
     void heartbeat() noexcept;
     void arm_listeners(bool on) noexcept;
@@ -101,7 +111,9 @@ class event_loop final : private signal_handler {
     void requeue_listener(listener_watch& l) noexcept;
     bool full() const noexcept { return live_.size() >= max_connections_; }
     void check_max_requests() noexcept;
-    void begin_retire(const char* why) noexcept;
+    // take_queue: close the listeners at the end of this turn, after taking their queue.
+    void begin_retire(const char* why, bool take_queue = false) noexcept;
+    void release_listeners() noexcept;
     void reopen_logs() noexcept;
     void publish_counts() noexcept;
 
@@ -125,12 +137,16 @@ class event_loop final : private signal_handler {
     tls::tls_counters tls_counters_;
     tls::tls_counters tls_published_;
     int64_t handshake_timeout_ms_ = 10'000;
+    int64_t first_bytes_timeout_ms_ = 10'000;  // the PROXY header's bound: the service's
 
     size_t max_connections_;
     uint64_t max_requests_;   // with this worker's jitter; 0 = never
     size_t busy_ = 0;         // live sessions whose busy() is true
     bool listening_ = false;  // listeners are in the epoll set
     bool retiring_ = false;
+    bool listeners_released_ = false;
+    bool take_queue_ = false;       // see release_listeners
+    bool signals_in_loop_ = false;  // on_signal called by the loop, not inside a session
     bool stop_ = false;
     bool deadline_spin_logged_ = false;
     int exit_status_ = 0;

@@ -3,13 +3,14 @@
 // the tls_transport as its connection's io: protocols (HTTP, echo, blocking handlers) do not
 // know TLS is there. Plain listeners never come here.
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <new>
+#include <preforkd/detail/syscall.hpp>
 
 #include "tls/ktls.hpp"
 #include "tls/tls_settings.hpp"
@@ -18,7 +19,10 @@
 namespace preforkd::detail {
 namespace {
 
-constexpr uint32_t tls_connection_events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+// After the plain-HTTP 400: how long, and how much, input is dropped before the close (as an
+// HTTP session lingers after an error answer).
+constexpr int64_t plain_linger_ms = 2'000;
+constexpr size_t plain_linger_bytes = 1 << 20;
 
 }  // namespace
 
@@ -47,38 +51,16 @@ void event_loop::publish_tls() noexcept {
     tls_published_ = tls_counters_;
 }
 
-void event_loop::start_tls(connection& c, int fd, const accepted_connection& ac) noexcept {
-    c.tls.reset(new (std::nothrow) tls::tls_transport(
-        unique_fd(fd), static_cast<SSL_CTX*>(ws_.tls_ctx), &tls_counters_));
-    if (!c.tls || !c.tls->valid()) {
-        if (!c.tls) ::close(fd);
-        c.tls.reset();
-        free_.push_back(&c);  // never seen by epoll: reusable at once
-        return;
-    }
-    c.ac = ac;
-    c.ac.io = c.tls.get();
+void event_loop::start_tls(connection& c) noexcept {
     c.hs.emplace(*c.tls, std::chrono::steady_clock::now() +
                              std::chrono::milliseconds(handshake_timeout_ms_));
-    c.busy = false;
-    c.timer_at = 0;
-    // Counted against max_connections from the accept: a handshake holds a descriptor and
-    // memory as a session does.
-    c.pos = static_cast<uint32_t>(live_.size());
-    live_.push_back(&c);
-    publish_counts();
-    epoll_event ev{};
-    ev.events = tls_connection_events;
-    ev.data.ptr = &c;
-    if (sys_.epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
-        log_.error("epoll_ctl(ADD connection): {}", std::strerror(errno));
-        close_connection(c, true);
+    if (!watch_connection(c)) {
+        close_connection(c);
         return;
     }
     timers_.set(c, ctx_.now_ms() + handshake_timeout_ms_);
     // The ClientHello has usually arrived with the accept: the first step answers it now.
     step_handshake(c, false);
-    if (full()) arm_listeners(false);
 }
 
 void event_loop::step_handshake(connection& c, bool expired) noexcept {
@@ -89,6 +71,14 @@ void event_loop::step_handshake(connection& c, bool expired) noexcept {
         case tls::accept_status::in_progress:
             return;  // both readinesses are watched (edge-triggered): any wakes the next step
         case tls::accept_status::answered_plain_http:
+            // The 400 is out and our side shut; a body may still be coming. Closing with
+            // unread input would send a reset that can destroy the 400 before the client
+            // reads it, so the input is read and dropped for a while first.
+            c.hs.reset();
+            c.lingering = true;
+            timers_.set(c, ctx_.now_ms() + plain_linger_ms);
+            linger_plain(c);
+            return;
         case tls::accept_status::rejected:
             if (!c.tls->failure_reason().empty())
                 log_.debug("tls handshake failed: {}", c.tls->failure_reason());
@@ -101,20 +91,23 @@ void event_loop::step_handshake(connection& c, bool expired) noexcept {
     c.hs.reset();
     timers_.remove(c);
     publish_tls();
-    c.s = svc_.open(std::move(c.ac));
-    if (!c.s) {
-        close_connection(c);
+    open_session(c);
+}
+
+void event_loop::linger_plain(connection& c) noexcept {
+    char discard[4096];
+    const int fd = c.tls->fd();
+    for (;;) {
+        const ssize_t n = retry_eintr([&] { return ::recv(fd, discard, sizeof discard, 0); });
+        if (n > 0) {
+            c.lingered += static_cast<size_t>(n);
+            if (c.lingered <= plain_linger_bytes) continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;  // the timer, or the client's close, ends it
+        }
+        close_connection(c);  // the client closed, an error, or too much input
         return;
     }
-    if (c.s->busy()) {
-        c.busy = true;
-        ++busy_;
-        publish_counts();
-    }
-    // The request may already sit decrypted in the SSL: the session reads while pending().
-    bool keep = !retiring_ || c.s->on_retire();
-    if (keep) keep = c.s->on_io(EPOLLIN | EPOLLOUT);
-    settle(c, keep);
 }
 
 }  // namespace preforkd::detail

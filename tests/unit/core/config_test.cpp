@@ -409,11 +409,14 @@ TEST(config, a_tls_listener_needs_certificates) {
               R"(but [tls] lists no certificates)");
 }
 
-// The worker does not chain the PROXY stage into the TLS handshake yet: -t says so.
-TEST(config, tls_and_proxy_on_one_listener_is_refused_for_now) {
-    EXPECT_EQ(error_of("[server]\nlisten = [\"127.0.0.1:8443 tls proxy\"]\n"),
-              R"(/srv/site/x.toml:2: server.listen[0] "127.0.0.1:8443 tls proxy": "tls proxy" on )"
-              R"(one listener is not supported yet)");
+// The worker chains the stages: the PROXY header, then the TLS handshake.
+TEST(config, tls_and_proxy_on_one_listener_are_accepted) {
+    config c =
+        ok("[server]\nlisten = [\"127.0.0.1:8443 tls proxy\"]\n[tls]\n"
+           "certificates = [{ cert = \"a.pem\", key = \"/k/a.key\" }]\n");
+    ASSERT_EQ(c.server.listen.size(), 1u);
+    EXPECT_TRUE(c.server.listen[0].tls);
+    EXPECT_TRUE(c.server.listen[0].proxy);
 }
 
 TEST(config, tls_table_is_read_into_the_config) {

@@ -34,6 +34,9 @@ struct pair_fixture : ::testing::Test {
         peer = sv[1];
     }
     void TearDown() override {
+        // The server first: an established transport says close_notify as it goes, and a
+        // write to a closed peer would raise SIGPIPE (the worker ignores it; a test does not).
+        server.reset();
         if (peer >= 0) ::close(peer);
     }
     void send_peer(std::string_view bytes) {
