@@ -70,7 +70,8 @@ bool answer_error_page(exchange& x, int status, bool keep, std::string_view extr
     w.status(status, dates);
     // The page's type only: its ETag and Last-Modified would describe the page, not the
     // answer to this request, and no range of an error is served.
-    std::string_view type_line = e->type_lines.substr(0, e->type_lines.find("\r\n") + 2);
+    const std::string_view all_lines = e->type_lines;
+    const std::string_view type_line = all_lines.substr(0, all_lines.find("\r\n") + 2);
     w.raw(type_line);
     w.raw(e->length_line);
     w.raw(extra_lines);
