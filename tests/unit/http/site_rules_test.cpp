@@ -154,6 +154,17 @@ TEST(site_rules, rule_errors_name_the_item) {
               "/srv/x.toml:2: http.headers[0].match \"*\" must start with \"/\"");
 }
 
+TEST(site_rules, headers_keep_the_order_of_the_file_not_of_the_alphabet) {
+    site_rules r = ok(R"([http]
+headers = [ { match = "/*", set = { "X-B" = "1", "A-C" = "2", "x-b" = "3" } } ]
+)");
+    ASSERT_EQ(r.headers.size(), 1u);
+    ASSERT_EQ(r.headers[0].set.size(), 3u);
+    EXPECT_EQ(r.headers[0].set[0].first, "X-B");
+    EXPECT_EQ(r.headers[0].set[1].first, "A-C");
+    EXPECT_EQ(r.headers[0].set[2].first, "x-b");
+}
+
 TEST(site_rules, header_problems) {
     EXPECT_EQ(header_problem("Cache-Control", "max-age=60"), "");
     EXPECT_EQ(header_problem("X-Empty", ""), "");
