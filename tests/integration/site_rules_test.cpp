@@ -292,5 +292,24 @@ TEST_F(site_rules_it, check_refuses_bad_rules_with_file_and_line) {
     }
 }
 
+TEST_F(site_rules_it, a_reload_with_a_bad_rule_is_refused_and_the_old_rules_keep_serving) {
+    cfg_.set("http", "redirects", R"([ { match = "/old", to = "/new" } ])");
+    start();
+    cfg_.set("http", "redirects", R"([ { match = "/old", to = "/newer", status = 399 } ])");
+    rewrite_config();
+    srv_->signal(SIGHUP);
+    ASSERT_TRUE(wait_until(
+        [&] { return srv_->error_log().find("reload failed") != std::string::npos; }, 5s))
+        << srv_->error_log();
+    EXPECT_NE(srv_->error_log().find(
+                  "http.redirects[0].status (399) must be one of 301, 302, 303, 307, 308"),
+              std::string::npos)
+        << srv_->error_log();
+    auto r = http_get(port_, "/old");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 308);
+    EXPECT_EQ(r->header("location"), "/new");
+}
+
 }  // namespace
 }  // namespace preforkd::test
