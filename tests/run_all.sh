@@ -63,7 +63,7 @@ if [ "$fuzz_seconds" != 0 ]; then
     step "fuzz (libFuzzer, ${fuzz_seconds}s per target)"
     CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DPREFORKD_FUZZ=ON -DPREFORKD_TESTS=OFF
-    fuzz_targets=(config http_parser http_session proxy_protocol tls_first_bytes)
+    fuzz_targets=(config http_parser http_session proxy_protocol tls_first_bytes glob)
     cmake --build build-fuzz -j"$JOBS" --target "${fuzz_targets[@]/%/_fuzzer}"
     # New inputs go to a temporary folder (libFuzzer writes to its first corpus folder
     # only): the seed corpus in the clone is read, never written. A crash, a sanitizer

@@ -201,6 +201,26 @@ class table_reader {
     virtual void fail(std::string_view key, std::string_view message) = 0;
     // The first problem; also reports keys that no getter asked for as unknown.
     virtual result<void> finish() = 0;
+
+    // Nested tables (site rules: error_pages = { 404 = "/404.html" }, headers = [ {...} ]).
+    // The readers returned belong to this one, which reports their problems and unknown keys
+    // in its own finish(). A reader that does not support them records a problem.
+    //
+    // The table at `key` (inline or not), read as "name.key"; null when the key is absent,
+    // or is not a table (recorded as a problem).
+    virtual table_reader* sub_table(std::string_view key) {
+        fail(key, "cannot be read here (no nested tables)");
+        return nullptr;
+    }
+    // The array of tables at `key`, one reader per item, read as "name.key[0]"...; empty
+    // when the key is absent, or is not an array of tables (recorded as a problem).
+    virtual std::vector<table_reader*> table_array(std::string_view key) {
+        fail(key, "cannot be read here (no arrays of tables)");
+        return {};
+    }
+    // The keys of this table in the order the file writes them: for tables whose keys are
+    // data (status codes, header names). Reading them does not mark them as read.
+    virtual std::vector<std::string> keys() const { return {}; }
 };
 
 // The usual case of app_schema: one table read into one plain struct. `read(reader, s)` gets

@@ -1,6 +1,7 @@
 // table_reader over toml++: typed getters that remember the first problem with its line.
 #include "core/config_reader.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <preforkd/detail/text.hpp>
 #include <utility>
@@ -67,7 +68,7 @@ const toml::node* toml_table_reader::take(std::string_view key) {
     read_.emplace(key);
     // After the first problem every getter gives its fallback: the load fails anyway, and
     // cross-key checks must not run on half-read values.
-    return error_ ? nullptr : node;
+    return failed() ? nullptr : node;
 }
 
 uint32_t toml_table_reader::line_for(std::string_view key) const {
@@ -76,17 +77,72 @@ uint32_t toml_table_reader::line_for(std::string_view key) const {
     return table_line;
 }
 
+void toml_table_reader::record(error e) {
+    toml_table_reader& r = root();
+    if (!r.error_) r.error_ = std::move(e);
+}
+
 void toml_table_reader::fail(std::string_view key, std::string_view message) {
-    if (error_) return;
+    if (failed()) return;
     std::string where = file_ + ':' + std::to_string(line_for(key)) + ": " + name_;
     if (!key.empty()) where += '.' + hex_escaped(key);
-    error_ = error(where + ' ' + std::string(message));
+    record(error(where + ' ' + std::string(message)));
 }
 
 void toml_table_reader::fail_at(uint32_t line, std::string_view key, std::string_view message) {
-    if (error_) return;
-    error_ = error(file_ + ':' + std::to_string(line) + ": " + name_ + '.' + std::string(key) +
-                   ' ' + std::string(message));
+    if (failed()) return;
+    record(error(file_ + ':' + std::to_string(line) + ": " + name_ + '.' + std::string(key) + ' ' +
+                 std::string(message)));
+}
+
+toml_table_reader& toml_table_reader::child(std::string name, const toml::table* table) {
+    auto c = std::make_unique<toml_table_reader>(std::move(name), table, file_, base_dir_);
+    c->parent_ = this;
+    children_.push_back(std::move(c));
+    return *children_.back();
+}
+
+table_reader* toml_table_reader::sub_table(std::string_view key) {
+    const toml::node* node = take(key);
+    if (!node) return nullptr;
+    if (const auto* t = node->as_table()) return &child(name_ + '.' + hex_escaped(key), t);
+    wrong_type(key, *node, "a table");
+    return nullptr;
+}
+
+std::vector<table_reader*> toml_table_reader::table_array(std::string_view key) {
+    const toml::node* node = take(key);
+    if (!node) return {};
+    const auto* arr = node->as_array();
+    std::vector<table_reader*> out;
+    for (size_t i = 0; arr && i < arr->size(); ++i) {
+        const toml::node& item = *arr->get(i);
+        const auto* t = item.as_table();
+        if (!t) {
+            fail_at(line_of(item, line_for(key)), hex_escaped(key) + '[' + std::to_string(i) + ']',
+                    "must be a table, not " + std::string(type_name(item)));
+            return {};
+        }
+        out.push_back(&child(name_ + '.' + hex_escaped(key) + '[' + std::to_string(i) + ']', t));
+    }
+    if (!arr) wrong_type(key, *node, "an array of tables");
+    return out;
+}
+
+std::vector<std::string> toml_table_reader::keys() const {
+    std::vector<std::pair<toml::source_position, std::string>> found;
+    if (table_) {
+        for (const auto& [k, v] : *table_)
+            found.emplace_back(v.source().begin, std::string(k.str()));
+    }
+    std::stable_sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+        return a.first.line != b.first.line ? a.first.line < b.first.line
+                                            : a.first.column < b.first.column;
+    });
+    std::vector<std::string> out;
+    out.reserve(found.size());
+    for (auto& f : found) out.push_back(std::move(f.second));
+    return out;
 }
 
 void toml_table_reader::wrong_type(std::string_view key, const toml::node& node,
@@ -214,7 +270,9 @@ bool toml_table_reader::is_word(std::string_view key, std::string_view word) {
 }
 
 result<void> toml_table_reader::finish() {
-    if (error_) return *error_;
+    // Nested readers first: their unknown keys come before this table's in the file.
+    for (auto& c : children_) (void)c->finish();
+    if (failed()) return *root().error_;
     if (!table_) return {};
     // Report the unread key nearest the top: the map is sorted by name, not by line.
     const toml::key* first = nullptr;
@@ -228,8 +286,9 @@ result<void> toml_table_reader::finish() {
         }
     }
     if (!first) return {};
-    return error(file_ + ':' + std::to_string(first_line) + ": unknown key " + name_ + '.' +
-                 hex_escaped(first->str()));
+    record(error(file_ + ':' + std::to_string(first_line) + ": unknown key " + name_ + '.' +
+                 hex_escaped(first->str())));
+    return *root().error_;
 }
 
 }  // namespace preforkd::detail

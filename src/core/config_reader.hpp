@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <preforkd/config.hpp>
 #include <preforkd/detail/text.hpp>
@@ -14,6 +15,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace preforkd::detail {
 
@@ -51,6 +53,10 @@ class toml_table_reader final : public table_reader {
                                      std::vector<std::string> fallback) override;
     bool is_word(std::string_view key, std::string_view word) override;
 
+    table_reader* sub_table(std::string_view key) override;
+    std::vector<table_reader*> table_array(std::string_view key) override;
+    std::vector<std::string> keys() const override;
+
     void fail(std::string_view key, std::string_view message) override;
     // fail() naming `line` and `key` as given (an array item: "listen[1] \"...\"").
     void fail_at(uint32_t line, std::string_view key, std::string_view message);
@@ -60,7 +66,7 @@ class toml_table_reader final : public table_reader {
     bool has(std::string_view key) const { return find(key) != nullptr; }
     // The key's node without marking it read (null when absent).
     const toml::node* peek(std::string_view key) const { return find(key); }
-    bool failed() const { return error_.has_value(); }
+    bool failed() const { return root().error_.has_value(); }
     // The line of `key`, else the table's, else 1: what errors about the key name.
     uint32_t line_for(std::string_view key) const;
 
@@ -69,13 +75,20 @@ class toml_table_reader final : public table_reader {
     const toml::node* take(std::string_view key);
     const toml::node* find(std::string_view key) const;
     void wrong_type(std::string_view key, const toml::node& node, std::string_view wanted);
+    // A nested reader's problems go to the outermost one: one first problem for the file.
+    const toml_table_reader& root() const { return parent_ ? parent_->root() : *this; }
+    toml_table_reader& root() { return parent_ ? parent_->root() : *this; }
+    void record(error e);
+    toml_table_reader& child(std::string name, const toml::table* table);
 
     std::string name_;
     const toml::table* table_;
     std::string file_;
     std::filesystem::path base_dir_;
     std::set<std::string, std::less<>> read_;
-    std::optional<error> error_;
+    std::optional<error> error_;  // the outermost reader's only
+    toml_table_reader* parent_ = nullptr;
+    std::vector<std::unique_ptr<toml_table_reader>> children_;
 };
 
 }  // namespace preforkd::detail

@@ -4,6 +4,8 @@
 
 #include "http/http_service.hpp"
 #include "http/response.hpp"
+#include "http/site_answers.hpp"
+#include "http/site_rules.hpp"
 
 namespace preforkd::http {
 
@@ -12,6 +14,10 @@ constexpr std::string_view html_type = "Content-Type: text/html; charset=utf-8\r
 }
 
 void answer_error(exchange& x, int status, bool keep, std::string_view extra_lines) {
+    // The site's own page for this status, when it has one (error_pages).
+    if (status >= 400 && x.rules && !x.rules->error_pages.empty() &&
+        answer_error_page(x, status, keep, extra_lines))
+        return;
     date_cache& dates = x.svc.dates();
     dates.update(::time(nullptr));
     const size_t head_start = x.out.size();

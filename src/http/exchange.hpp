@@ -20,6 +20,7 @@ namespace preforkd::http {
 
 class http_service;
 struct file_entry;
+struct site_rules;
 
 struct exchange {
     exchange(http_service& s, std::string& o, std::string& scratch_space,
@@ -33,6 +34,12 @@ struct exchange {
     int minor = 1;                       // HTTP/1.minor of the answer
     bool head_only = false;              // HEAD: the answer has no content
     bool keep = false;                   // the connection may stay open after the answer
+    bool secure = false;                 // the connection came in over TLS
+    // The site the request is for: its rules and the root they apply to, set by route()
+    // (null and -1 before, and for a request whose head could not be parsed).
+    const site_rules* rules = nullptr;
+    int root_fd = -1;
+    std::string_view path;  // the normalised path (normalize_path) once route() has it
 
     // ---- the answer
     std::string& out;      // the session's queued output: the answer is appended

@@ -2,33 +2,21 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <cstring>
 #include <preforkd/detail/text.hpp>
 
 #include "http/error_page.hpp"
+#include "http/glob.hpp"
 #include "http/http_service.hpp"
 #include "http/response.hpp"
+#include "http/site_answers.hpp"
+#include "http/site_rules.hpp"
 #include "http/static_file.hpp"
 
 namespace preforkd::http {
 
 namespace {
-
-// Percent-encodes a decoded path for a Location header: RFC 3986 pchar and '/' stay.
-void append_encoded_path(std::string& out, std::string_view path) {
-    static constexpr char hex[] = "0123456789ABCDEF";
-    for (char ch : path) {
-        unsigned char c = static_cast<unsigned char>(ch);
-        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                     std::string_view("-._~!$&'()*+,;=:@/").find(ch) != std::string_view::npos;
-        if (plain) {
-            out.push_back(ch);
-        } else {
-            char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-            out.append(esc, 3);
-        }
-    }
-}
 
 bool not_modified(exchange& x, const file_entry& e) {
     const request_head& h = *x.head;
@@ -59,6 +47,7 @@ void serve_file(exchange& x, const std::shared_ptr<file_entry>& e) {
     if (not_modified(x, *e)) {
         w.status(304, dates);
         w.raw(e->validator_lines);
+        append_rule_headers(x);
         w.end(x.keep, x.minor);
         x.status = 304;
         x.head_bytes = x.out.size() - head_start;
@@ -96,6 +85,7 @@ void serve_file(exchange& x, const std::shared_ptr<file_entry>& e) {
     } else {
         x.out.append(ok_head(*e, dates));
     }
+    append_rule_headers(x);
     w.end(x.keep, x.minor);
     x.head_bytes = x.out.size() - head_start;
     x.status = range.kind == range_kind::partial ? 206 : 200;
@@ -135,9 +125,21 @@ void serve_path(exchange& x, const std::string& path, std::string_view query) {
             return;
         }
         case lookup_kind::forbidden:
+            if (e->folder && x.rules && x.rules->autoindex && answer_listing(x)) return;
             answer_error(x, 403, x.keep);
             return;
         case lookup_kind::not_found:
+            // fallback answers a miss only: not a refused symlink, not an escape, not a FIFO.
+            if (x.rules && !x.rules->fallback_key.empty() &&
+                (e->err == ENOENT || e->err == ENOTDIR)) {
+                // A copy: serving it may outlive the next cache lookup.
+                std::shared_ptr<file_entry> f =
+                    x.svc.cache().lookup(x.rules->fallback_key, ctx.now_ms() / 1000);
+                if (f->kind == lookup_kind::file) {
+                    serve_file(x, f);
+                    return;
+                }
+            }
             answer_error(x, 404, x.keep);
             return;
         case lookup_kind::error:

@@ -32,6 +32,7 @@ result<std::shared_ptr<const http_settings>> parse_http_settings(table_reader& r
     s->metrics_path = r.string("metrics_path", s->metrics_path);
     std::vector<std::string> allow =
         r.strings("status_allow", std::vector<std::string>{"127.0.0.1/32", "::1/128"});
+    s->rules = parse_site_rules(r, s->rules);
 
     for (const std::string& name : s->index) {
         if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||

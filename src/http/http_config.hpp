@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "http/mime.hpp"
+#include "http/site_rules.hpp"
 
 namespace preforkd::http {
 
@@ -36,6 +37,8 @@ struct http_settings {
     std::string metrics_path = "/metrics";             // "" = none; the status page's ACL
     std::vector<preforkd::detail::cidr> status_allow;  // the engine's matcher (detail/cidr.hpp)
     mime_table mime;
+    // error_pages, fallback, autoindex, headers, redirects, https_redirect (site_rules.hpp).
+    site_rules rules;
 
     bool status_allowed(const sockaddr_storage& peer) const noexcept {
         return preforkd::detail::trusted(peer, status_allow);

@@ -15,6 +15,7 @@
 #include "http/http_service.hpp"
 #include "http/path.hpp"
 #include "http/probes.hpp"
+#include "http/site_answers.hpp"
 #include "http/status_page.hpp"
 
 namespace preforkd::http {
@@ -22,6 +23,10 @@ namespace preforkd::http {
 void route(exchange& x, std::string& path) {
     const request_head& h = *x.head;
     x.svc.dates().update(::time(nullptr));
+    // The site this request is for: today the one of [http]. The handlers take the rules and
+    // the root from here, so choosing a site by name is this one place.
+    x.rules = &x.svc.settings().rules;
+    x.root_fd = x.svc.settings().root_fd.get();
 
     if (h.method != method_t::get && h.method != method_t::head) {
         // RFC 9110 section 15.5.6 / 15.6.2: known but not allowed here, or unknown. The
@@ -56,6 +61,7 @@ void route(exchange& x, std::string& path) {
         case path_result::ok:
             break;
     }
+    x.path = path;
     if (x.svc.status_enabled() && path == x.svc.status_key()) {
         serve_status(x, parts.query);
         return;
@@ -68,6 +74,9 @@ void route(exchange& x, std::string& path) {
         serve_metrics(x);
         return;
     }
+    // After the probes (a load balancer checks them over plain HTTP), before the file.
+    if (answer_https_redirect(x, parts)) return;
+    if (answer_redirect_rule(x, parts.query)) return;
     serve_path(x, path, parts.query);
 }
 

@@ -35,6 +35,8 @@ http_session::http_session(http_service& svc, accepted_connection&& conn)
     // TCP_NODELAY on its listeners, and accepted sockets inherit it (no call here).
     idle_since_ = ctx_.now_ms();
     set_deadline(idle_since_ + cfg_.header_timeout.count());
+    const auto& listen = ctx_.cfg().server.listen;
+    secure_ = conn.listener < listen.size() && listen[conn.listener].tls;
 }
 
 http_session::~http_session() {
@@ -389,6 +391,7 @@ void http_session::answer_request() {
     x.minor = h.version_minor;
     x.head_only = h.method == method_t::head;
     x.keep = keep_alive_for(h);
+    x.secure = secure_;
     route(x, path_);
     finish(x);
 }

@@ -118,6 +118,7 @@ class http_session final : public session {
     bool peer_fin_ = false;   // EPOLLRDHUP/HUP: the peer's FIN is in, after what is buffered
     bool peer_eof_ = false;   // read() returned 0
     bool retiring_ = false;
+    bool secure_ = false;  // accepted on a tls listener (https_redirect leaves it alone)
 };
 
 }  // namespace preforkd::http

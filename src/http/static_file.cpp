@@ -125,6 +125,7 @@ std::shared_ptr<file_entry> file_cache::resolve(std::string_view key) noexcept {
             return e;
         }
         file.reset();
+        bool index_refused = false;
         for (const std::string& index : settings_.index) {
             std::string path = rel.empty() ? index : rel + "/" + index;
             int ifd = open_beneath(settings_.root_fd.get(), path, open_flags, use_openat2_);
@@ -135,6 +136,7 @@ std::shared_ptr<file_entry> file_cache::resolve(std::string_view key) noexcept {
                     e->err = -ifd;
                     return e;
                 }
+                index_refused = index_refused || k == lookup_kind::forbidden;
                 continue;
             }
             unique_fd index_fd(ifd);
@@ -143,8 +145,10 @@ std::shared_ptr<file_entry> file_cache::resolve(std::string_view key) noexcept {
             fill_file(*e, std::move(index_fd), st);
             return e;
         }
-        // Like Apache and nginx without directory listings.
+        // Like Apache and nginx without directory listings. An index file that exists but
+        // may not be read keeps the folder unlisted too.
         e->kind = lookup_kind::forbidden;
+        e->folder = !index_refused;
         return e;
     } catch (...) {
         e->kind = lookup_kind::error;

@@ -46,7 +46,8 @@ struct file_entry {
     std::string validator_lines;  // "Last-Modified: ...\r\nETag: ...\r\n", for 304
     std::string length_line;      // "Content-Length: <size>\r\n"
     int64_t checked_s = 0;        // monotonic second of the last validation
-    int err = 0;                  // errno for `error`
+    int err = 0;                  // errno for `error`, and for `not_found` when it has one
+    bool folder = false;          // forbidden: a folder without an index file (autoindex)
 
     // The head of a full 200 answer but its Connection and final lines, built at its first
     // use (see ok_head) and kept while the file does not change.

@@ -36,6 +36,14 @@ const app_schema& http_schema() {
             r.string("status_path", "/server-status");
             r.strings("status_allow", {"127.0.0.1/32", "::1/128"});
             if (r.is_word("mode", "strict")) r.fail("mode", "is strict");
+            // Nested readers, as the site rules use them (error_pages, headers, redirects).
+            if (table_reader* pages = r.sub_table("error_pages"))
+                for (const std::string& k : pages->keys()) pages->string(k, "");
+            for (table_reader* item : r.table_array("headers")) {
+                item->string("match", "");
+                if (table_reader* set = item->sub_table("set"))
+                    for (const std::string& k : set->keys()) set->string(k, "");
+            }
             if (auto f = r.finish(); !f) return std::move(f).err();
             return std::shared_ptr<const void>(std::move(root));
         };

@@ -49,6 +49,7 @@ struct http_settings {
     int64_t max_header_bytes = 0;
     bool serve_hidden = false;
     std::vector<std::string> status_allow;
+    int site_rule_count = 0;  // error pages, rules and switches set: 0 by default
 };
 
 app_schema http_schema() {
@@ -68,6 +69,25 @@ app_schema http_schema() {
         r.string("health_path", "/healthz");
         r.string("metrics_path", "/metrics");
         h->status_allow = r.strings("status_allow", {"127.0.0.1/32", "::1/128"});
+        // The site rules (src/http/site_rules.cpp), read as far as their shape.
+        if (table_reader* pages = r.sub_table("error_pages"))
+            for (const std::string& k : pages->keys())
+                h->site_rule_count += !pages->string(k, "").empty();
+        h->site_rule_count += !r.string("fallback", "").empty();
+        h->site_rule_count += r.boolean("autoindex", false);
+        for (table_reader* item : r.table_array("headers")) {
+            item->string("match", "");
+            if (table_reader* set = item->sub_table("set"))
+                for (const std::string& k : set->keys()) set->string(k, "");
+            ++h->site_rule_count;
+        }
+        for (table_reader* item : r.table_array("redirects")) {
+            item->string("match", "");
+            item->string("to", "");
+            item->integer("status", 308, 301, 308);
+            ++h->site_rule_count;
+        }
+        h->site_rule_count += r.boolean("https_redirect", false);
         if (auto f = r.finish(); !f) return std::move(f).err();
         return std::shared_ptr<const void>(std::move(h));
     };
@@ -878,7 +898,7 @@ TEST(shipped_config, package_config_defaults_match_the_code) {
         }
         text += line + '\n';
     }
-    EXPECT_EQ(uncommented, 32);  // every key but user, group, http.root and log.error
+    EXPECT_EQ(uncommented, 38);  // every key but user, group, http.root and log.error
     auto r = parse_config(text, "/etc/preforkd/preforkd.toml", http_schema());
     ASSERT_TRUE(r.ok()) << r.err().message;
     auto d = parse_config(
@@ -909,6 +929,7 @@ TEST(shipped_config, package_config_defaults_match_the_code) {
     EXPECT_EQ(h.max_header_bytes, 8192);
     EXPECT_FALSE(h.serve_hidden);
     EXPECT_EQ(h.status_allow, (std::vector<std::string>{"127.0.0.1/32", "::1/128"}));
+    EXPECT_EQ(h.site_rule_count, 0);
     ASSERT_TRUE(r->tls && d->tls);
     EXPECT_TRUE(r->tls->certificates.empty());
     EXPECT_EQ(r->tls->min, d->tls->min);
