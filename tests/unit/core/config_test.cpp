@@ -186,6 +186,21 @@ TEST(config, every_log_level_is_known) {
     EXPECT_EQ(ok("[log]\nlevel = \"crit\"").log.level, log_level::crit);
 }
 
+// Issue 16 item 6: log.access_format.
+TEST(config, access_format_is_one_of_three_words) {
+    EXPECT_EQ(ok("").log.access_format, access_log_format::combined);
+    EXPECT_EQ(ok("[log]\naccess_format = \"combined\"").log.access_format,
+              access_log_format::combined);
+    EXPECT_EQ(ok("[log]\naccess_format = \"vhost_combined\"").log.access_format,
+              access_log_format::vhost_combined);
+    EXPECT_EQ(ok("[log]\naccess_format = \"json\"").log.access_format, access_log_format::json);
+    EXPECT_EQ(error_of("[log]\nlevel = \"info\"\naccess_format = \"JSON\"\n"),
+              "/srv/site/x.toml:3: log.access_format \"JSON\" is not one of combined, "
+              "vhost_combined, json");
+    EXPECT_NE(error_of("[log]\naccess_format = 1\n").find("/srv/site/x.toml:2: log.access_format"),
+              std::string::npos);
+}
+
 TEST(config, logs_can_go_to_stderr) {
     config c = ok("[log]\nerror = \"stderr\"\naccess = \"stderr\"\n");
     EXPECT_EQ(c.log.error, "stderr");
