@@ -90,11 +90,14 @@ struct workers_config {
 };
 
 enum class log_level { debug, info, warn, error, crit };
+// log.access_format: Combined Log Format, Apache's vhost_combined, or one JSON object a line.
+enum class access_log_format { combined, vhost_combined, json };
 
 struct log_config {
     std::string error = "/var/log/preforkd/error.log";  // a path or "stderr"
     bool error_configured = false;  // the file set `error` (-F logs to stderr otherwise)
     std::string access = "/var/log/preforkd/access.log";  // a path, "stderr" or "off"
+    access_log_format access_format = access_log_format::combined;
     log_level level = log_level::info;
 };
 

@@ -34,6 +34,9 @@ struct accepted_connection {
     sockaddr_storage peer{};
     socklen_t peer_len = 0;
     uint32_t listener = 0;  // index into config.server.listen
+    // The TLS version after the handshake ("TLSv1.3", a static string), nullptr on a plain
+    // listener: for the access log, so protocols need not know the TLS library.
+    const char* tls_version = nullptr;
 };
 
 // What the worker offers its service: the clock, the logs, the scoreboard, the counters.

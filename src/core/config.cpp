@@ -265,6 +265,24 @@ void read_log(toml_table_reader& r, log_config& l) {
         }
     }
 
+    if (r.has("access_format")) {
+        static constexpr std::pair<std::string_view, access_log_format> formats[] = {
+            {"combined", access_log_format::combined},
+            {"vhost_combined", access_log_format::vhost_combined},
+            {"json", access_log_format::json}};
+        std::string word = r.string("access_format", "combined");
+        auto it = std::find_if(std::begin(formats), std::end(formats),
+                               [&](const auto& p) { return p.first == word; });
+        if (r.failed()) {
+            // a wrong type: already reported
+        } else if (it == std::end(formats)) {
+            r.fail("access_format", '"' + detail::hex_escaped(word) +
+                                        R"(" is not one of combined, vhost_combined, json)");
+        } else {
+            l.access_format = it->second;
+        }
+    }
+
     if (r.has("level")) {
         static constexpr std::pair<std::string_view, log_level> levels[] = {
             {"debug", log_level::debug},

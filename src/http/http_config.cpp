@@ -30,6 +30,7 @@ result<std::shared_ptr<const http_settings>> parse_http_settings(table_reader& r
     s->status_path = r.string("status_path", s->status_path);
     s->health_path = r.string("health_path", s->health_path);
     s->metrics_path = r.string("metrics_path", s->metrics_path);
+    s->charset = r.string("charset", s->charset);
     std::vector<std::string> allow =
         r.strings("status_allow", std::vector<std::string>{"127.0.0.1/32", "::1/128"});
     s->rules = parse_site_rules(r, s->rules);
@@ -50,6 +51,10 @@ result<std::shared_ptr<const http_settings>> parse_http_settings(table_reader& r
                            v.find("/.") != std::string::npos || v.find("//") != std::string::npos))
             r.fail(key, "must be \"\" or a plain path starting with \"/\" (no query, no escapes)");
     }
+    // A token (RFC 9110 section 8.3.2): it goes into a header line as it is.
+    if (s->charset.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "0123456789!#$%&'*+-.^_`|~") != std::string::npos)
+        r.fail("charset", "must be \"\" or a charset name such as \"utf-8\"");
     for (const std::string& a : allow) {
         auto c = preforkd::detail::parse_cidr(a);
         if (!c) {
@@ -74,6 +79,7 @@ result<std::shared_ptr<const http_settings>> parse_http_settings(table_reader& r
     }
     if (auto done = r.finish(); !done) return std::move(done).err();
     s->mime = mime_table::load(mime_types);
+    s->mime.set_charset(s->charset);
     return std::shared_ptr<const http_settings>(std::move(s));
 }
 

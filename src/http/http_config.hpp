@@ -36,6 +36,8 @@ struct http_settings {
     std::string health_path = "/healthz";              // "" = none; 200 ok, 503 while draining
     std::string metrics_path = "/metrics";             // "" = none; the status page's ACL
     std::vector<preforkd::detail::cidr> status_allow;  // the engine's matcher (detail/cidr.hpp)
+    // Appended as "; charset=" to the Content-Type of text files ("" = none).
+    std::string charset = "utf-8";
     mime_table mime;
     // error_pages, fallback, autoindex, headers, redirects, https_redirect (site_rules.hpp).
     site_rules rules;

@@ -91,6 +91,24 @@ mime_table mime_table::load(const char* path) {
     return t.size() == 0 ? builtin() : t;
 }
 
+bool mime_table::is_text_type(std::string_view type) noexcept {
+    const auto ends_with = [&](std::string_view tail) {
+        return type.size() >= tail.size() && type.substr(type.size() - tail.size()) == tail;
+    };
+    return type.substr(0, 5) == "text/" || type == "application/javascript" ||
+           type == "application/json" || type == "application/xml" || ends_with("+xml") ||
+           ends_with("+json");
+}
+
+void mime_table::set_charset(std::string_view charset) {
+    if (charset.empty()) return;
+    for (auto& [ext, type] : by_ext_) {
+        if (type.find(';') != std::string::npos || !is_text_type(type)) continue;
+        type.append("; charset=");
+        type.append(charset);
+    }
+}
+
 std::string_view mime_table::lookup(std::string_view file_name) const noexcept {
     size_t slash = file_name.rfind('/');
     if (slash != std::string_view::npos) file_name.remove_prefix(slash + 1);

@@ -1,6 +1,7 @@
 #include "http/session.hpp"
 
 #include <sys/epoll.h>
+#include <time.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -17,6 +18,12 @@ namespace preforkd::http {
 
 namespace {
 constexpr size_t sendfile_chunk = 4u << 20;
+
+int64_t monotonic_us() noexcept {
+    timespec t{};
+    ::clock_gettime(CLOCK_MONOTONIC, &t);
+    return static_cast<int64_t>(t.tv_sec) * 1000000 + t.tv_nsec / 1000;
+}
 }  // namespace
 
 http_session::http_session(http_service& svc, accepted_connection&& conn)
@@ -29,6 +36,9 @@ http_session::http_session(http_service& svc, accepted_connection&& conn)
       plain_(typeid(*conn.io) == typeid(plain_transport) ? static_cast<plain_transport*>(conn.io)
                                                          : nullptr),
       peer_(conn.peer),
+      log_format_(svc.ctx().cfg().log.access_format),
+      tls_version_(conn.tls_version),
+      listener_(conn.listener),
       parser_(svc.settings().max_header_bytes) {
     // Responses leave in whole writes (coalesced heads and small bodies, `more` before
     // sendfile), so Nagle could only delay the last segment of each: the worker sets
@@ -167,6 +177,8 @@ void http_session::consume_input() noexcept {
             // header_timeout must not get a second one with its first byte. A later head is
             // timed from its first byte, the wait before it being keepalive_timeout's.
             head_started_ = served_ == 0 ? idle_since_ : ctx_.now_ms();
+            // The loop's ms clock is too coarse for duration_us: read the clock, for json only.
+            if (log_format_ == access_log_format::json) started_us_ = monotonic_us();
         }
         std::string_view data(in_.get() + in_start_, in_end_ - in_start_);
         try {
@@ -443,8 +455,30 @@ void http_session::log_access(const exchange& x) noexcept {
     if (x.head) {
         r.referer = x.head->referer;
         r.user_agent = x.head->user_agent;
+        if (x.head->has_host) r.host = x.head->host;
     }
-    write_access_line(fd, r, svc_.line_buffer());
+    std::string listener;
+    if (log_format_ != access_log_format::combined) {
+        const auto& listen = ctx_.cfg().server.listen;
+        if (listener_ < listen.size()) {
+            r.port = listen[listener_].port;
+            if (r.host.empty() && log_format_ == access_log_format::vhost_combined) {
+                try {
+                    listener = listen[listener_].to_string();
+                } catch (...) {
+                }
+                r.listener = listener;
+            }
+        }
+    }
+    if (log_format_ == access_log_format::json) {
+        timespec now{};
+        ::clock_gettime(CLOCK_REALTIME, &now);
+        r.unix_ms = static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+        r.duration_us = started_us_ > 0 ? monotonic_us() - started_us_ : 0;
+        r.tls = tls_version_;
+    }
+    write_access_line(fd, log_format_, r, svc_.line_buffer());
 }
 
 }  // namespace preforkd::http

@@ -89,6 +89,11 @@ class http_session final : public session {
     sockaddr_storage peer_{};
     char peer_text_[INET6_ADDRSTRLEN] = {};
     size_t peer_len_ = 0;
+    // For the access log's vhost_combined and json formats.
+    const access_log_format log_format_;
+    const char* const tls_version_;  // "TLSv1.3"; nullptr on a plain connection
+    const uint32_t listener_;        // index into config.server.listen
+    int64_t started_us_ = 0;         // json: monotonic us of the request's first byte
 
     phase phase_ = phase::reading_head;
     std::unique_ptr<char[]> in_;

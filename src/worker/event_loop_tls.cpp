@@ -91,6 +91,7 @@ void event_loop::step_handshake(connection& c, bool expired) noexcept {
     c.hs.reset();
     timers_.remove(c);
     publish_tls();
+    c.ac.tls_version = SSL_get_version(c.tls->ssl());
     open_session(c);
 }
 

@@ -104,10 +104,12 @@ TEST_F(real_clients, curl_gets_the_site_over_one_connection) {
                           url("/style.css"), "-o", (tmp.path() / "c").string(), url("/logo.svg")},
                          20s);
     ASSERT_EQ(r.status, 0) << r.err;
-    EXPECT_EQ(r.out, "200 text/html 1 " + std::to_string(demo_file("index.html").size()) +
-                         "\n200 text/css 0 " + std::to_string(demo_file("style.css").size()) +
-                         "\n200 image/svg+xml 0 " + std::to_string(demo_file("logo.svg").size()) +
-                         "\n");
+    EXPECT_EQ(r.out, "200 text/html; charset=utf-8 1 " +
+                         std::to_string(demo_file("index.html").size()) +
+                         "\n200 text/css; charset=utf-8 0 " +
+                         std::to_string(demo_file("style.css").size()) +
+                         "\n200 image/svg+xml; charset=utf-8 0 " +
+                         std::to_string(demo_file("logo.svg").size()) + "\n");
     EXPECT_EQ(read_file(tmp.path() / "b"), demo_file("style.css"));
     EXPECT_EQ(read_file(tmp.path() / "c"), demo_file("logo.svg"));
 

@@ -68,6 +68,7 @@ app_schema http_schema() {
         r.string("status_path", "/server-status");
         r.string("health_path", "/healthz");
         r.string("metrics_path", "/metrics");
+        r.string("charset", "utf-8");
         h->status_allow = r.strings("status_allow", {"127.0.0.1/32", "::1/128"});
         // The site rules (src/http/site_rules.cpp), read as far as their shape.
         if (table_reader* pages = r.sub_table("error_pages"))
@@ -204,6 +205,21 @@ TEST(config, every_log_level_is_known) {
     EXPECT_EQ(ok("[log]\nlevel = \"warn\"").log.level, log_level::warn);
     EXPECT_EQ(ok("[log]\nlevel = \"error\"").log.level, log_level::error);
     EXPECT_EQ(ok("[log]\nlevel = \"crit\"").log.level, log_level::crit);
+}
+
+// Issue 16 item 6: log.access_format.
+TEST(config, access_format_is_one_of_three_words) {
+    EXPECT_EQ(ok("").log.access_format, access_log_format::combined);
+    EXPECT_EQ(ok("[log]\naccess_format = \"combined\"").log.access_format,
+              access_log_format::combined);
+    EXPECT_EQ(ok("[log]\naccess_format = \"vhost_combined\"").log.access_format,
+              access_log_format::vhost_combined);
+    EXPECT_EQ(ok("[log]\naccess_format = \"json\"").log.access_format, access_log_format::json);
+    EXPECT_EQ(error_of("[log]\nlevel = \"info\"\naccess_format = \"JSON\"\n"),
+              "/srv/site/x.toml:3: log.access_format \"JSON\" is not one of combined, "
+              "vhost_combined, json");
+    EXPECT_NE(error_of("[log]\naccess_format = 1\n").find("/srv/site/x.toml:2: log.access_format"),
+              std::string::npos);
 }
 
 TEST(config, logs_can_go_to_stderr) {
@@ -898,7 +914,7 @@ TEST(shipped_config, package_config_defaults_match_the_code) {
         }
         text += line + '\n';
     }
-    EXPECT_EQ(uncommented, 38);  // every key but user, group, http.root and log.error
+    EXPECT_EQ(uncommented, 40);  // every key but user, group, http.root and log.error
     auto r = parse_config(text, "/etc/preforkd/preforkd.toml", http_schema());
     ASSERT_TRUE(r.ok()) << r.err().message;
     auto d = parse_config(
@@ -923,6 +939,7 @@ TEST(shipped_config, package_config_defaults_match_the_code) {
     EXPECT_EQ(r->log.error, d->log.error);
     EXPECT_EQ(r->log.access, d->log.access);
     EXPECT_EQ(r->log.level, d->log.level);
+    EXPECT_EQ(r->log.access_format, d->log.access_format);
     const auto& h = r->app_settings<http_settings>();
     EXPECT_EQ(h.index, std::vector<std::string>{"index.html"});
     EXPECT_EQ(h.keepalive_timeout, 5s);

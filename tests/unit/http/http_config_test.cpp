@@ -116,7 +116,8 @@ TEST(http_settings, takes_the_documented_defaults) {
     EXPECT_TRUE(h.status_allowed(v4("127.0.0.1")));
     EXPECT_TRUE(h.status_allowed(v6("::1")));
     EXPECT_FALSE(h.status_allowed(v4("127.0.0.2")));
-    EXPECT_EQ(h.mime.lookup("a.html"), "text/html");
+    EXPECT_EQ(h.charset, "utf-8");
+    EXPECT_EQ(h.mime.lookup("a.html"), "text/html; charset=utf-8");
 }
 
 TEST(http_settings, reads_every_key) {
@@ -199,7 +200,7 @@ TEST(http_settings, falls_back_to_builtin_types_without_mime_types) {
     r.values["root"] = temp_root();
     auto s = parse_http_settings(r, "/nonexistent/mime.types");
     ASSERT_TRUE(s.ok());
-    EXPECT_EQ((*s)->mime.lookup("x.css"), "text/css");
+    EXPECT_EQ((*s)->mime.lookup("x.css"), "text/css; charset=utf-8");
 }
 
 TEST(application, declares_the_http_table_and_parses_it) {
@@ -262,6 +263,34 @@ TEST(http_settings, errors_escape_control_bytes) {
         auto s = parse_http_settings(r);
         ASSERT_FALSE(s.ok());
         EXPECT_NE(s.err().message.find("/nonexistent/\\x1b[31mred: "), std::string::npos)
+            << s.err().message;
+    }
+}
+
+// Issue 16 item 7: http.charset.
+TEST(http_settings, charset_can_be_changed_or_turned_off) {
+    fake_reader other;
+    other.values["root"] = temp_root();
+    other.values["charset"] = std::string("iso-8859-1");
+    auto s = parse_http_settings(other);
+    ASSERT_TRUE(s.ok()) << s.err().message;
+    EXPECT_EQ((*s)->mime.lookup("a.css"), "text/css; charset=iso-8859-1");
+    fake_reader off;
+    off.values["root"] = temp_root();
+    off.values["charset"] = std::string("");
+    auto o = parse_http_settings(off);
+    ASSERT_TRUE(o.ok()) << o.err().message;
+    EXPECT_EQ((*o)->mime.lookup("a.css"), "text/css");
+}
+
+TEST(http_settings, refuses_a_charset_that_is_not_a_token) {
+    for (const char* bad : {"utf-8; x=y", "utf 8", "utf-8\r\nX-Evil: 1"}) {
+        fake_reader r;
+        r.values["root"] = temp_root();
+        r.values["charset"] = std::string(bad);
+        auto s = parse_http_settings(r);
+        ASSERT_FALSE(s.ok()) << bad;
+        EXPECT_EQ(s.err().message.rfind("test.toml:1: http.charset must be", 0), 0u)
             << s.err().message;
     }
 }

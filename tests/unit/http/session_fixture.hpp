@@ -160,7 +160,7 @@ class session_fixture : public ::testing::Test {
         f << content;
     }
 
-    void connect(const char* peer = "127.0.0.1") {
+    void connect(const char* peer = "127.0.0.1", const char* tls_version = nullptr) {
         int sv[2];
         ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
         client_.reset(sv[0]);
@@ -170,6 +170,7 @@ class session_fixture : public ::testing::Test {
         c.io = &io_;
         c.peer = v4_peer(peer);
         c.peer_len = sizeof(sockaddr_in);
+        c.tls_version = tls_version;
         session_ = service_->open(std::move(c));
         ASSERT_TRUE(session_);
         eof_ = false;

@@ -730,6 +730,54 @@ TEST_F(http_session_test, writes_one_combined_log_line_per_request) {
     EXPECT_NE(l2.find("\"GET /missing HTTP/1.1\" 404 "), std::string::npos) << l2;
 }
 
+// Issue 16 item 6: the session gives the formatter what vhost_combined and json need.
+TEST_F(http_session_test, writes_json_log_lines_with_the_tls_version) {
+    cfg_.log.access_format = access_log_format::json;
+    cfg_.server.listen = {*parse_listen_address("127.0.0.1:8443 tls")};
+    const std::string log_path = (base_ / "access.log").string();
+    unique_fd log_fd(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    ASSERT_TRUE(log_fd.valid());
+    preforkd::detail::context_access::set_access_log_fd(*ctx_, log_fd.get());
+    connect("127.0.0.1", "TLSv1.3");
+    get("/a.txt?q=1", "User-Agent: t\xc3\xa9st\xff\r\n");
+    connect("127.0.0.1");
+    get("/missing");
+    std::ifstream in(log_path);
+    std::string l1, l2;
+    std::getline(in, l1);
+    std::getline(in, l2);
+    EXPECT_EQ(l1.rfind("{\"time\":\"", 0), 0u) << l1;
+    EXPECT_NE(l1.find("Z\",\"client\":\"127.0.0.1\",\"host\":\"test\",\"method\":\"GET\","
+                      "\"path\":\"/a.txt\",\"query\":\"q=1\",\"status\":200,\"bytes\":100,"
+                      "\"referer\":\"\",\"user_agent\":\"t\xc3\xa9st\\ufffd\",\"duration_us\":"),
+              std::string::npos)
+        << l1;
+    EXPECT_NE(l1.find(",\"tls\":\"TLSv1.3\"}"), std::string::npos) << l1;
+    EXPECT_NE(l2.find("\"path\":\"/missing\",\"query\":\"\",\"status\":404,"), std::string::npos)
+        << l2;
+    EXPECT_NE(l2.find(",\"tls\":null}"), std::string::npos) << l2;
+}
+
+TEST_F(http_session_test, writes_vhost_combined_lines_with_the_host_or_the_listener) {
+    cfg_.log.access_format = access_log_format::vhost_combined;
+    cfg_.server.listen = {*parse_listen_address("127.0.0.1:8443")};
+    const std::string log_path = (base_ / "access.log").string();
+    unique_fd log_fd(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    ASSERT_TRUE(log_fd.valid());
+    preforkd::detail::context_access::set_access_log_fd(*ctx_, log_fd.get());
+    connect();
+    exchange("GET /a.txt HTTP/1.1\r\nHost: WWW.Example.org:99\r\n\r\n");
+    connect();
+    exchange("GET /a.txt HTTP/1.0\r\n\r\n");
+    std::ifstream in(log_path);
+    std::string l1, l2;
+    std::getline(in, l1);
+    std::getline(in, l2);
+    EXPECT_EQ(l1.rfind("www.example.org:8443 127.0.0.1 - - [", 0), 0u) << l1;
+    EXPECT_EQ(l2.rfind("127.0.0.1:8443 127.0.0.1 - - [", 0), 0u) << l2;
+    EXPECT_NE(l2.find("\"GET /a.txt HTTP/1.0\" 200 100 "), std::string::npos) << l2;
+}
+
 TEST_F(http_session_test, escapes_the_path_in_the_error_log) {
     // A socket under the root cannot be opened (ENXIO): the answer is 500 and the error
     // log names the path. Its name holds a newline, a backslash and non-ASCII bytes.
