@@ -30,6 +30,8 @@ result<std::shared_ptr<const http_settings>> parse_http_settings(table_reader& r
     s->status_path = r.string("status_path", s->status_path);
     s->health_path = r.string("health_path", s->health_path);
     s->metrics_path = r.string("metrics_path", s->metrics_path);
+    s->encoding = parse_encoding_settings(r, s->encoding);
+    parse_compress_cache_settings(r, !s->encoding.compress.empty(), s->compress_cache);
     std::vector<std::string> allow =
         r.strings("status_allow", std::vector<std::string>{"127.0.0.1/32", "::1/128"});
 

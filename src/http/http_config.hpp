@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "http/encoding.hpp"
 #include "http/mime.hpp"
 
 namespace preforkd::http {
@@ -36,6 +37,10 @@ struct http_settings {
     std::string metrics_path = "/metrics";             // "" = none; the status page's ACL
     std::vector<preforkd::detail::cidr> status_allow;  // the engine's matcher (detail/cidr.hpp)
     mime_table mime;
+    // Content codings: per site once [[site]] exists (today [http] is the one site).
+    encoding_settings encoding;
+    // The compressed copies' folder: one for the server, whatever the site.
+    compress_cache_settings compress_cache;
 
     bool status_allowed(const sockaddr_storage& peer) const noexcept {
         return preforkd::detail::trusted(peer, status_allow);
