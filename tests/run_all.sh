@@ -18,7 +18,9 @@ packages=(cmake make g++ clang libclang-rt-14-dev libfmt-dev libtomlplusplus-dev
           curl python3 chromium   # curl, python3, chromium: the real-client integration tests
           openssl sslscan         # the TLS test: certificates, s_client, the protocol scan
           prometheus              # promtool, for the metrics test
-          clang-format)           # tests/check_format.sh (Debian 12: version 14)
+          clang-format            # tests/check_format.sh (Debian 12: version 14)
+          zlib1g-dev libbrotli-dev libzstd-dev  # compression on the fly (issue 16.3)
+          python3-brotli zstd)    # the encoding test's decoders
 if [ "${PREFORKD_SKIP_APT:-0}" != 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update
@@ -62,7 +64,7 @@ if [ "$fuzz_seconds" != 0 ]; then
     step "fuzz (libFuzzer, ${fuzz_seconds}s per target)"
     CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DPREFORKD_FUZZ=ON -DPREFORKD_TESTS=OFF
-    fuzz_targets=(config http_parser http_session proxy_protocol tls_first_bytes)
+    fuzz_targets=(config http_parser http_session proxy_protocol tls_first_bytes accept_encoding)
     cmake --build build-fuzz -j"$JOBS" --target "${fuzz_targets[@]/%/_fuzzer}"
     # New inputs go to a temporary folder (libFuzzer writes to its first corpus folder
     # only): the seed corpus in the clone is read, never written. A crash, a sanitizer

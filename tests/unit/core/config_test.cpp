@@ -49,6 +49,11 @@ struct http_settings {
     int64_t max_header_bytes = 0;
     bool serve_hidden = false;
     std::vector<std::string> status_allow;
+    std::vector<std::string> precompressed;
+    std::vector<std::string> compress;
+    std::string compress_cache;
+    std::string compress_cache_max;
+    std::string compress_max_size;
 };
 
 app_schema http_schema() {
@@ -68,6 +73,11 @@ app_schema http_schema() {
         r.string("health_path", "/healthz");
         r.string("metrics_path", "/metrics");
         h->status_allow = r.strings("status_allow", {"127.0.0.1/32", "::1/128"});
+        h->precompressed = r.strings("precompressed", {"br", "zstd", "gzip"});
+        h->compress = r.strings("compress", {});
+        h->compress_cache = r.path("compress_cache", "/var/cache/preforkd");
+        h->compress_cache_max = r.string("compress_cache_max", "256MiB");
+        h->compress_max_size = r.string("compress_max_size", "8MiB");
         if (auto f = r.finish(); !f) return std::move(f).err();
         return std::shared_ptr<const void>(std::move(h));
     };
@@ -875,7 +885,7 @@ TEST(shipped_config, package_config_defaults_match_the_code) {
         }
         text += line + '\n';
     }
-    EXPECT_EQ(uncommented, 32);  // every key but user, group, http.root and log.error
+    EXPECT_EQ(uncommented, 37);  // every key but user, group, http.root and log.error
     auto r = parse_config(text, "/etc/preforkd/preforkd.toml", http_schema());
     ASSERT_TRUE(r.ok()) << r.err().message;
     auto d = parse_config(
@@ -906,6 +916,11 @@ TEST(shipped_config, package_config_defaults_match_the_code) {
     EXPECT_EQ(h.max_header_bytes, 8192);
     EXPECT_FALSE(h.serve_hidden);
     EXPECT_EQ(h.status_allow, (std::vector<std::string>{"127.0.0.1/32", "::1/128"}));
+    EXPECT_EQ(h.precompressed, (std::vector<std::string>{"br", "zstd", "gzip"}));
+    EXPECT_TRUE(h.compress.empty());
+    EXPECT_EQ(h.compress_cache, "/var/cache/preforkd");
+    EXPECT_EQ(h.compress_cache_max, "256MiB");
+    EXPECT_EQ(h.compress_max_size, "8MiB");
     ASSERT_TRUE(r->tls && d->tls);
     EXPECT_TRUE(r->tls->certificates.empty());
     EXPECT_EQ(r->tls->min, d->tls->min);
