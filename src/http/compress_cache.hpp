@@ -32,8 +32,8 @@ std::string cache_file_name(std::string_view root_id, std::string_view path, std
 bool is_cache_file_name(std::string_view name) noexcept;
 
 // The levels used: what a one-time cost per file version can afford. brotli 11 and zstd 19
-// up to 1 MiB, brotli 9 and zstd 12 above (quality 11 is about ten times slower than 9);
-// gzip 9 always.
+// up to 256 KiB, brotli 9 and zstd 12 above (quality 11 is about ten times slower than 9,
+// and a worker that stops waits for the block in progress); gzip 9 always.
 int compression_level(coding c, uint64_t size) noexcept;
 
 // Where a compression reads from: a copy of a small file's bytes, or the open file.

@@ -195,7 +195,7 @@ int zstd_to(const compress_source& in, int out_fd, int level,
 }  // namespace
 
 int compression_level(coding c, uint64_t size) noexcept {
-    const bool small = size <= (uint64_t{1} << 20);
+    const bool small = size <= (uint64_t{256} << 10);
     switch (c) {
         case coding::br:
             return small ? 11 : 9;

@@ -214,9 +214,9 @@ TEST_F(compress_cache_test, the_compressor_thread_stores_a_copy_atomically) {
 }
 
 TEST_F(compress_cache_test, the_compressor_queue_is_bounded_and_stopping_is_prompt) {
-    // Not very compressible and under 1 MiB: brotli quality 11, seconds of work per job,
-    // so the queue fills long before the thread empties it.
-    std::string data(900'000, ' ');
+    // Not very compressible and under 256 KiB: brotli quality 11, a good part of a second
+    // per job, so the queue fills long before the thread empties it.
+    std::string data(250'000, ' ');
     uint32_t x = 12345;
     for (char& ch : data) {
         x = x * 1103515245u + 12345u;
