@@ -256,3 +256,35 @@ TEST_F(compress_cache_test, a_folder_it_cannot_write_reports_the_error) {
     EXPECT_EQ(comp.take_error(), EACCES);
     fs::permissions(dir_, fs::perms::owner_all);
 }
+
+TEST_F(compress_cache_test, two_compressors_storing_the_same_copy_leave_one_whole_file) {
+    // Two workers asked for the same version at once: both may compress, the renames are
+    // atomic, and what stays is one whole copy, never a mix.
+    const std::string data = sample(300'000);
+    const std::string name = cache_file_name("r", "same", "e", coding::gzip);
+    {
+        compressor a(dir_fd_.get(), 1 << 30);
+        compressor b(dir_fd_.get(), 1 << 30);
+        for (compressor* c : {&a, &b}) {
+            compress_job job;
+            job.bytes = data;
+            job.size = data.size();
+            job.name = name;
+            job.c = coding::gzip;
+            ASSERT_TRUE(c->submit(std::move(job)));
+        }
+        for (int i = 0; i < 2000 && (a.completed() == 0 || b.completed() == 0); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        EXPECT_EQ(a.take_error(), 0);
+        EXPECT_EQ(b.take_error(), 0);
+    }
+    size_t files = 0;
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+        ++files;
+        EXPECT_EQ(entry.path().filename(), name);
+    }
+    EXPECT_EQ(files, 1u);
+    unique_fd f(::open((dir_ / name).c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(f.valid());
+    EXPECT_TRUE(gunzip(read_fd(f.get()), data.size()) == data);
+}
