@@ -110,12 +110,19 @@ void compressor::process(compress_job& job) noexcept {
     // Another worker (or this one, asked twice) may have stored it meanwhile.
     if (::fstatat(dir_fd_, job.name.c_str(), &st, 0) == 0) return;
     std::string temp;
-    try {
-        temp = fmt::format(".tmp-{}-{}", ::getpid(), ++temp_seq_);
-    } catch (...) {
-        return;
+    int out = -1;
+    // pid, compressor and sequence: unique among live writers; a name left by a crashed
+    // worker whose pid came back is skipped (EEXIST) and removed later by evict_oldest.
+    for (int attempt = 0; attempt < 8 && out < 0; ++attempt) {
+        try {
+            temp = fmt::format(".tmp-{}-{:x}-{}", ::getpid(), reinterpret_cast<uintptr_t>(this),
+                               ++temp_seq_);
+        } catch (...) {
+            return;
+        }
+        out = ::openat(dir_fd_, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (out < 0 && errno != EEXIST) break;
     }
-    const int out = ::openat(dir_fd_, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (out < 0) {
         int expected = 0;
         error_.compare_exchange_strong(expected, errno, std::memory_order_relaxed);
