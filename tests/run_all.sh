@@ -19,7 +19,9 @@ packages=(cmake make g++ clang libclang-rt-14-dev libfmt-dev libtomlplusplus-dev
           openssl sslscan         # the TLS test: certificates, s_client, the protocol scan
           prometheus              # promtool, for the metrics test
           haproxy                 # the load-balancer test (tests/integration/balancer)
-          clang-format)           # tests/check_format.sh (Debian 12: version 14)
+          clang-format            # tests/check_format.sh (Debian 12: version 14)
+          zlib1g-dev libbrotli-dev libzstd-dev  # compression on the fly (issue 16.3)
+          python3-brotli zstd)    # the encoding test's decoders
 if [ "${PREFORKD_SKIP_APT:-0}" != 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update
@@ -63,7 +65,7 @@ if [ "$fuzz_seconds" != 0 ]; then
     step "fuzz (libFuzzer, ${fuzz_seconds}s per target)"
     CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DPREFORKD_FUZZ=ON -DPREFORKD_TESTS=OFF
-    fuzz_targets=(config http_parser http_session proxy_protocol tls_first_bytes glob)
+    fuzz_targets=(config http_parser http_session proxy_protocol tls_first_bytes glob accept_encoding)
     cmake --build build-fuzz -j"$JOBS" --target "${fuzz_targets[@]/%/_fuzzer}"
     # New inputs go to a temporary folder (libFuzzer writes to its first corpus folder
     # only): the seed corpus in the clone is read, never written. A crash, a sanitizer

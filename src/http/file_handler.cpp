@@ -6,6 +6,7 @@
 #include <cstring>
 #include <preforkd/detail/text.hpp>
 
+#include "http/encoding_representation.hpp"
 #include "http/error_page.hpp"
 #include "http/glob.hpp"
 #include "http/http_service.hpp"
@@ -106,7 +107,8 @@ void serve_path(exchange& x, const std::string& path, std::string_view query) {
     const std::shared_ptr<file_entry>& e = x.svc.cache().lookup(path, ctx.now_ms() / 1000);
     switch (e->kind) {
         case lookup_kind::file:
-            serve_file(x, e);
+            // Only a file with other representations pays for reading Accept-Encoding.
+            serve_file(x, e->vary ? choose_representation(x, e) : e);
             return;
         case lookup_kind::redirect: {
             // Built from the normalised path, never from the raw one: "//host" collapsed to

@@ -31,6 +31,8 @@ result<std::shared_ptr<const http_settings>> parse_http_settings(table_reader& r
     s->health_path = r.string("health_path", s->health_path);
     s->metrics_path = r.string("metrics_path", s->metrics_path);
     s->charset = r.string("charset", s->charset);
+    s->encoding = parse_encoding_settings(r, s->encoding);
+    parse_compress_cache_settings(r, !s->encoding.compress.empty(), s->compress_cache);
     std::vector<std::string> allow =
         r.strings("status_allow", std::vector<std::string>{"127.0.0.1/32", "::1/128"});
     s->rules = parse_site_rules(r, s->rules);

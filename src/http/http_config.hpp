@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "http/encoding.hpp"
 #include "http/mime.hpp"
 #include "http/site_rules.hpp"
 
@@ -41,6 +42,10 @@ struct http_settings {
     mime_table mime;
     // error_pages, fallback, autoindex, headers, redirects, https_redirect (site_rules.hpp).
     site_rules rules;
+    // Content codings: per site once [[site]] exists (today [http] is the one site).
+    encoding_settings encoding;
+    // The compressed copies' folder: one for the server, whatever the site.
+    compress_cache_settings compress_cache;
 
     bool status_allowed(const sockaddr_storage& peer) const noexcept {
         return preforkd::detail::trusted(peer, status_allow);

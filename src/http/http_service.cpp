@@ -41,6 +41,7 @@ http_service::http_service(worker_context& ctx, const http_settings& settings)
     : ctx_(ctx),
       settings_(settings),
       cache_(settings),
+      compressor_(settings.compress_cache.dir_fd.get(), settings.compress_cache.max_bytes),
       dates_(std::string("preforkd/") + PREFORKD_VERSION),
       buffers_(std::min<size_t>(max_input(settings), 16 * 1024), max_input(settings)) {
     if (!settings.status_path.empty() &&

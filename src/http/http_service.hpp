@@ -8,6 +8,7 @@
 #include <string>
 
 #include "http/buffer_pool.hpp"
+#include "http/compress_cache.hpp"
 #include "http/http_config.hpp"
 #include "http/response.hpp"
 #include "http/static_file.hpp"
@@ -35,6 +36,8 @@ class http_service final : public service {
     worker_context& ctx() const noexcept { return ctx_; }
     const http_settings& settings() const noexcept { return settings_; }
     file_cache& cache() noexcept { return cache_; }
+    // This worker's compression thread (started at its first job): one for every site.
+    http::compressor& compressor() noexcept { return compressor_; }
     date_cache& dates() noexcept { return dates_; }
     buffer_pool& buffers() noexcept { return buffers_; }
     // The access log line and the status page body, reused: never both at once.
@@ -51,6 +54,7 @@ class http_service final : public service {
     worker_context& ctx_;
     const http_settings& settings_;
     file_cache cache_;
+    http::compressor compressor_;
     date_cache dates_;
     buffer_pool buffers_;
     std::string line_;

@@ -342,6 +342,10 @@ bool request_parser::parse_header(std::string_view line, size_t off) noexcept {
             if (detail::iequals(name, "if-none-match"))
                 if_none_match_.take(value_span, head_.if_none_match_repeated);
             break;
+        case 15:
+            if (detail::iequals(name, "accept-encoding"))
+                accept_encoding_.take(value_span, head_.accept_encoding_repeated);
+            break;
         case 14:
             if (detail::iequals(name, "content-length")) {
                 // One Content-Length, 1*DIGIT: no sign, no list, no repeat (RFC 9112
@@ -406,6 +410,8 @@ bool request_parser::finish(std::string_view data) noexcept {
     head_.if_range = view(data, if_range_.value);
     head_.user_agent = view(data, user_agent_);
     head_.referer = view(data, referer_);
+    head_.accept_encoding = view(data, accept_encoding_.value);
+    head_.has_accept_encoding = accept_encoding_.seen;
     head_.bytes = data.substr(0, head_length_);
     return true;
 }

@@ -63,6 +63,11 @@ struct request_head {
     bool if_range_repeated = false;
     std::string_view user_agent;
     std::string_view referer;
+    // Accept-Encoding: `has_accept_encoding` even when empty (an empty field asks for
+    // identity); repeated lines are one list, joined with combine_field_lines().
+    std::string_view accept_encoding;
+    bool has_accept_encoding = false;
+    bool accept_encoding_repeated = false;
 
     // The whole head as received, leading empty lines and the final empty line included.
     std::string_view bytes;
@@ -142,7 +147,7 @@ class request_parser {
     int error_status_ = 0;
 
     span method_, target_, request_line_, host_, user_agent_, referer_;
-    once_field if_none_match_, if_modified_since_, range_, if_range_;
+    once_field if_none_match_, if_modified_since_, range_, if_range_, accept_encoding_;
     request_head head_;
     unsigned te_codings_ = 0;
     unsigned te_chunked_ = 0;

@@ -37,9 +37,19 @@ lookup_kind kind_of_errno(int err) noexcept {
 }  // namespace
 
 file_cache::file_cache(const http_settings& settings)
-    : settings_(settings), oom_(std::make_shared<file_entry>()) {
+    : settings_(settings),
+      src_(make_representation_source(settings.root_fd.get(), settings.encoding,
+                                      settings.compress_cache, settings.mime)),
+      oom_(std::make_shared<file_entry>()) {
     oom_->kind = lookup_kind::error;
     oom_->err = ENOMEM;
+}
+
+size_t file_cache::entry_memory(const file_entry& e) noexcept {
+    size_t n = e.body.size();
+    for (const auto& v : e.variants)
+        if (v) n += v->body.size();
+    return n;
 }
 
 const std::shared_ptr<file_entry>& file_cache::lookup(std::string_view key,
@@ -48,23 +58,25 @@ const std::shared_ptr<file_entry>& file_cache::lookup(std::string_view key,
     if (it != map_.end()) {
         file_entry& e = *it->second;
         if (e.checked_s == now_s) return it->second;
-        if (e.kind == lookup_kind::file && still_valid(e)) {
+        if (e.kind == lookup_kind::file && still_valid(e) && representations_still_valid(e, src_)) {
             e.checked_s = now_s;
             return it->second;
         }
-        if (e.in_memory) memory_ -= e.body.size();
+        memory_ -= e.counted_memory;
         map_.erase(it);
     }
     scratch_ = resolve(key);
     scratch_->checked_s = now_s;
     if (scratch_->kind == lookup_kind::error) return scratch_;
     try {
-        if (map_.size() >= max_entries || memory_ + scratch_->body.size() > max_memory) {
+        const size_t bytes = entry_memory(*scratch_);
+        if (map_.size() >= max_entries || memory_ + bytes > max_memory) {
             // Simple and rare: a site with more hot paths than this pays a re-open, no more.
             map_.clear();
             memory_ = 0;
         }
-        memory_ += scratch_->body.size();
+        memory_ += bytes;
+        scratch_->counted_memory = bytes;
         auto [pos, added] = map_.emplace(std::string(key), scratch_);
         return pos->second;
     } catch (...) {
@@ -177,6 +189,43 @@ std::string_view ok_head(file_entry& e, const date_cache& dates) {
 }
 
 void file_cache::fill_file(file_entry& e, unique_fd fd, const struct stat& st) noexcept {
+    fill_file_entry(e, std::move(fd), st, {settings_.mime.lookup(e.open_path)});
+    if (e.kind != lookup_kind::file) return;
+    attach_representations(e, src_);
+    if (e.variant_mask != 0 || e.compress_mask != 0) mark_vary(e);
+}
+
+namespace {
+
+// "\"...\"" -> "\"...-br\"": each coding's representation gets its own strong validator.
+std::string with_suffix(std::string_view etag, coding c) {
+    std::string out(etag.substr(0, etag.size() - 1));
+    out.push_back('-');
+    out.append(coding_name(c));
+    out.push_back('"');
+    return out;
+}
+
+constexpr std::string_view vary_line = "Vary: Accept-Encoding\r\n";
+constexpr std::string_view ranges_line = "Accept-Ranges: bytes\r\n";
+
+}  // namespace
+
+void mark_vary(file_entry& e) noexcept {
+    if (e.vary) return;
+    try {
+        e.type_lines.insert(e.type_lines.size() - ranges_line.size(), vary_line);
+        e.validator_lines.append(vary_line);
+        e.ok_head.clear();
+        e.vary = true;
+    } catch (...) {
+        e.kind = lookup_kind::error;
+        e.err = ENOMEM;
+    }
+}
+
+void fill_file_entry(file_entry& e, unique_fd fd, const struct stat& st,
+                     const entry_labels& labels) noexcept {
     try {
         e.kind = lookup_kind::file;
         e.size = static_cast<uint64_t>(st.st_size);
@@ -184,7 +233,7 @@ void file_cache::fill_file(file_entry& e, unique_fd fd, const struct stat& st) n
         e.mtime_ns = st.st_mtim.tv_nsec;
         e.dev = st.st_dev;
         e.ino = st.st_ino;
-        if (e.size <= memory_limit) {
+        if (e.size <= file_cache::memory_limit) {
             e.body.resize(e.size);
             size_t got = 0;
             while (got < e.size) {
@@ -202,14 +251,30 @@ void file_cache::fill_file(file_entry& e, unique_fd fd, const struct stat& st) n
         } else {
             e.fd = std::move(fd);
         }
-        e.etag = make_etag(e.mtime_s, e.mtime_ns, e.size);
+        const bool encoded = labels.encoding != coding::identity;
+        const file_entry* origin = labels.version_of;
+        if (origin != nullptr) {
+            // A cached copy is a function of the original's version: its validators.
+            e.mtime_s = origin->mtime_s;
+            e.mtime_ns = origin->mtime_ns;
+            e.etag = with_suffix(origin->etag, labels.encoding);
+        } else {
+            e.etag = make_etag(e.mtime_s, e.mtime_ns, e.size);
+            if (encoded) e.etag = with_suffix(e.etag, labels.encoding);
+        }
         char date[http_date_length + 1];
         format_http_date(static_cast<time_t>(e.mtime_s), date);
         e.last_modified.assign(date, http_date_length);
-        e.validator_lines =
-            fmt::format("Last-Modified: {}\r\nETag: {}\r\n", e.last_modified, e.etag);
-        e.type_lines = fmt::format("Content-Type: {}\r\n{}Accept-Ranges: bytes\r\n",
-                                   settings_.mime.lookup(e.open_path), e.validator_lines);
+        e.vary = encoded;
+        e.validator_lines = fmt::format("Last-Modified: {}\r\nETag: {}\r\n{}", e.last_modified,
+                                        e.etag, encoded ? vary_line : "");
+        if (encoded)
+            e.type_lines =
+                fmt::format("Content-Type: {}\r\nContent-Encoding: {}\r\n{}{}", labels.content_type,
+                            coding_name(labels.encoding), e.validator_lines, ranges_line);
+        else
+            e.type_lines = fmt::format("Content-Type: {}\r\n{}{}", labels.content_type,
+                                       e.validator_lines, ranges_line);
         e.length_line = fmt::format("Content-Length: {}\r\n", e.size);
     } catch (...) {
         e.kind = lookup_kind::error;

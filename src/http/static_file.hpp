@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <preforkd/unique_fd.hpp>
@@ -16,6 +17,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "http/accept_encoding.hpp"
+#include "http/encoding_representation.hpp"
 #include "http/http_config.hpp"
 
 namespace preforkd::http {
@@ -54,7 +57,33 @@ struct file_entry {
     std::string ok_head;
     size_t ok_head_date_at = 0;  // where its Date value starts
     time_t ok_head_date = -1;    // the second that Date value says
+
+    // The same file in other content codings (encoding_representation.hpp), indexed by
+    // coding, null when absent. Only an identity entry, the one the cache holds, has any.
+    std::array<std::shared_ptr<file_entry>, coding_count> variants;
+    uint8_t variant_mask = 0;    // codings present in `variants`
+    uint8_t sidecar_mask = 0;    // those that are precompressed files beside this one
+    uint8_t compress_mask = 0;   // codings compression may add (a text type, a fitting size)
+    uint8_t compress_asked = 0;  // queued for compression by this worker, this version
+    uint64_t compress_seen = 0;  // compressor::completed() when last looked
+    bool vary = false;           // every answer carries Vary: Accept-Encoding
+    size_t counted_memory = 0;   // what the cache counted for it (bodies)
 };
+
+// How a file entry's headers are labelled: its Content-Type, its content coding, and for a
+// cached compressed copy the original it was made from (whose ETag, with the coding as a
+// suffix, and Last-Modified it takes). An encoded entry always carries Vary.
+struct entry_labels {
+    std::string_view content_type;
+    coding encoding = coding::identity;
+    const file_entry* version_of = nullptr;
+};
+// Fills a `file` entry from an open regular file: size, validators, the prebuilt header
+// lines, and the bytes themselves when small. On failure the entry is an `error`.
+void fill_file_entry(file_entry& e, unique_fd fd, const struct stat& st,
+                     const entry_labels& labels) noexcept;
+// Adds Vary: Accept-Encoding to an identity entry's lines (before its first answer).
+void mark_vary(file_entry& e) noexcept;
 
 class date_cache;
 // "HTTP/1.1 200 OK", Server, Date, Content-Length, Content-Type, Last-Modified, ETag and
@@ -85,17 +114,22 @@ class file_cache {
     const std::shared_ptr<file_entry>& lookup(std::string_view key, int64_t now_s) noexcept;
 
     size_t size() const noexcept { return map_.size(); }
+    // Where other representations come from: the root, the encoding settings, the
+    // compressed-copy folder. Built from the settings in one place (the constructor).
+    const representation_source& source() const noexcept { return src_; }
     bool uses_openat2() const noexcept { return use_openat2_; }
 
   private:
     std::shared_ptr<file_entry> resolve(std::string_view key) noexcept;
     bool still_valid(const file_entry& e) const noexcept;
     void fill_file(file_entry& e, unique_fd fd, const struct stat& st) noexcept;
+    static size_t entry_memory(const file_entry& e) noexcept;
 
     const http_settings& settings_;
     std::unordered_map<std::string, std::shared_ptr<file_entry>, string_hash, std::equal_to<>> map_;
     size_t memory_ = 0;
     bool use_openat2_ = true;
+    representation_source src_;
     std::shared_ptr<file_entry> scratch_;  // for answers that are not cached
     std::shared_ptr<file_entry> oom_;
 };

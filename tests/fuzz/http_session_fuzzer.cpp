@@ -84,6 +84,10 @@ struct world {
         write_file("big.bin", big);
         write_file("docs/index.html", "docs index\n");
         write_file(".hidden", "secret");
+        // Precompressed sidecars (the default http.precompressed): Accept-Encoding picks them.
+        write_file("index.html.br", "br bytes");
+        write_file("index.html.gz", "gzip bytes");
+        write_file("big.bin.zst", big.substr(0, 40000));
 
         settings = std::make_shared<http_settings>();
         settings->root = (base / "www").string();

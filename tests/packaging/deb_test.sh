@@ -262,6 +262,8 @@ for f in error.log access.log; do
     check "$logdir/$f is preforkd:adm 0640" \
         test "$(stat -c %U:%G:%a "$logdir/$f")" = preforkd:adm:640
 done
+check "/var/cache/preforkd (http.compress_cache) is preforkd:preforkd 0750" \
+    test "$(stat -c %U:%G:%a /var/cache/preforkd)" = preforkd:preforkd:750
 
 step "preforkd -t"
 check "preforkd -t accepts the installed config" /usr/sbin/preforkd -t -c "$conf" >"$tmp/t.out"
@@ -558,7 +560,8 @@ check "the site stays" test -f "$site/index.html"
 step "dpkg --purge"
 run_dpkg --purge preforkd
 check "dpkg forgot the package" bash -c "! dpkg-query -W preforkd >/dev/null 2>&1"
-for f in /etc/preforkd "$logdir" /etc/logrotate.d/preforkd /usr/share/preforkd /var/lib/preforkd; do
+for f in /etc/preforkd "$logdir" /etc/logrotate.d/preforkd /usr/share/preforkd /var/lib/preforkd \
+    /var/cache/preforkd; do
     check "$f is gone" test ! -e "$f"
 done
 for f in $default_files; do

@@ -50,6 +50,11 @@ struct http_settings {
     bool serve_hidden = false;
     std::vector<std::string> status_allow;
     int site_rule_count = 0;  // error pages, rules and switches set: 0 by default
+    std::vector<std::string> precompressed;
+    std::vector<std::string> compress;
+    std::string compress_cache;
+    std::string compress_cache_max;
+    std::string compress_max_size;
 };
 
 app_schema http_schema() {
@@ -89,6 +94,11 @@ app_schema http_schema() {
             ++h->site_rule_count;
         }
         h->site_rule_count += r.boolean("https_redirect", false);
+        h->precompressed = r.strings("precompressed", {"br", "zstd", "gzip"});
+        h->compress = r.strings("compress", {});
+        h->compress_cache = r.path("compress_cache", "/var/cache/preforkd");
+        h->compress_cache_max = r.string("compress_cache_max", "256MiB");
+        h->compress_max_size = r.string("compress_max_size", "8MiB");
         if (auto f = r.finish(); !f) return std::move(f).err();
         return std::shared_ptr<const void>(std::move(h));
     };
@@ -914,7 +924,7 @@ TEST(shipped_config, package_config_defaults_match_the_code) {
         }
         text += line + '\n';
     }
-    EXPECT_EQ(uncommented, 40);  // every key but user, group, http.root and log.error
+    EXPECT_EQ(uncommented, 45);  // every key but user, group, http.root and log.error
     auto r = parse_config(text, "/etc/preforkd/preforkd.toml", http_schema());
     ASSERT_TRUE(r.ok()) << r.err().message;
     auto d = parse_config(
@@ -947,6 +957,11 @@ TEST(shipped_config, package_config_defaults_match_the_code) {
     EXPECT_FALSE(h.serve_hidden);
     EXPECT_EQ(h.status_allow, (std::vector<std::string>{"127.0.0.1/32", "::1/128"}));
     EXPECT_EQ(h.site_rule_count, 0);
+    EXPECT_EQ(h.precompressed, (std::vector<std::string>{"br", "zstd", "gzip"}));
+    EXPECT_TRUE(h.compress.empty());
+    EXPECT_EQ(h.compress_cache, "/var/cache/preforkd");
+    EXPECT_EQ(h.compress_cache_max, "256MiB");
+    EXPECT_EQ(h.compress_max_size, "8MiB");
     ASSERT_TRUE(r->tls && d->tls);
     EXPECT_TRUE(r->tls->certificates.empty());
     EXPECT_EQ(r->tls->min, d->tls->min);

@@ -144,3 +144,23 @@ TEST_F(allocation_test, access_logging_allocates_nothing_when_warm) {
     for (int i = 0; i < 3; ++i) allocations_for(req);
     EXPECT_EQ(allocations_for(req), 0u);
 }
+
+TEST_F(allocation_test, precompressed_answers_allocate_nothing_when_warm) {
+    write_file("a.txt.br", "br bytes");
+    write_file("big.bin.gz", big_);  // sent with sendfile, as any large file
+    connect();
+    const std::string req =
+        "GET /a.txt HTTP/1.1\r\nHost: test\r\nAccept-Encoding: gzip, br\r\n\r\n"
+        "GET /big.bin HTTP/1.1\r\nHost: test\r\nAccept-Encoding: br;q=0.5, gzip\r\n"
+        "Range: bytes=1-100\r\n\r\n"
+        "GET /a.txt HTTP/1.1\r\nHost: test\r\n\r\n";
+    for (int i = 0; i < 3; ++i) allocations_for(req);
+    EXPECT_EQ(allocations_for(req), 0u);
+    send(req);
+    io();
+    std::string got;
+    read_available(got);
+    EXPECT_NE(got.find("Content-Encoding: br\r\n"), std::string::npos);
+    EXPECT_NE(got.find("Content-Encoding: gzip\r\n"), std::string::npos);
+    EXPECT_NE(got.find("Vary: Accept-Encoding\r\n"), std::string::npos);
+}
