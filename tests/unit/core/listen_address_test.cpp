@@ -251,5 +251,26 @@ TEST(listen_address, same_socket_ignores_flags_equality_does_not) {
     EXPECT_FALSE(same_socket(plain, *parse_listen_address("127.0.0.1:8444 tls")));
 }
 
+// Found by the config fuzzer (base64 dW5peDoveCAgIHRscyAg): extra blanks around the flags
+// are accepted, and the entry as printed (address + flags) parses back to the same entry.
+TEST(listen_address, flags_with_extra_blanks_round_trip_through_their_printed_form) {
+    auto a = parse_listen_address("unix:/x   tls  ");
+    ASSERT_TRUE(a.ok()) << a.err().message;
+    EXPECT_EQ(a->family, family::unix_path);
+    EXPECT_EQ(a->path, "/x");
+    EXPECT_TRUE(a->tls);
+    EXPECT_FALSE(a->proxy);
+    EXPECT_EQ(a->to_string() + a->flags_string(), "unix:/x tls");
+
+    auto again = parse_listen_address(a->to_string() + a->flags_string());
+    ASSERT_TRUE(again.ok()) << again.err().message;
+    EXPECT_EQ(*again, *a);
+
+    auto bare = parse_listen_address(a->to_string());
+    ASSERT_TRUE(bare.ok()) << bare.err().message;
+    EXPECT_TRUE(same_socket(*bare, *a));
+    EXPECT_FALSE(bare->tls);
+}
+
 }  // namespace
 }  // namespace preforkd
