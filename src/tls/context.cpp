@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "tls/ktls.hpp"
 #include "tls/server_name.hpp"
 
 namespace preforkd::tls {
@@ -142,7 +143,9 @@ result<tls_context> tls_context::create(const tls_settings& settings,
                        // EOF without close_notify reads as an end of stream (0), as on
                        // plain TCP: HTTP/1.1 frames its messages itself.
                        SSL_OP_IGNORE_UNEXPECTED_EOF;
-    if (settings.ktls) options |= SSL_OP_ENABLE_KTLS;
+    // The probe is read once per process (here, in the supervisor, before any fork or chroot);
+    // workers inherit it, so the handshake's send-path choice agrees with this option.
+    if (request_ktls(settings.ktls, kernel_offers_tls_ulp_cached())) options |= SSL_OP_ENABLE_KTLS;
     if (!settings.session_tickets) options |= SSL_OP_NO_TICKET;
     SSL_CTX_set_options(ctx, options);
     // Partial writes keep the send(2) shape of transport::write; the moving buffer lets the
