@@ -350,6 +350,26 @@ TEST(tls_transport, tls12_resumes_on_another_worker_and_after_a_reload) {
     resumes_across_contexts(TLS1_2_VERSION);
 }
 
+TEST(tls_transport, tls13_sends_one_ticket_per_handshake) {
+    ticket_key_ring ring{};
+    ASSERT_TRUE(init_ticket_keys(ring, 0));
+    tls_context ctx = server_context(&ring);
+    client_ctx_ptr cctx = client_context(TLS1_3_VERSION, TLS1_3_VERSION);
+    static int tickets;
+    tickets = 0;
+    SSL_CTX_set_session_cache_mode(cctx.get(),
+                                   SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(cctx.get(), [](SSL*, SSL_SESSION*) {
+        ++tickets;
+        return 0;  // not kept
+    });
+    connection c = connect(ctx.get(), cctx.get(), nullptr, "example.org");
+    ASSERT_EQ(c.status, handshake_status::done);
+    ASSERT_EQ(c.server->write("x", 1), 1);
+    ASSERT_EQ(client_read(c), "x");  // the tickets come before it
+    EXPECT_EQ(tickets, 1);
+}
+
 TEST(tls_transport, without_tickets_there_is_no_resumption) {
     ticket_key_ring ring{};
     ASSERT_TRUE(init_ticket_keys(ring, 0));
@@ -400,6 +420,7 @@ TEST(tls_transport, the_context_has_the_intermediate_profile) {
     // ktls = on by default, but OpenSSL is asked only when the kernel offers the tls ULP.
     EXPECT_EQ((o & SSL_OP_ENABLE_KTLS) != 0, kernel_offers_tls_ulp());
     EXPECT_FALSE(o & SSL_OP_NO_TICKET);
+    EXPECT_EQ(SSL_CTX_get_num_tickets(on.get()), 1u);  // not OpenSSL's 2: half the ticket work
     EXPECT_EQ(SSL_CTX_get_min_proto_version(on.get()), TLS1_2_VERSION);
     tls_settings no_ktls;
     no_ktls.ktls = false;
