@@ -36,6 +36,10 @@ bool kernel_offers_tls_ulp_cached() noexcept {
     return offered;
 }
 
+bool request_ktls(bool ktls_setting, bool kernel_ulp) noexcept {
+    return ktls_setting && kernel_ulp;
+}
+
 send_path choose_send_path(bool ktls_setting, bool kernel_ulp, bool bio_ktls_send) noexcept {
     return ktls_setting && kernel_ulp && bio_ktls_send ? send_path::ktls : send_path::userspace;
 }

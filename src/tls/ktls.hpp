@@ -21,6 +21,11 @@ bool kernel_offers_tls_ulp() noexcept;
 // line, before any chroot hides /proc); tls_transport asks it after each handshake.
 bool kernel_offers_tls_ulp_cached() noexcept;
 
+// Whether a new SSL_CTX asks OpenSSL for kTLS (SSL_OP_ENABLE_KTLS): only when the setting is
+// on AND the kernel offers the tls ULP. Without the ULP, OpenSSL would still try, and fail, a
+// setsockopt(TCP_ULP) and a setsockopt(TLS_TX) on every connection's handshake.
+bool request_ktls(bool ktls_setting, bool kernel_ulp) noexcept;
+
 // kTLS only when all three agree: the `ktls` setting, the kernel's ULP, and OpenSSL having
 // actually switched the socket to kernel sends (BIO_get_ktls_send after the handshake).
 send_path choose_send_path(bool ktls_setting, bool kernel_ulp, bool bio_ktls_send) noexcept;

@@ -121,8 +121,14 @@ ssize_t tls_transport::read(void* buf, size_t len) noexcept {
         errno = 0;
         size_t n = 0;
         int r = SSL_read_ex(ssl_, buf, len, &n);
-        if (r == 1) return static_cast<ssize_t>(n);
+        if (r == 1) {
+            starved_ = false;
+            return static_cast<ssize_t>(n);
+        }
         int e = SSL_get_error(ssl_, r);
+        // OpenSSL reads the socket until EAGAIN before it says "want read": what it still
+        // buffers is an incomplete record, which the next arriving bytes announce.
+        if (e == SSL_ERROR_WANT_READ && errno != EINTR) starved_ = true;
         // OpenSSL folds EINTR into "want": retried here, as the transport contract says.
         if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) && errno == EINTR) continue;
         return fail(r);
@@ -204,7 +210,13 @@ void tls_transport::shutdown_write() noexcept {
 }
 
 size_t tls_transport::pending() const noexcept {
-    return ssl_ && established_ ? static_cast<size_t>(SSL_pending(ssl_)) : 0;
+    if (!ssl_ || !established_ || starved_) return 0;
+    // SSL_pending counts only the rest of the record being read; with read-ahead, whole
+    // records can wait undecrypted in OpenSSL's buffer (pipelined requests, a request that
+    // came with the handshake's Finished), and SSL_has_pending sees those too.
+    const int decrypted = SSL_pending(ssl_);
+    if (decrypted > 0) return static_cast<size_t>(decrypted);
+    return SSL_has_pending(ssl_) ? 1 : 0;
 }
 
 }  // namespace preforkd::tls

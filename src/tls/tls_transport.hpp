@@ -79,6 +79,9 @@ class tls_transport final : public transport {
     send_path path_ = send_path::userspace;
     bool established_ = false;
     bool broken_ = false;  // a fatal TLS error: no close_notify may follow
+    // The last read ended in "want read": OpenSSL's buffer holds at most part of a record,
+    // so pending() says 0 (a poll() loop would otherwise spin on it until the rest came).
+    bool starved_ = false;
 };
 
 }  // namespace preforkd::tls

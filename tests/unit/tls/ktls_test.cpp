@@ -25,6 +25,14 @@ TEST(ktls, kernel_sends_only_when_setting_kernel_and_openssl_all_agree) {
     EXPECT_EQ(to_string(send_path::userspace), "userspace");
 }
 
+TEST(ktls, openssl_is_asked_for_ktls_only_when_the_kernel_offers_the_ulp) {
+    // Without the ULP, asking would cost two failing setsockopt per handshake.
+    EXPECT_TRUE(request_ktls(true, true));
+    EXPECT_FALSE(request_ktls(true, false));
+    EXPECT_FALSE(request_ktls(false, true));
+    EXPECT_FALSE(request_ktls(false, false));
+}
+
 TEST(ktls, the_kernel_probe_agrees_with_the_proc_file) {
     // These machines list only mptcp; a kernel with the tls module gives true. Either way
     // the probe must say what the file says.
