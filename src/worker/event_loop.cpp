@@ -18,6 +18,7 @@
 #include <string>
 
 #include "sys/signals.hpp"
+#include "worker/accept_policy.hpp"
 #include "worker/context_access.hpp"
 #include "worker/max_requests.hpp"
 #include "worker/signal_watch.hpp"
@@ -25,20 +26,6 @@
 namespace preforkd::detail {
 namespace {
 
-// Connections taken per wake-up of one listener: enough to drain a burst cheaply, few
-// enough that one worker does not swallow a whole backlog while its peers sleep.
-constexpr int accept_batch = 16;
-// EPOLLEXCLUSIVE wakes the first worker, in the order their epoll sets registered the
-// listener, that is waiting: an idle worker early in that order takes nearly every
-// connection (measured: 5162/3417/1957/1070 over 4 workers). So the workers take turns: a
-// worker keeps its place for this long after its first accept, then registers the listener
-// again, which moves it to the end of the order. Within a turn one worker takes what it
-// can (warm caches, and a burst of keep-alive connections lands on one worker, which on a
-// small machine serves them with fewer wake-ups and a shorter tail than two would); over a
-// second every waiting worker has had many turns. Two epoll_ctl calls a turn.
-// (Turns of 16 accepts instead spread every burst; measured with tests/bench, 2 CPUs:
-// keep-alive p99 1.4-2.3 ms against 0.4-0.6 ms, for the same accept spread in scenario c.)
-constexpr int64_t accept_turn_ms = 10;
 constexpr int max_events = 256;
 constexpr uint32_t connection_events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 
@@ -149,7 +136,7 @@ void event_loop::add_listener(listener_watch& l) noexcept {
 }
 
 void event_loop::requeue_listener(listener_watch& l) noexcept {
-    // The ADD puts this worker last among those the listener wakes (see accept_turn_ms). A
+    // The ADD puts this worker last among those the listener wakes (see accept_policy.hpp). A
     // connection that arrives in between is not lost: the ADD reports a ready listener.
     sys_.epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, l.fd.get(), nullptr);
     add_listener(l);
@@ -231,12 +218,13 @@ void event_loop::on_listener(listener_watch& l) noexcept {
     // Checked before every accept, not once per wake-up: a blocking handler runs inside
     // accept_one() and may have met a TERM or a QUIT (off the listeners) or served the last
     // of workers.max_requests, and a session may have filled the worker.
-    for (int i = 0; i < accept_batch; ++i) {
+    const accept_policy policy = accept_policy_for(l.tls);
+    for (int i = 0; i < policy.batch; ++i) {
         if (!listening_) return;  // also false once stopping or retiring
         if (!accept_one(l)) break;
         if (max_requests_ != 0) check_max_requests();
     }
-    if (l.turn_start >= 0 && ctx_.now_ms() - l.turn_start >= accept_turn_ms && listening_ && l.fd)
+    if (l.turn_start >= 0 && ctx_.now_ms() - l.turn_start >= policy.turn_ms && listening_ && l.fd)
         requeue_listener(l);
 }
 
