@@ -227,6 +227,13 @@ for d in Type=notify "ExecStartPre=/usr/sbin/preforkd -t" "ExecReload=/bin/kill 
     CapabilityBoundingSet= RuntimeDirectory=preforkd NotifyAccess=all LimitNOFILE=65536; do
     check "the unit has $d" grep -qF -- "$d" "$unit"
 done
+# The workers write http.compress_cache (/var/cache/preforkd) and the supervisor the scoreboard
+# beside the pid file (/run/preforkd, the RuntimeDirectory): ProtectSystem=full leaves /var
+# and /run writable; strict would need ReadWritePaths= for the cache.
+check "the unit leaves /var/cache/preforkd writable (strict needs ReadWritePaths=)" bash -c \
+    "! grep -qx 'ProtectSystem=strict' '$unit' || grep -q '^ReadWritePaths=.*/var/cache/preforkd' '$unit'"
+check "the unit hides neither /var/cache nor /run" \
+    bash -c "! grep -qE '^(ReadOnlyPaths|InaccessiblePaths)=.*(/var|/run)' '$unit'"
 check "logrotate sends USR1 (preforkd -s reopen)" grep -q "preforkd -s reopen" \
     /etc/logrotate.d/preforkd
 check "logrotate runs the httpd-prerotate hook" grep -q "run-parts $prerotate_dir" \
