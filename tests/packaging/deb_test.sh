@@ -129,7 +129,8 @@ trap cleanup EXIT
 
 step "tools"
 needed=(cmake g++ libfmt-dev libtomlplusplus-dev libsystemd-dev pkgconf debhelper dpkg-dev
-    fakeroot lintian curl logrotate adduser util-linux media-types)
+    fakeroot lintian curl logrotate adduser util-linux media-types
+    libssl-dev zlib1g-dev libbrotli-dev libzstd-dev)
 missing=()
 for p in "${needed[@]}"; do
     dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || missing+=("$p")
@@ -215,7 +216,8 @@ check "the logrotate file is a conffile" grep -q " /etc/logrotate.d/preforkd " <
 check "$site is a copy of the shipped default site" diff -r /usr/share/preforkd/www "$site"
 default_files=$(cd "$site" && find . -type f)
 depends=$(dpkg-query -W -f='${Depends}' preforkd)
-for lib in libc6 libfmt9 libtomlplusplus3 libsystemd0 media-types; do
+for lib in libc6 libfmt9 libtomlplusplus3 libsystemd0 libssl3 zlib1g libbrotli1 libzstd1 \
+    media-types; do
     check "Depends (from dpkg-shlibdeps) names $lib: $depends" grep -q "$lib" <<<"$depends"
 done
 check "the man pages are gzip files" gzip -t /usr/share/man/man8/preforkd.8.gz \
@@ -225,6 +227,13 @@ for d in Type=notify "ExecStartPre=/usr/sbin/preforkd -t" "ExecReload=/bin/kill 
     CapabilityBoundingSet= RuntimeDirectory=preforkd NotifyAccess=all LimitNOFILE=65536; do
     check "the unit has $d" grep -qF -- "$d" "$unit"
 done
+# The workers write http.compress_cache (/var/cache/preforkd) and the supervisor the scoreboard
+# beside the pid file (/run/preforkd, the RuntimeDirectory): ProtectSystem=full leaves /var
+# and /run writable; strict would need ReadWritePaths= for the cache.
+check "the unit leaves /var/cache/preforkd writable (strict needs ReadWritePaths=)" bash -c \
+    "! grep -qx 'ProtectSystem=strict' '$unit' || grep -q '^ReadWritePaths=.*/var/cache/preforkd' '$unit'"
+check "the unit hides neither /var/cache nor /run" \
+    bash -c "! grep -qE '^(ReadOnlyPaths|InaccessiblePaths)=.*(/var|/run)' '$unit'"
 check "logrotate sends USR1 (preforkd -s reopen)" grep -q "preforkd -s reopen" \
     /etc/logrotate.d/preforkd
 check "logrotate runs the httpd-prerotate hook" grep -q "run-parts $prerotate_dir" \
@@ -355,10 +364,37 @@ serve_check() {  # serve_check / or /index.html: answers the default page, and i
 }
 
 step "daemon mode"
+# Compression on the fly into the packaged cache folder (http.compress_cache's default).
+sed -i -E 's|^# compress = \[\]$|compress = ["gzip"]|' "$conf"
+check "$conf now compresses with gzip" grep -qx 'compress = \["gzip"\]' "$conf"
 start_daemon
 echo "supervisor $daemon_pid on 127.0.0.1:$port"
 check_workers_user
 serve_check /
+
+step "preforkd --status (the scoreboard beside the pid file)"
+/usr/sbin/preforkd --status -c "$conf" >"$tmp/status.out" || fail "preforkd --status exited $?"
+cat "$tmp/status.out"
+check "--status names the supervisor $daemon_pid" \
+    grep -q "^preforkd supervisor $daemon_pid," "$tmp/status.out"
+for w in $(workers_of "$daemon_pid"); do
+    check "--status has a row for worker $w" grep -qE "^ +[0-9]+ +$w " "$tmp/status.out"
+done
+check "the scoreboard is root:preforkd 0640" \
+    test "$(stat -c %U:%G:%a "$(dirname "$pid_file")/scoreboard.$daemon_pid")" = root:preforkd:640
+
+step "compress = [\"gzip\"]: a later answer comes gzip-encoded from /var/cache/preforkd"
+gzip_served() {  # the first answers are identity while a worker's thread compresses
+    # (style.css, not index.html: the logrotate step below wants no GET /index.html before it)
+    curl -fsS --max-time 5 -H 'Accept-Encoding: gzip' -D "$tmp/gz.head" -o "$tmp/gz.body" \
+        "http://127.0.0.1:$port/style.css" &&
+        tr -d '\r' <"$tmp/gz.head" | grep -qix 'content-encoding: gzip'
+}
+wait_for 20 "an answer with Content-Encoding: gzip" gzip_served
+check "the gzip body is the default style.css" bash -c "gzip -dc '$tmp/gz.body' | cmp -s - '$site/style.css'"
+cached=$(find /var/cache/preforkd -type f | head -n 1)
+check "a compressed copy is in /var/cache/preforkd" test -n "$cached"
+check "it belongs to the workers' user ($cached)" test "$(stat -c %U "$cached")" = preforkd
 
 step "preforkd -s reload"
 reload_check /usr/sbin/preforkd -s reload -c "$conf"
