@@ -295,6 +295,31 @@ def cache_tests(d, port, www, cache):
     check(ok, "a changed file is compressed again (new ETag, new copy)")
 
 
+def threads_of(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def thread_tests(srv):
+    """The compression thread lives in workers only: the supervisor, which forks, stays
+    single-threaded (a fork from a threaded process copies only the calling thread)."""
+    check(threads_of(srv.proc.pid) == 1, "the supervisor has one thread after compressing")
+    try:
+        with open(f"/proc/{srv.proc.pid}/task/{srv.proc.pid}/children") as f:
+            workers = [int(p) for p in f.read().split()]
+    except OSError:
+        workers = []
+    counts = [threads_of(w) for w in workers]
+    check(any(n == 2 for n in counts) and all(n in (1, 2) for n in counts),
+          f"a worker that compressed has its one compression thread: {counts}")
+
+
 def shared_cache_test(d, port, www, cache):
     """Another server (other workers, nothing asked yet) finds the copies at once."""
     st, h, b = request(port, "/style.css", {"Accept-Encoding": "gzip"})
@@ -338,6 +363,7 @@ def main():
         try:
             sidecar_tests(port, www)
             cache_tests(d, port, www, cache)
+            thread_tests(srv)
         finally:
             srv.stop()
         check("compress_cache" not in srv.error_log(), "no compression errors logged")

@@ -33,6 +33,14 @@ void* operator new(std::size_t n) {
 }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+// The nothrow forms too (std::stable_sort's temporary buffer uses them): under ASan an
+// allocation by its own nothrow new, freed by the delete above, is reported as
+// alloc-dealloc-mismatch (operator new vs free).
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+    count_allocation(n);
+    return std::malloc(n ? n : 1);
+}
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 using namespace preforkd;
 using namespace preforkd::http;
