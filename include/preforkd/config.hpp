@@ -110,6 +110,13 @@ class app_tables {
     virtual ~app_tables() = default;
     // One of app_schema::tables (present in the file or not: absent means all defaults).
     virtual table_reader& table(std::string_view name) = 0;
+    // One of app_schema::arrays, an array of tables ([[site]]): a reader per table, in file
+    // order, named "site[0]", "site[1]"... in messages (`file:line: site[1].root ...`). None
+    // when the file has no such array. Call finish() on each.
+    virtual std::vector<table_reader*> array(std::string_view name) {
+        (void)name;
+        return {};
+    }
 };
 
 // How an application adds its own tables. `parse` is called once per (re)load in the
@@ -117,6 +124,8 @@ class app_tables {
 // that generation (as config::app). An application with no tables leaves both empty.
 struct app_schema {
     std::vector<std::string> tables;
+    // Top-level arrays of tables the application reads with app_tables::array ([[site]]).
+    std::vector<std::string> arrays;
     std::function<result<std::shared_ptr<const void>>(app_tables&)> parse;
 };
 
@@ -195,6 +204,24 @@ class table_reader {
                                              std::vector<std::string> fallback) = 0;
     // True when the key holds a string equal to `word` (e.g. workers.start = "auto").
     virtual bool is_word(std::string_view key, std::string_view word) = 0;
+
+    // Nested tables: a key holding a table (`error_pages = { 404 = "/404.html" }`, or a
+    // [site.x] header), or an array of tables (`headers = [ { match = "/a/*" }, ... ]`).
+    // The readers belong to this one, are named "site[0].error_pages" and
+    // "site[0].headers[1]" in messages, and share its problem slot: the first problem
+    // anywhere wins, and this reader's finish() reports theirs and their unknown keys too.
+    // An absent key gives null / none; a value of another type is recorded as a problem.
+    virtual table_reader* table(std::string_view key) {
+        (void)key;
+        return nullptr;
+    }
+    virtual std::vector<table_reader*> tables(std::string_view key) {
+        (void)key;
+        return {};
+    }
+    // The table's keys in file order, for tables whose keys are data (error_pages); listing
+    // marks none of them as read.
+    virtual std::vector<std::string> keys() const { return {}; }
 
     // Records a problem with `key` (or the table when key is empty) if none is recorded yet:
     // "file:line: table.key message", with the key's line (the table's line if absent).

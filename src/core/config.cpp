@@ -303,11 +303,32 @@ class app_tables_impl final : public app_tables {
         return *it->second;
     }
 
+    std::vector<table_reader*> array(std::string_view name) override {
+        auto it = arrays_.find(name);
+        if (it == arrays_.end()) {
+            std::vector<std::unique_ptr<toml_table_reader>> readers;
+            const toml::node* node = root_.get(name);
+            // check_top_level made sure an array named in app_schema::arrays holds tables.
+            if (const toml::array* arr = node ? node->as_array() : nullptr) {
+                for (size_t i = 0; i < arr->size(); ++i) {
+                    readers.push_back(std::make_unique<toml_table_reader>(
+                        std::string(name) + '[' + std::to_string(i) + ']', arr->get(i)->as_table(),
+                        file_, base_dir_));
+                }
+            }
+            it = arrays_.emplace(std::string(name), std::move(readers)).first;
+        }
+        std::vector<table_reader*> out;
+        for (const auto& r : it->second) out.push_back(r.get());
+        return out;
+    }
+
   private:
     const toml::table& root_;
     const std::string& file_;
     const std::filesystem::path& base_dir_;
     std::map<std::string, std::unique_ptr<toml_table_reader>, std::less<>> readers_;
+    std::map<std::string, std::vector<std::unique_ptr<toml_table_reader>>, std::less<>> arrays_;
 };
 
 // Every top-level entry must be a table we know: catch "[servr]" and keys written above
@@ -321,8 +342,15 @@ result<void> check_top_level(const toml::table& root, const std::string& name,
         bool known =
             std::find(core_tables.begin(), core_tables.end(), k) != core_tables.end() ||
             std::find(schema.tables.begin(), schema.tables.end(), k) != schema.tables.end();
+        const bool array =
+            std::find(schema.arrays.begin(), schema.arrays.end(), k) != schema.arrays.end();
         std::string msg;
-        if (known && !node.is_table()) {
+        if (array) {
+            const toml::array* arr = node.as_array();
+            if (arr && arr->is_array_of_tables()) continue;
+            msg = detail::hex_escaped(k) + " must be an array of tables ([[" +
+                  detail::hex_escaped(k) + "]]), not " + std::string(detail::type_name(node));
+        } else if (known && !node.is_table()) {
             msg = detail::hex_escaped(k) + " must be a table, not " +
                   std::string(detail::type_name(node));
         } else if (!known && node.is_table()) {
@@ -444,6 +472,10 @@ result<config> parse_config(std::string_view toml_text, const std::string& name,
     // A key the application never asked for is unknown even if its parse forgot finish().
     for (const std::string& t : schema.tables) {
         if (auto r = apps.table(t).finish(); !r) return std::move(r).err();
+    }
+    for (const std::string& t : schema.arrays) {
+        for (table_reader* item : apps.array(t))
+            if (auto r = item->finish(); !r) return std::move(r).err();
     }
     return cfg;
 }

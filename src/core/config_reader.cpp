@@ -1,6 +1,7 @@
 // table_reader over toml++: typed getters that remember the first problem with its line.
 #include "core/config_reader.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <preforkd/detail/text.hpp>
 #include <utility>
@@ -67,7 +68,7 @@ const toml::node* toml_table_reader::take(std::string_view key) {
     read_.emplace(key);
     // After the first problem every getter gives its fallback: the load fails anyway, and
     // cross-key checks must not run on half-read values.
-    return error_ ? nullptr : node;
+    return *error_ ? nullptr : node;
 }
 
 uint32_t toml_table_reader::line_for(std::string_view key) const {
@@ -77,16 +78,16 @@ uint32_t toml_table_reader::line_for(std::string_view key) const {
 }
 
 void toml_table_reader::fail(std::string_view key, std::string_view message) {
-    if (error_) return;
+    if (*error_) return;
     std::string where = file_ + ':' + std::to_string(line_for(key)) + ": " + name_;
     if (!key.empty()) where += '.' + hex_escaped(key);
-    error_ = error(where + ' ' + std::string(message));
+    *error_ = error(where + ' ' + std::string(message));
 }
 
 void toml_table_reader::fail_at(uint32_t line, std::string_view key, std::string_view message) {
-    if (error_) return;
-    error_ = error(file_ + ':' + std::to_string(line) + ": " + name_ + '.' + std::string(key) +
-                   ' ' + std::string(message));
+    if (*error_) return;
+    *error_ = error(file_ + ':' + std::to_string(line) + ": " + name_ + '.' + std::string(key) +
+                    ' ' + std::string(message));
 }
 
 void toml_table_reader::wrong_type(std::string_view key, const toml::node& node,
@@ -213,9 +214,74 @@ bool toml_table_reader::is_word(std::string_view key, std::string_view word) {
     return s && s->get() == word;
 }
 
+table_reader* toml_table_reader::table(std::string_view key) {
+    const toml::node* node = take(key);
+    if (!node) return nullptr;
+    const auto* t = node->as_table();
+    if (!t) {
+        wrong_type(key, *node, "a table");
+        return nullptr;
+    }
+    std::string child_name = name_ + '.' + hex_escaped(key);
+    for (const auto& c : children_)
+        if (c->name_ == child_name) return c.get();
+    auto child = std::make_unique<toml_table_reader>(std::move(child_name), t, file_, base_dir_);
+    child->error_ = error_;
+    children_.push_back(std::move(child));
+    return children_.back().get();
+}
+
+std::vector<table_reader*> toml_table_reader::tables(std::string_view key) {
+    std::vector<table_reader*> out;
+    const toml::node* node = take(key);
+    if (!node) return out;
+    const auto* arr = node->as_array();
+    if (!arr || !arr->is_array_of_tables()) {
+        wrong_type(key, *node, "an array of tables");
+        return out;
+    }
+    const std::string prefix = name_ + '.' + hex_escaped(key) + '[';
+    for (size_t i = 0; i < arr->size(); ++i) {
+        std::string child_name = prefix + std::to_string(i) + ']';
+        toml_table_reader* found = nullptr;
+        for (const auto& c : children_)
+            if (c->name_ == child_name) found = c.get();
+        if (!found) {
+            auto child = std::make_unique<toml_table_reader>(
+                std::move(child_name), arr->get(i)->as_table(), file_, base_dir_);
+            child->error_ = error_;
+            children_.push_back(std::move(child));
+            found = children_.back().get();
+        }
+        out.push_back(found);
+    }
+    return out;
+}
+
+std::vector<std::string> toml_table_reader::keys() const {
+    std::vector<std::pair<uint32_t, std::string>> lines;
+    if (table_) {
+        for (const auto& [k, v] : *table_) lines.emplace_back(line_of(v, 0), std::string(k.str()));
+    }
+    // toml++ keeps a table sorted by name; the file's order is what a reader expects.
+    std::stable_sort(lines.begin(), lines.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<std::string> out;
+    out.reserve(lines.size());
+    for (auto& l : lines) out.push_back(std::move(l.second));
+    return out;
+}
+
 result<void> toml_table_reader::finish() {
-    if (error_) return *error_;
+    if (*error_) return **error_;
     if (!table_) return {};
+    if (auto r = unknown_keys(); !r) return r;
+    for (const auto& c : children_)
+        if (auto r = c->finish(); !r) return r;
+    return {};
+}
+
+result<void> toml_table_reader::unknown_keys() const {
     // Report the unread key nearest the top: the map is sorted by name, not by line.
     const toml::key* first = nullptr;
     uint32_t first_line = 0;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <preforkd/config.hpp>
 #include <preforkd/detail/text.hpp>
@@ -14,6 +15,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace preforkd::detail {
 
@@ -50,6 +52,9 @@ class toml_table_reader final : public table_reader {
     std::vector<std::string> strings(std::string_view key,
                                      std::vector<std::string> fallback) override;
     bool is_word(std::string_view key, std::string_view word) override;
+    table_reader* table(std::string_view key) override;
+    std::vector<table_reader*> tables(std::string_view key) override;
+    std::vector<std::string> keys() const override;
 
     void fail(std::string_view key, std::string_view message) override;
     // fail() naming `line` and `key` as given (an array item: "listen[1] \"...\"").
@@ -60,7 +65,7 @@ class toml_table_reader final : public table_reader {
     bool has(std::string_view key) const { return find(key) != nullptr; }
     // The key's node without marking it read (null when absent).
     const toml::node* peek(std::string_view key) const { return find(key); }
-    bool failed() const { return error_.has_value(); }
+    bool failed() const { return error_->has_value(); }
     // The line of `key`, else the table's, else 1: what errors about the key name.
     uint32_t line_for(std::string_view key) const;
 
@@ -69,13 +74,16 @@ class toml_table_reader final : public table_reader {
     const toml::node* take(std::string_view key);
     const toml::node* find(std::string_view key) const;
     void wrong_type(std::string_view key, const toml::node& node, std::string_view wanted);
+    result<void> unknown_keys() const;
 
     std::string name_;
     const toml::table* table_;
     std::string file_;
     std::filesystem::path base_dir_;
     std::set<std::string, std::less<>> read_;
-    std::optional<error> error_;
+    // Shared with the nested readers made by table() and tables(): one first problem.
+    std::shared_ptr<std::optional<error>> error_ = std::make_shared<std::optional<error>>();
+    std::vector<std::unique_ptr<toml_table_reader>> children_;
 };
 
 }  // namespace preforkd::detail

@@ -20,6 +20,7 @@ namespace preforkd::http {
 
 class http_service;
 struct file_entry;
+struct site;
 
 struct exchange {
     exchange(http_service& s, std::string& o, std::string& scratch_space,
@@ -33,6 +34,10 @@ struct exchange {
     int minor = 1;                       // HTTP/1.minor of the answer
     bool head_only = false;              // HEAD: the answer has no content
     bool keep = false;                   // the connection may stay open after the answer
+    // The site the request was routed to (route() sets it from the Host or the absolute
+    // target); null for an answer given before routing (a head that could not be parsed).
+    const site* vhost = nullptr;
+    uint32_t site_index = 0;  // vhost's index in http_settings::sites (its file cache key)
 
     // ---- the answer
     std::string& out;      // the session's queued output: the answer is appended

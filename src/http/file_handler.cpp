@@ -113,7 +113,8 @@ void serve_file(exchange& x, const std::shared_ptr<file_entry>& e) {
 
 void serve_path(exchange& x, const std::string& path, std::string_view query) {
     worker_context& ctx = x.svc.ctx();
-    const std::shared_ptr<file_entry>& e = x.svc.cache().lookup(path, ctx.now_ms() / 1000);
+    const std::shared_ptr<file_entry>& e =
+        x.svc.cache().lookup(x.site_index, path, ctx.now_ms() / 1000);
     switch (e->kind) {
         case lookup_kind::file:
             serve_file(x, e);

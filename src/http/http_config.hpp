@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "http/mime.hpp"
+#include "http/site.hpp"
 
 namespace preforkd::http {
 
@@ -36,6 +37,17 @@ struct http_settings {
     std::string metrics_path = "/metrics";             // "" = none; the status page's ACL
     std::vector<preforkd::detail::cidr> status_allow;  // the engine's matcher (detail/cidr.hpp)
     mime_table mime;
+    // The default of every site's access_log ("" = log.access).
+    std::string access_log;
+
+    // The sites, in file order; the first also answers unknown names. Without [[site]] the
+    // parse makes one from the [http] values above (sites_configured false); settings built
+    // by hand may leave it empty, meaning the same.
+    std::vector<site> sites;
+    bool sites_configured = false;  // the file has [[site]] tables
+    site_finder finder;             // names -> index into sites
+    // Requests per site for the status page; null without [[site]].
+    std::shared_ptr<const site_counters> site_requests;
 
     bool status_allowed(const sockaddr_storage& peer) const noexcept {
         return preforkd::detail::trusted(peer, status_allow);
@@ -46,5 +58,14 @@ struct http_settings {
 // `mime_types` (falling back to a built-in table). Errors come from reader.finish().
 result<std::shared_ptr<const http_settings>> parse_http_settings(
     table_reader& reader, const char* mime_types = "/etc/mime.types");
+
+// The same with the [[site]] tables (site.hpp): with any, their roots are opened instead of
+// [http]'s, and their errors follow [http]'s.
+result<std::shared_ptr<const http_settings>> parse_http_settings(
+    table_reader& reader, const std::vector<table_reader*>& sites,
+    const char* mime_types = "/etc/mime.types");
+
+// The one site the [http] values make (no names), its root a duplicate of http.root_fd.
+site site_from_http(const http_settings& http);
 
 }  // namespace preforkd::http

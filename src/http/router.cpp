@@ -15,6 +15,7 @@
 #include "http/http_service.hpp"
 #include "http/path.hpp"
 #include "http/probes.hpp"
+#include "http/site.hpp"
 #include "http/status_page.hpp"
 
 namespace preforkd::http {
@@ -22,6 +23,10 @@ namespace preforkd::http {
 void route(exchange& x, std::string& path) {
     const request_head& h = *x.head;
     x.svc.dates().update(::time(nullptr));
+    // The site first: every answer below, errors included, is its answer (and its log line).
+    x.site_index = x.svc.find_site(h);
+    x.vhost = &x.svc.sites()[x.site_index];
+    x.svc.count_site(x.site_index);
 
     if (h.method != method_t::get && h.method != method_t::head) {
         // RFC 9110 section 15.5.6 / 15.6.2: known but not allowed here, or unknown. The
@@ -46,7 +51,7 @@ void route(exchange& x, std::string& path) {
     x.drain = h.content_length;
 
     target_parts parts = split_target(h.target, h.form);
-    switch (normalize_path(parts.path, x.svc.settings().serve_hidden, path)) {
+    switch (normalize_path(parts.path, x.svc.serve_hidden(x.site_index), path)) {
         case path_result::bad_request:
             answer_error(x, 400, false);
             return;

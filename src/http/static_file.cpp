@@ -42,20 +42,29 @@ file_cache::file_cache(const http_settings& settings)
     oom_->err = ENOMEM;
 }
 
-const std::shared_ptr<file_entry>& file_cache::lookup(std::string_view key,
+int file_cache::root_fd(uint32_t site) const noexcept {
+    return site < settings_.sites.size() ? settings_.sites[site].root_fd.get()
+                                         : settings_.root_fd.get();
+}
+
+const std::vector<std::string>& file_cache::index(uint32_t site) const noexcept {
+    return site < settings_.sites.size() ? settings_.sites[site].index : settings_.index;
+}
+
+const std::shared_ptr<file_entry>& file_cache::lookup(uint32_t site, std::string_view key,
                                                       int64_t now_s) noexcept {
-    auto it = map_.find(key);
+    auto it = map_.find(cache_key_view{site, key});
     if (it != map_.end()) {
         file_entry& e = *it->second;
         if (e.checked_s == now_s) return it->second;
-        if (e.kind == lookup_kind::file && still_valid(e)) {
+        if (e.kind == lookup_kind::file && still_valid(site, e)) {
             e.checked_s = now_s;
             return it->second;
         }
         if (e.in_memory) memory_ -= e.body.size();
         map_.erase(it);
     }
-    scratch_ = resolve(key);
+    scratch_ = resolve(site, key);
     scratch_->checked_s = now_s;
     if (scratch_->kind == lookup_kind::error) return scratch_;
     try {
@@ -65,24 +74,24 @@ const std::shared_ptr<file_entry>& file_cache::lookup(std::string_view key,
             memory_ = 0;
         }
         memory_ += scratch_->body.size();
-        auto [pos, added] = map_.emplace(std::string(key), scratch_);
+        auto [pos, added] = map_.emplace(cache_key{site, std::string(key)}, scratch_);
         return pos->second;
     } catch (...) {
         return scratch_;  // out of memory: served uncached
     }
 }
 
-bool file_cache::still_valid(const file_entry& e) const noexcept {
+bool file_cache::still_valid(uint32_t site, const file_entry& e) const noexcept {
     // fstatat may follow a symlink out of the root: harmless, it only decides whether to
     // re-open, and re-opening goes through open_beneath.
     struct stat st {};
-    if (::fstatat(settings_.root_fd.get(), e.open_path.c_str(), &st, 0) != 0) return false;
+    if (::fstatat(root_fd(site), e.open_path.c_str(), &st, 0) != 0) return false;
     return S_ISREG(st.st_mode) && st.st_ino == e.ino && st.st_dev == e.dev &&
            static_cast<uint64_t>(st.st_size) == e.size && st.st_mtim.tv_sec == e.mtime_s &&
            st.st_mtim.tv_nsec == e.mtime_ns;
 }
 
-std::shared_ptr<file_entry> file_cache::resolve(std::string_view key) noexcept {
+std::shared_ptr<file_entry> file_cache::resolve(uint32_t site, std::string_view key) noexcept {
     std::shared_ptr<file_entry> e;
     try {
         e = std::make_shared<file_entry>();
@@ -94,7 +103,7 @@ std::shared_ptr<file_entry> file_cache::resolve(std::string_view key) noexcept {
         std::string rel(key);
         if (dir_form && !rel.empty()) rel.pop_back();
 
-        int fd = open_beneath(settings_.root_fd.get(), rel, open_flags, use_openat2_);
+        int fd = open_beneath(root_fd(site), rel, open_flags, use_openat2_);
         if (fd < 0) {
             e->kind = kind_of_errno(-fd);
             e->err = -fd;
@@ -125,9 +134,9 @@ std::shared_ptr<file_entry> file_cache::resolve(std::string_view key) noexcept {
             return e;
         }
         file.reset();
-        for (const std::string& index : settings_.index) {
-            std::string path = rel.empty() ? index : rel + "/" + index;
-            int ifd = open_beneath(settings_.root_fd.get(), path, open_flags, use_openat2_);
+        for (const std::string& name : index(site)) {
+            std::string path = rel.empty() ? name : rel + "/" + name;
+            int ifd = open_beneath(root_fd(site), path, open_flags, use_openat2_);
             if (ifd < 0) {
                 lookup_kind k = kind_of_errno(-ifd);
                 if (k == lookup_kind::error) {

@@ -138,6 +138,10 @@ void render_status_text(const status_snapshot& s, std::string_view version, std:
         if (w.tls_send_path != 0) fmt::format_to(o, " tls_path={}", path_name(w.tls_send_path));
         out.push_back('\n');
     }
+    // Site names are checked host names ([a-z0-9._-], "*.", "[v6]"): nothing to escape.
+    for (size_t i = 0; i < s.sites.size(); ++i)
+        fmt::format_to(o, "Site: index={} name={} requests={}\n", i,
+                       s.sites[i].name.empty() ? "-" : s.sites[i].name, s.sites[i].requests);
 }
 
 void render_status_json(const status_snapshot& s, std::string& out) {
@@ -162,6 +166,15 @@ void render_status_json(const status_snapshot& s, std::string& out) {
         out.push_back('}');
     }
     out.append("],\n");
+    if (!s.sites.empty()) {
+        out.append(" \"sites\": [");
+        for (size_t i = 0; i < s.sites.size(); ++i) {
+            if (i > 0) out.append(",\n            ");
+            fmt::format_to(o, "{{\"index\": {}, \"name\": \"{}\", \"requests\": {}}}", i,
+                           s.sites[i].name, s.sites[i].requests);
+        }
+        out.append("],\n");
+    }
     fmt::format_to(o,
                    " \"totals\": {{\"workers\": {}, \"idle\": {}, \"busy\": {}, \"requests\": {}, "
                    "\"bytes\": {}, \"tls_handshakes\": {}, \"tls_resumed\": {}, "
@@ -177,6 +190,14 @@ void serve_status(exchange& x, std::string_view query) {
         return;
     }
     status_snapshot snap = take_snapshot(ctx.board(), ctx.now_ms(), wall_ms());
+    const http_settings& settings = x.svc.settings();
+    if (settings.sites_configured && settings.site_requests) {
+        for (size_t i = 0; i < settings.sites.size(); ++i) {
+            const auto& names = settings.sites[i].names;
+            snap.sites.push_back({names.empty() ? std::string() : names.front(),
+                                  settings.site_requests->requests(i)});
+        }
+    }
     std::string& body = x.svc.line_buffer();
     body.clear();
     const bool json = query_has(query, "json");

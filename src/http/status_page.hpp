@@ -32,11 +32,18 @@ struct worker_snapshot {
     uint8_t tls_send_path = 0;  // 0: no tls listener, 1: userspace, 2: ktls
 };
 
+// Requests one [[site]] answered in this generation (the counters are per configuration).
+struct site_snapshot {
+    std::string name;  // its first name, "" for a site without names
+    uint64_t requests = 0;
+};
+
 struct status_snapshot {
     int32_t supervisor_pid = 0;
     uint32_t generation = 0;
     int64_t uptime_s = 0;
     std::vector<worker_snapshot> workers;  // live ones only
+    std::vector<site_snapshot> sites;      // empty without [[site]]: no site lines at all
 };
 
 // Reads slots [0, used()) whose state is not empty. `now_ms` is monotonic (heartbeats),
