@@ -95,6 +95,10 @@ struct log_config {
     std::string error = "/var/log/preforkd/error.log";  // a path or "stderr"
     bool error_configured = false;  // the file set `error` (-F logs to stderr otherwise)
     std::string access = "/var/log/preforkd/access.log";  // a path, "stderr" or "off"
+    // The application's own log files (a site's access_log), named by app_tables::log_file:
+    // the supervisor makes them the workers' user's and re-creates them on USR1 before the
+    // workers reopen them by name, as it does for `access`.
+    std::vector<std::string> app_files;
     log_level level = log_level::info;
 };
 
@@ -117,6 +121,9 @@ class app_tables {
         (void)name;
         return {};
     }
+    // Declares a log file the application writes and reopens by name on USR1 (it opens the
+    // file itself): see log_config::app_files.
+    virtual void log_file(const std::string& path) { (void)path; }
 };
 
 // How an application adds its own tables. `parse` is called once per (re)load in the

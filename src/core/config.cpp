@@ -303,6 +303,12 @@ class app_tables_impl final : public app_tables {
         return *it->second;
     }
 
+    void log_file(const std::string& path) override {
+        if (std::find(log_files_.begin(), log_files_.end(), path) == log_files_.end())
+            log_files_.push_back(path);
+    }
+    std::vector<std::string>& log_files() { return log_files_; }
+
     std::vector<table_reader*> array(std::string_view name) override {
         auto it = arrays_.find(name);
         if (it == arrays_.end()) {
@@ -329,6 +335,7 @@ class app_tables_impl final : public app_tables {
     const std::filesystem::path& base_dir_;
     std::map<std::string, std::unique_ptr<toml_table_reader>, std::less<>> readers_;
     std::map<std::string, std::vector<std::unique_ptr<toml_table_reader>>, std::less<>> arrays_;
+    std::vector<std::string> log_files_;
 };
 
 // Every top-level entry must be a table we know: catch "[servr]" and keys written above
@@ -468,6 +475,7 @@ result<config> parse_config(std::string_view toml_text, const std::string& name,
         auto app = schema.parse(apps);
         if (!app) return std::move(app).err();
         cfg.app = std::move(*app);
+        cfg.log.app_files = std::move(apps.log_files());
     }
     // A key the application never asked for is unknown even if its parse forgot finish().
     for (const std::string& t : schema.tables) {

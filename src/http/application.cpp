@@ -14,6 +14,8 @@ application make_application() {
     app.schema.parse = [](app_tables& tables) -> result<std::shared_ptr<const void>> {
         auto settings = parse_http_settings(tables.table("http"), tables.array("site"));
         if (!settings) return std::move(settings).err();
+        for (const site& s : (*settings)->sites)
+            if (!s.access_log.empty()) tables.log_file(s.access_log);
         return std::shared_ptr<const void>(std::move(*settings));
     };
     app.make_service = [](worker_context& ctx) { return make_http_service(ctx); };

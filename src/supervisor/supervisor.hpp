@@ -60,6 +60,10 @@ class supervisor {
     bool begin_drain();
     void finish_stop();
     void reopen_logs();
+    // Opens (creating) each of cfg.log.app_files and gives it to the workers' user, so that
+    // workers can reopen it by name; problems are logged, never fatal (the application
+    // opened the files when it loaded the configuration).
+    void prepare_app_logs(const config& cfg, const sys::credentials& creds);
     void adjust_floor(int delta);
     int64_t next_wakeup_ms() const;
 
