@@ -2,6 +2,7 @@
 // with its `file:line: site[N].key` errors.
 #include "http/site.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +12,8 @@
 
 #include "http/application.hpp"
 #include "http/http_config.hpp"
+#include "http/static_file.hpp"
+#include "http/status_page.hpp"
 
 using namespace preforkd;
 using namespace preforkd::http;
@@ -279,4 +282,45 @@ TEST_F(site_config_test, wrong_types_name_the_site) {
     ASSERT_FALSE(cfg.ok());
     EXPECT_EQ(cfg.err().message,
               file() + ":5: site[1].serve_hidden must be a boolean (true or false), not a string");
+}
+
+TEST_F(site_config_test, the_file_cache_is_keyed_per_site) {
+    std::ofstream(base_ / "a" / "index.html") << "site a";
+    std::ofstream(base_ / "b" / "index.html") << "site b!";
+    std::ofstream(base_ / "b" / "only-b.txt") << "b";
+    auto cfg = load("[[site]]\nroot = \"a\"\n[[site]]\nroot = \"b\"\n");
+    ASSERT_TRUE(cfg.ok()) << cfg.err().message;
+    file_cache cache(cfg->app_settings<http_settings>());
+    EXPECT_EQ(cache.lookup(0, "index.html", 1)->body, "site a");
+    EXPECT_EQ(cache.lookup(1, "index.html", 1)->body, "site b!");
+    EXPECT_EQ(cache.lookup(0, "", 1)->body, "site a");  // index files per site too
+    EXPECT_EQ(cache.lookup(1, "", 1)->body, "site b!");
+    EXPECT_EQ(cache.lookup(0, "only-b.txt", 1)->kind, lookup_kind::not_found);
+    EXPECT_EQ(cache.lookup(1, "only-b.txt", 1)->kind, lookup_kind::file);
+    EXPECT_EQ(cache.size(), 6u);
+    // Cached answers stay apart too.
+    EXPECT_EQ(cache.lookup(0, "index.html", 1)->body, "site a");
+    EXPECT_EQ(cache.lookup(1, "index.html", 1)->body, "site b!");
+}
+
+TEST(site_status, text_and_json_list_sites_only_when_configured) {
+    status_snapshot snap;
+    snap.supervisor_pid = 1;
+    std::string text, json;
+    render_status_text(snap, "x", text);
+    render_status_json(snap, json);
+    EXPECT_EQ(text.find("Site:"), std::string::npos);
+    EXPECT_EQ(json.find("\"sites\""), std::string::npos);
+    snap.sites = {{"a.test", 5}, {"", 2}};
+    text.clear();
+    json.clear();
+    render_status_text(snap, "x", text);
+    render_status_json(snap, json);
+    EXPECT_NE(text.find("Site: index=0 name=a.test requests=5\nSite: index=1 name=- requests=2\n"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(json.find(" \"sites\": [{\"index\": 0, \"name\": \"a.test\", \"requests\": 5},\n"
+                        "            {\"index\": 1, \"name\": \"\", \"requests\": 2}],\n"),
+              std::string::npos)
+        << json;
 }
