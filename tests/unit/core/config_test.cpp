@@ -67,6 +67,7 @@ app_schema http_schema() {
         r.string("status_path", "/server-status");
         r.string("health_path", "/healthz");
         r.string("metrics_path", "/metrics");
+        h->access_log = r.path("access_log", "");
         h->status_allow = r.strings("status_allow", {"127.0.0.1/32", "::1/128"});
         if (auto f = r.finish(); !f) return std::move(f).err();
         return std::shared_ptr<const void>(std::move(h));
@@ -875,7 +876,7 @@ TEST(shipped_config, package_config_defaults_match_the_code) {
         }
         text += line + '\n';
     }
-    EXPECT_EQ(uncommented, 32);  // every key but user, group, http.root and log.error
+    EXPECT_EQ(uncommented, 33);  // every key but user, group, http.root and log.error
     auto r = parse_config(text, "/etc/preforkd/preforkd.toml", http_schema());
     ASSERT_TRUE(r.ok()) << r.err().message;
     auto d = parse_config(
