@@ -67,7 +67,7 @@ app_schema http_schema() {
         r.string("status_path", "/server-status");
         r.string("health_path", "/healthz");
         r.string("metrics_path", "/metrics");
-        h->access_log = r.path("access_log", "");
+        r.path("access_log", "");
         h->status_allow = r.strings("status_allow", {"127.0.0.1/32", "::1/128"});
         if (auto f = r.finish(); !f) return std::move(f).err();
         return std::shared_ptr<const void>(std::move(h));
