@@ -55,7 +55,7 @@ class http_service final : public service {
         return settings_.sites.empty() ? settings_.serve_hidden : settings_.sites[i].serve_hidden;
     }
     void count_site(uint32_t i) const noexcept {
-        if (settings_.site_requests) settings_.site_requests->bump(i);
+        if (settings_.site_requests) settings_.site_requests->bump(i, ctx_.slot_index());
     }
     // Where the site's access log lines go: its own file, else log.access (-1: off).
     int access_log_fd(uint32_t site) const noexcept {

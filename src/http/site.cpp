@@ -34,17 +34,20 @@ bool dns_name(std::string_view n) noexcept {
 
 site_counters::site_counters(size_t sites) : size_(sites) {
     if (sites == 0) return;
+    constexpr size_t per_line = 64 / sizeof(std::atomic<uint64_t>);
+    row_ = (sites + per_line - 1) / per_line * per_line;
+    bytes_ = stripes * row_ * sizeof(std::atomic<uint64_t>);
     // Shared and anonymous: made before the workers fork, so all of them (and only they and
-    // the supervisor) see the same cells; the generation's last reference unmaps it.
-    void* p = ::mmap(nullptr, sites * sizeof(cell), PROT_READ | PROT_WRITE,
-                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    // the supervisor) see the same cells; the generation's last reference unmaps it. The
+    // kernel gives zeroed pages: every counter starts at 0.
+    void* p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
-    cells_ = static_cast<cell*>(p);
-    for (size_t i = 0; i < sites; ++i) new (&cells_[i]) cell();
+    cells_ = static_cast<std::atomic<uint64_t>*>(p);
+    for (size_t i = 0; i < stripes * row_; ++i) new (&cells_[i]) std::atomic<uint64_t>(0);
 }
 
 site_counters::~site_counters() {
-    if (cells_) ::munmap(cells_, size_ * sizeof(cell));
+    if (cells_) ::munmap(cells_, bytes_);
 }
 
 result<std::string> canonical_site_name(std::string_view name) {

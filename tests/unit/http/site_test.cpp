@@ -135,10 +135,10 @@ TEST(site_names, canonical_forms_and_bad_names) {
 
 TEST(site_counters, count_per_site_in_shared_memory) {
     site_counters c(3);
-    c.bump(1);
-    c.bump(1);
-    c.bump(2);
-    c.bump(7);  // out of range: ignored
+    c.bump(1, 0);
+    c.bump(1, 17);  // another worker's stripe: summed
+    c.bump(2, 3);
+    c.bump(7, 0);  // out of range: ignored
     EXPECT_EQ(c.requests(0), 0u);
     EXPECT_EQ(c.requests(1), 2u);
     EXPECT_EQ(c.requests(2), 1u);
