@@ -24,6 +24,7 @@ const app_schema& http_schema() {
     static const app_schema schema = [] {
         app_schema s;
         s.tables = {"http"};
+        s.arrays = {"site"};
         s.parse = [](app_tables& tables) -> result<std::shared_ptr<const void>> {
             table_reader& r = tables.table("http");
             auto root = std::make_shared<std::string>(r.path("root", "/var/www/html"));
@@ -37,6 +38,19 @@ const app_schema& http_schema() {
             r.strings("status_allow", {"127.0.0.1/32", "::1/128"});
             if (r.is_word("mode", "strict")) r.fail("mode", "is strict");
             if (auto f = r.finish(); !f) return std::move(f).err();
+            // [[site]] with nested tables: the readers of arrays, inline tables and keys().
+            for (table_reader* site : tables.array("site")) {
+                site->strings("names", {});
+                site->path("root", *root);
+                if (table_reader* pages = site->table("error_pages"))
+                    for (const std::string& k : pages->keys()) pages->path(k, "");
+                for (table_reader* h : site->tables("headers")) {
+                    h->string("match", "");
+                    if (table_reader* set = h->table("set"))
+                        for (const std::string& k : set->keys()) set->string(k, "");
+                }
+                if (auto f = site->finish(); !f) return std::move(f).err();
+            }
             return std::shared_ptr<const void>(std::move(root));
         };
         return s;
