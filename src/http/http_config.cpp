@@ -18,7 +18,7 @@ using namespace std::chrono_literals;
 site site_from_http(const http_settings& http) {
     site s;
     s.root = http.root;
-    if (http.root_fd) s.root_fd.reset(::fcntl(http.root_fd.get(), F_DUPFD_CLOEXEC, 3));
+    s.root_fd = http.root_fd.get();
     s.index = http.index;
     s.serve_hidden = http.serve_hidden;
     s.access_log = http.access_log;

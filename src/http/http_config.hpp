@@ -65,7 +65,7 @@ result<std::shared_ptr<const http_settings>> parse_http_settings(
     table_reader& reader, const std::vector<table_reader*>& sites,
     const char* mime_types = "/etc/mime.types");
 
-// The one site the [http] values make (no names), its root a duplicate of http.root_fd.
+// The one site the [http] values make (no names), on http.root_fd (not a copy).
 site site_from_http(const http_settings& http);
 
 }  // namespace preforkd::http

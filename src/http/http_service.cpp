@@ -39,8 +39,8 @@ std::string root_problem(const std::string& key, const std::string& root, int ro
 std::string root_problem(const http_settings& s) {
     if (!s.sites_configured) return root_problem("http.root", s.root, s.root_fd.get());
     for (size_t i = 0; i < s.sites.size(); ++i) {
-        std::string why = root_problem(fmt::format("site[{}].root", i), s.sites[i].root,
-                                       s.sites[i].root_fd.get());
+        std::string why =
+            root_problem(fmt::format("site[{}].root", i), s.sites[i].root, s.sites[i].root_fd);
         if (!why.empty()) return why;
     }
     return {};

@@ -27,8 +27,11 @@ struct site {
     // Lower case, without a trailing dot: "example.org", "[::1]", "*.example.net".
     std::vector<std::string> names;
     std::string root;
-    // Opened by the supervisor at load (O_PATH), like [http] root, and inherited by workers.
-    unique_fd root_fd;
+    // The folder, opened by the supervisor at load (O_PATH) like [http] root and inherited by
+    // workers. Not owned: a [[site]]'s is `own_root`, the one site without [[site]] uses
+    // http_settings::root_fd (one descriptor per folder in every worker, as before sites).
+    int root_fd = -1;
+    unique_fd own_root;
     std::vector<std::string> index{"index.html"};
     bool serve_hidden = false;
     std::string access_log;  // "" = log.access; this site's own file otherwise

@@ -42,7 +42,8 @@ void open_root(table_reader& t, site& s) {
                                    err == ENOTDIR ? "not a folder" : std::strerror(err)));
         return;
     }
-    s.root_fd.reset(fd);
+    s.own_root.reset(fd);
+    s.root_fd = fd;
 }
 
 }  // namespace

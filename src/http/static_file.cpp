@@ -43,8 +43,7 @@ file_cache::file_cache(const http_settings& settings)
 }
 
 int file_cache::root_fd(uint32_t site) const noexcept {
-    return site < settings_.sites.size() ? settings_.sites[site].root_fd.get()
-                                         : settings_.root_fd.get();
+    return site < settings_.sites.size() ? settings_.sites[site].root_fd : settings_.root_fd.get();
 }
 
 const std::vector<std::string>& file_cache::index(uint32_t site) const noexcept {

@@ -177,7 +177,8 @@ TEST_F(site_config_test, without_sites_http_root_is_the_one_site) {
     ASSERT_EQ(h.sites.size(), 1u);
     EXPECT_TRUE(h.sites[0].names.empty());
     EXPECT_EQ(h.sites[0].root, (base_ / "a").string());
-    EXPECT_TRUE(h.sites[0].root_fd.valid());
+    EXPECT_EQ(h.sites[0].root_fd, h.root_fd.get());  // the same descriptor, not a copy
+    EXPECT_FALSE(h.sites[0].own_root.valid());
     EXPECT_FALSE(h.site_requests);
 }
 
