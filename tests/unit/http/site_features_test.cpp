@@ -107,6 +107,12 @@ TEST_F(site_features_test, a_site_that_compresses_opens_the_shared_cache) {
     EXPECT_TRUE(h.compress_cache.dir_fd.valid());
     EXPECT_TRUE(h.sites[0].encoding.compress.empty());
     EXPECT_EQ(h.sites[1].encoding.compress, std::vector<coding>{coding::gzip});
+    // Only the compressing site's text files may be compressed.
+    std::ofstream(base_ / "a" / "app.css") << std::string(4096, 'a');
+    std::ofstream(base_ / "b" / "app.css") << std::string(4096, 'b');
+    file_cache cache(h);
+    EXPECT_EQ(cache.lookup(0, "app.css", 1)->compress_mask, 0u);
+    EXPECT_EQ(cache.lookup(1, "app.css", 1)->compress_mask, coding_bit(coding::gzip));
     // A missing cache folder fails the load when only a site compresses too.
     expect_error(
         "[http]\ncompress_cache = \"/nonexistent/preforkd-cache\"\n"
