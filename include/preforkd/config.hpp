@@ -98,6 +98,10 @@ struct log_config {
     bool error_configured = false;  // the file set `error` (-F logs to stderr otherwise)
     std::string access = "/var/log/preforkd/access.log";  // a path, "stderr" or "off"
     access_log_format access_format = access_log_format::combined;
+    // The application's own log files (a site's access_log), named by app_tables::log_file:
+    // the supervisor makes them the workers' user's and re-creates them on USR1 before the
+    // workers reopen them by name, as it does for `access`.
+    std::vector<std::string> app_files;
     log_level level = log_level::info;
 };
 
@@ -113,6 +117,16 @@ class app_tables {
     virtual ~app_tables() = default;
     // One of app_schema::tables (present in the file or not: absent means all defaults).
     virtual table_reader& table(std::string_view name) = 0;
+    // One of app_schema::arrays, an array of tables ([[site]]): a reader per table, in file
+    // order, named "site[0]", "site[1]"... in messages (`file:line: site[1].root ...`). None
+    // when the file has no such array. Call finish() on each.
+    virtual std::vector<table_reader*> array(std::string_view name) {
+        (void)name;
+        return {};
+    }
+    // Declares a log file the application writes and reopens by name on USR1 (it opens the
+    // file itself): see log_config::app_files.
+    virtual void log_file(const std::string& path) { (void)path; }
 };
 
 // How an application adds its own tables. `parse` is called once per (re)load in the
@@ -120,6 +134,8 @@ class app_tables {
 // that generation (as config::app). An application with no tables leaves both empty.
 struct app_schema {
     std::vector<std::string> tables;
+    // Top-level arrays of tables the application reads with app_tables::array ([[site]]).
+    std::vector<std::string> arrays;
     std::function<result<std::shared_ptr<const void>>(app_tables&)> parse;
 };
 

@@ -18,6 +18,7 @@
 #include <system_error>
 #include <utility>
 
+#include "core/config_app_tables.hpp"
 #include "core/config_lines.hpp"
 #include "core/config_reader.hpp"
 #include "core/pid_file_setting.hpp"
@@ -303,31 +304,6 @@ void read_log(toml_table_reader& r, log_config& l) {
     }
 }
 
-class app_tables_impl final : public app_tables {
-  public:
-    app_tables_impl(const toml::table& root, const std::string& file,
-                    const std::filesystem::path& base_dir)
-        : root_(root), file_(file), base_dir_(base_dir) {}
-
-    table_reader& table(std::string_view name) override {
-        auto it = readers_.find(name);
-        if (it == readers_.end()) {
-            const toml::node* node = root_.get(name);
-            std::string n(name);
-            auto reader = std::make_unique<toml_table_reader>(n, node ? node->as_table() : nullptr,
-                                                              file_, base_dir_);
-            it = readers_.emplace(std::move(n), std::move(reader)).first;
-        }
-        return *it->second;
-    }
-
-  private:
-    const toml::table& root_;
-    const std::string& file_;
-    const std::filesystem::path& base_dir_;
-    std::map<std::string, std::unique_ptr<toml_table_reader>, std::less<>> readers_;
-};
-
 // Every top-level entry must be a table we know: catch "[servr]" and keys written above
 // the first header before anything else.
 result<void> check_top_level(const toml::table& root, const std::string& name,
@@ -339,8 +315,15 @@ result<void> check_top_level(const toml::table& root, const std::string& name,
         bool known =
             std::find(core_tables.begin(), core_tables.end(), k) != core_tables.end() ||
             std::find(schema.tables.begin(), schema.tables.end(), k) != schema.tables.end();
+        const bool array =
+            std::find(schema.arrays.begin(), schema.arrays.end(), k) != schema.arrays.end();
         std::string msg;
-        if (known && !node.is_table()) {
+        if (array) {
+            const toml::array* arr = node.as_array();
+            if (arr && arr->is_array_of_tables()) continue;
+            msg = detail::hex_escaped(k) + " must be an array of tables ([[" +
+                  detail::hex_escaped(k) + "]]), not " + std::string(detail::type_name(node));
+        } else if (known && !node.is_table()) {
             msg = detail::hex_escaped(k) + " must be a table, not " +
                   std::string(detail::type_name(node));
         } else if (!known && node.is_table()) {
@@ -447,15 +430,20 @@ result<config> parse_config(std::string_view toml_text, const std::string& name,
     }
     cfg.tls = std::make_shared<const tls::tls_settings>(std::move(*tls));
 
-    app_tables_impl apps(root, name, base_dir);
+    detail::app_tables_impl apps(root, name, base_dir);
     if (schema.parse) {
         auto app = schema.parse(apps);
         if (!app) return std::move(app).err();
         cfg.app = std::move(*app);
+        cfg.log.app_files = std::move(apps.log_files());
     }
     // A key the application never asked for is unknown even if its parse forgot finish().
     for (const std::string& t : schema.tables) {
         if (auto r = apps.table(t).finish(); !r) return std::move(r).err();
+    }
+    for (const std::string& t : schema.arrays) {
+        for (table_reader* item : apps.array(t))
+            if (auto r = item->finish(); !r) return std::move(r).err();
     }
     return cfg;
 }

@@ -142,8 +142,8 @@ void append_row(std::string& body, std::string_view name, bool folder, std::stri
 bool answer_listing(exchange& x) {
     std::vector<listing_entry> entries;
     bool truncated = false;
-    if (!read_folder(x.root_fd, x.path, x.svc.cache().uses_openat2(), x.svc.settings().serve_hidden,
-                     entries, truncated))
+    if (!read_folder(x.root_fd, x.path, x.svc.cache().uses_openat2(),
+                     x.svc.serve_hidden(x.site_index), entries, truncated))
         return false;
 
     std::string title = "Index of /";

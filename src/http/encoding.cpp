@@ -84,7 +84,10 @@ void parse_compress_cache_settings(table_reader& r, bool needed, compress_cache_
         }
         target = v;
     }
-    if (!needed) return;
+    if (needed) open_compress_cache(r, out);
+}
+
+void open_compress_cache(table_reader& r, compress_cache_settings& out) {
     if (out.path.empty() || out.path[0] != '/') {
         r.fail("compress_cache", "must name a folder (an absolute path)");
         return;

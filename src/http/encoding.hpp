@@ -14,8 +14,9 @@
 
 namespace preforkd::http {
 
-// One site's choices ([http] today; a [[site]] table reads the same keys with [http]'s
-// values as defaults). The order of each list is the server's preference on equal q-values.
+// One site's choices (site::encoding: a [[site]] table reads the same keys with [http]'s
+// values as defaults; without [[site]], [http]'s). The order of each list is the server's
+// preference on equal q-values.
 struct encoding_settings {
     // x.br, x.zst, x.gz beside x, served when the client accepts them.
     std::vector<coding> precompressed{coding::br, coding::zstd, coding::gzip};
@@ -49,6 +50,10 @@ struct compress_cache_settings {
 
 // Reads the three keys; opens the folder when `needed` (some site compresses).
 void parse_compress_cache_settings(table_reader& r, bool needed, compress_cache_settings& out);
+// Opens out.path (O_PATH) for the workers, recording a problem on `r` when it cannot: what
+// parse_compress_cache_settings does when `needed`, and what the [[site]] parse does when
+// only a site compresses.
+void open_compress_cache(table_reader& r, compress_cache_settings& out);
 
 // "256MiB", "1GiB", "512KiB", "4096" (bytes; K/M/G are read as KiB/MiB/GiB); false if bad.
 bool parse_byte_size(std::string_view text, uint64_t& out) noexcept;

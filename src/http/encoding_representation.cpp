@@ -164,7 +164,7 @@ const std::shared_ptr<file_entry>& choose_representation(exchange& x,
         value = x.scratch;
     }
     const accept_encoding ae = parse_accept_encoding(value);
-    const representation_source& src = x.svc.cache().source();
+    const representation_source& src = x.svc.cache().source(x.site_index);
     coding order[coding_count];
     const size_t n = preference(*src.enc, order);
     file_entry& f = *e;

@@ -21,6 +21,7 @@ namespace preforkd::http {
 class http_service;
 struct file_entry;
 struct site_rules;
+struct site;
 
 struct exchange {
     exchange(http_service& s, std::string& o, std::string& scratch_space,
@@ -40,6 +41,10 @@ struct exchange {
     const site_rules* rules = nullptr;
     int root_fd = -1;
     std::string_view path;  // the normalised path (normalize_path) once route() has it
+    // The site the request was routed to (route() sets it from the Host or the absolute
+    // target); null for an answer given before routing (a head that could not be parsed).
+    const site* vhost = nullptr;
+    uint32_t site_index = 0;  // vhost's index in http_settings::sites (its file cache key)
 
     // ---- the answer
     std::string& out;      // the session's queued output: the answer is appended

@@ -104,7 +104,8 @@ void serve_file(exchange& x, const std::shared_ptr<file_entry>& e) {
 
 void serve_path(exchange& x, const std::string& path, std::string_view query) {
     worker_context& ctx = x.svc.ctx();
-    const std::shared_ptr<file_entry>& e = x.svc.cache().lookup(path, ctx.now_ms() / 1000);
+    const std::shared_ptr<file_entry>& e =
+        x.svc.cache().lookup(x.site_index, path, ctx.now_ms() / 1000);
     switch (e->kind) {
         case lookup_kind::file:
             // Only a file with other representations pays for reading Accept-Encoding.
@@ -136,7 +137,7 @@ void serve_path(exchange& x, const std::string& path, std::string_view query) {
                 (e->err == ENOENT || e->err == ENOTDIR)) {
                 // A copy: serving it may outlive the next cache lookup.
                 std::shared_ptr<file_entry> f =
-                    x.svc.cache().lookup(x.rules->fallback_key, ctx.now_ms() / 1000);
+                    x.svc.cache().lookup(x.site_index, x.rules->fallback_key, ctx.now_ms() / 1000);
                 if (f->kind == lookup_kind::file) {
                     serve_file(x, f);
                     return;

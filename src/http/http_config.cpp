@@ -9,13 +9,31 @@
 #include <charconv>
 #include <cstring>
 #include <preforkd/detail/text.hpp>
+#include <preforkd/log.hpp>
 
 namespace preforkd::http {
 
 using namespace std::chrono_literals;
 
+site site_from_http(const http_settings& http) {
+    site s;
+    s.root = http.root;
+    s.root_fd = http.root_fd.get();
+    s.index = http.index;
+    s.serve_hidden = http.serve_hidden;
+    s.access_log = http.access_log;
+    s.rules = http.rules;
+    s.encoding = http.encoding;
+    return s;
+}
+
 result<std::shared_ptr<const http_settings>> parse_http_settings(table_reader& r,
                                                                  const char* mime_types) {
+    return parse_http_settings(r, {}, mime_types);
+}
+
+result<std::shared_ptr<const http_settings>> parse_http_settings(
+    table_reader& r, const std::vector<table_reader*>& site_tables, const char* mime_types) {
     auto s = std::make_shared<http_settings>();
     s->root = r.path("root", s->root);
     s->index = r.strings("index", s->index);
@@ -36,6 +54,7 @@ result<std::shared_ptr<const http_settings>> parse_http_settings(table_reader& r
     std::vector<std::string> allow =
         r.strings("status_allow", std::vector<std::string>{"127.0.0.1/32", "::1/128"});
     s->rules = parse_site_rules(r, s->rules);
+    s->access_log = r.path("access_log", s->access_log);
 
     for (const std::string& name : s->index) {
         if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
@@ -65,7 +84,9 @@ result<std::shared_ptr<const http_settings>> parse_http_settings(table_reader& r
         }
         s->status_allow.push_back(*c);
     }
-    if (s->root.empty()) {
+    if (!site_tables.empty()) {
+        // The sites open their own roots ([http] root is only their default).
+    } else if (s->root.empty()) {
         r.fail("root", "must name a folder");
     } else {
         // O_PATH: the supervisor, still root, resolves the folder once; workers that have
@@ -80,6 +101,33 @@ result<std::shared_ptr<const http_settings>> parse_http_settings(table_reader& r
         }
     }
     if (auto done = r.finish(); !done) return std::move(done).err();
+    if (site_tables.empty()) {
+        site one = site_from_http(*s);
+        if (!one.access_log.empty()) {
+            auto fd = open_log_file(one.access_log);
+            if (!fd) {
+                r.fail("access_log", fd.err().message);
+                auto failed = r.finish();
+                return std::move(failed).err();
+            }
+            one.access_fd = std::move(*fd);
+        }
+        s->sites.push_back(std::move(one));
+    } else {
+        parse_sites(site_tables, *s);
+        for (table_reader* t : site_tables)
+            if (auto done = t->finish(); !done) return std::move(done).err();
+        s->sites_configured = true;
+        s->site_requests = std::make_shared<const site_counters>(s->sites.size());
+        // One cache folder for the server, needed as soon as any site compresses.
+        bool compresses = false;
+        for (const site& one : s->sites) compresses |= !one.encoding.compress.empty();
+        if (compresses && !s->compress_cache.dir_fd) {
+            open_compress_cache(r, s->compress_cache);
+            if (auto done = r.finish(); !done) return std::move(done).err();
+        }
+    }
+    s->finder = site_finder(s->sites);
     s->mime = mime_table::load(mime_types);
     s->mime.set_charset(s->charset);
     return std::shared_ptr<const http_settings>(std::move(s));

@@ -6,6 +6,7 @@
 #include <memory>
 #include <preforkd/service.hpp>
 #include <string>
+#include <vector>
 
 #include "http/buffer_pool.hpp"
 #include "http/compress_cache.hpp"
@@ -50,6 +51,34 @@ class http_service final : public service {
     const std::string& metrics_key() const noexcept { return metrics_key_; }
     size_t input_capacity() const noexcept { return buffers_.input_capacity(); }
 
+    // The sites (settings().sites; one made from [http] for settings built without any).
+    const std::vector<site>& sites() const noexcept { return *sites_; }
+    // The index of the request's site: 0 at once when there is one site (no Host is read).
+    uint32_t find_site(const request_head& h) const noexcept {
+        return sites_->size() > 1 ? settings_.finder.find(h) : 0;
+    }
+    // Settings built by hand (tests, fuzzers) without sites stay the [http] values, read live.
+    bool serve_hidden(uint32_t i) const noexcept {
+        return settings_.sites.empty() ? settings_.serve_hidden : settings_.sites[i].serve_hidden;
+    }
+    // The site's rules and root, the same way (its codings: file_cache::source()).
+    const site_rules& rules(uint32_t i) const noexcept {
+        return settings_.sites.empty() ? settings_.rules : settings_.sites[i].rules;
+    }
+    int root_fd(uint32_t i) const noexcept {
+        return settings_.sites.empty() ? settings_.root_fd.get() : settings_.sites[i].root_fd;
+    }
+    void count_site(uint32_t i) const noexcept {
+        if (settings_.site_requests) settings_.site_requests->bump(i, ctx_.slot_index());
+    }
+    // Where the site's access log lines go: its own file, else log.access (-1: off).
+    int access_log_fd(uint32_t site) const noexcept {
+        int fd = site < site_log_fd_.size() ? site_log_fd_[site] : -1;
+        return fd >= 0 ? fd : ctx_.access_log_fd();
+    }
+    // USR1: the sites' own logs are reopened by name, like log.access.
+    void on_reopen_logs() noexcept override;
+
   private:
     worker_context& ctx_;
     const http_settings& settings_;
@@ -62,6 +91,15 @@ class http_service final : public service {
     bool status_enabled_ = false;
     std::string health_key_;
     std::string metrics_key_;
+    std::vector<site> own_sites_;  // only for settings without sites
+    const std::vector<site>* sites_ = nullptr;
+    // Per site: the fd its lines go to (-1: log.access), and the files this worker opened.
+    std::vector<int> site_log_fd_;
+    std::vector<unique_fd> site_logs_;
+
+    // Opens each site's own log by name (as this worker's user); where that fails the file
+    // inherited from the supervisor (or the previous one) stays.
+    void reopen_site_logs(bool report) noexcept;
 };
 
 // What make_application's make_service returns: nullptr (the worker then exits with

@@ -15,6 +15,7 @@
 #include "http/http_service.hpp"
 #include "http/path.hpp"
 #include "http/probes.hpp"
+#include "http/site.hpp"
 #include "http/site_answers.hpp"
 #include "http/status_page.hpp"
 
@@ -23,10 +24,13 @@ namespace preforkd::http {
 void route(exchange& x, std::string& path) {
     const request_head& h = *x.head;
     x.svc.dates().update(::time(nullptr));
-    // The site this request is for: today the one of [http]. The handlers take the rules and
-    // the root from here, so choosing a site by name is this one place.
-    x.rules = &x.svc.settings().rules;
-    x.root_fd = x.svc.settings().root_fd.get();
+    // The site first: every answer below, errors included, is its answer (and its log line).
+    // The handlers take its rules and root from here, so choosing a site is this one place.
+    x.site_index = x.svc.find_site(h);
+    x.vhost = &x.svc.sites()[x.site_index];
+    x.rules = &x.svc.rules(x.site_index);
+    x.root_fd = x.svc.root_fd(x.site_index);
+    x.svc.count_site(x.site_index);
 
     if (h.method != method_t::get && h.method != method_t::head) {
         // RFC 9110 section 15.5.6 / 15.6.2: known but not allowed here, or unknown. The
@@ -51,7 +55,7 @@ void route(exchange& x, std::string& path) {
     x.drain = h.content_length;
 
     target_parts parts = split_target(h.target, h.form);
-    switch (normalize_path(parts.path, x.svc.settings().serve_hidden, path)) {
+    switch (normalize_path(parts.path, x.svc.serve_hidden(x.site_index), path)) {
         case path_result::bad_request:
             answer_error(x, 400, false);
             return;

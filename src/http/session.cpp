@@ -443,7 +443,8 @@ void http_session::finish(exchange& x) noexcept {
 }
 
 void http_session::log_access(const exchange& x) noexcept {
-    const int fd = ctx_.access_log_fd();
+    // A site with its own access_log writes there; every other answer to log.access.
+    const int fd = x.vhost ? svc_.access_log_fd(x.site_index) : ctx_.access_log_fd();
     if (fd < 0) return;  // log.access = "off": nothing formatted, nothing written
     if (peer_len_ == 0) peer_len_ = preforkd::detail::format_host(peer_, peer_text_);
     access_record r;

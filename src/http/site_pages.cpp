@@ -60,7 +60,8 @@ bool answer_error_page(exchange& x, int status, bool keep, std::string_view extr
     if (!page) return false;
     // A copy: the cache may drop the entry at its next lookup, and the body may be sent
     // with sendfile long after this returns.
-    std::shared_ptr<file_entry> e = x.svc.cache().lookup(page->key, x.svc.ctx().now_ms() / 1000);
+    std::shared_ptr<file_entry> e =
+        x.svc.cache().lookup(x.site_index, page->key, x.svc.ctx().now_ms() / 1000);
     if (e->kind != lookup_kind::file) return false;  // a missing page: the built-in one
 
     date_cache& dates = x.svc.dates();

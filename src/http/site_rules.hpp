@@ -1,8 +1,8 @@
 // What a site does beyond serving its files: error pages, the SPA fallback, folder
 // listings, extra headers, redirects and the move to HTTPS (DESIGN.md, "Sites").
 //
-// One site_rules is read from [http] today (http_settings::rules) and applies to every
-// request; with [[site]] each site has its own, defaulting to [http]'s. The handlers reach
+// [http]'s site_rules (http_settings::rules) are every site's defaults; each [[site]] has
+// its own (site::rules). The handlers reach
 // it, and the root it applies to, through the exchange (exchange::rules, exchange::root_fd),
 // set in one place by route().
 #pragma once

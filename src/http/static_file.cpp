@@ -37,10 +37,15 @@ lookup_kind kind_of_errno(int err) noexcept {
 }  // namespace
 
 file_cache::file_cache(const http_settings& settings)
-    : settings_(settings),
-      src_(make_representation_source(settings.root_fd.get(), settings.encoding,
-                                      settings.compress_cache, settings.mime)),
-      oom_(std::make_shared<file_entry>()) {
+    : settings_(settings), oom_(std::make_shared<file_entry>()) {
+    // One source per site: its root, its codings; the compressed copies' folder is shared.
+    if (settings.sites.empty()) {
+        srcs_.push_back(make_representation_source(settings.root_fd.get(), settings.encoding,
+                                                   settings.compress_cache, settings.mime));
+    }
+    for (const site& one : settings.sites)
+        srcs_.push_back(make_representation_source(one.root_fd, one.encoding,
+                                                   settings.compress_cache, settings.mime));
     oom_->kind = lookup_kind::error;
     oom_->err = ENOMEM;
 }
@@ -52,20 +57,29 @@ size_t file_cache::entry_memory(const file_entry& e) noexcept {
     return n;
 }
 
-const std::shared_ptr<file_entry>& file_cache::lookup(std::string_view key,
+int file_cache::root_fd(uint32_t site) const noexcept {
+    return site < settings_.sites.size() ? settings_.sites[site].root_fd : settings_.root_fd.get();
+}
+
+const std::vector<std::string>& file_cache::index(uint32_t site) const noexcept {
+    return site < settings_.sites.size() ? settings_.sites[site].index : settings_.index;
+}
+
+const std::shared_ptr<file_entry>& file_cache::lookup(uint32_t site, std::string_view key,
                                                       int64_t now_s) noexcept {
-    auto it = map_.find(key);
+    auto it = map_.find(cache_key_view{site, key});
     if (it != map_.end()) {
         file_entry& e = *it->second;
         if (e.checked_s == now_s) return it->second;
-        if (e.kind == lookup_kind::file && still_valid(e) && representations_still_valid(e, src_)) {
+        if (e.kind == lookup_kind::file && still_valid(site, e) &&
+            representations_still_valid(e, source(site))) {
             e.checked_s = now_s;
             return it->second;
         }
         memory_ -= e.counted_memory;
         map_.erase(it);
     }
-    scratch_ = resolve(key);
+    scratch_ = resolve(site, key);
     scratch_->checked_s = now_s;
     if (scratch_->kind == lookup_kind::error) return scratch_;
     try {
@@ -77,24 +91,24 @@ const std::shared_ptr<file_entry>& file_cache::lookup(std::string_view key,
         }
         memory_ += bytes;
         scratch_->counted_memory = bytes;
-        auto [pos, added] = map_.emplace(std::string(key), scratch_);
+        auto [pos, added] = map_.emplace(cache_key{site, std::string(key)}, scratch_);
         return pos->second;
     } catch (...) {
         return scratch_;  // out of memory: served uncached
     }
 }
 
-bool file_cache::still_valid(const file_entry& e) const noexcept {
+bool file_cache::still_valid(uint32_t site, const file_entry& e) const noexcept {
     // fstatat may follow a symlink out of the root: harmless, it only decides whether to
     // re-open, and re-opening goes through open_beneath.
     struct stat st {};
-    if (::fstatat(settings_.root_fd.get(), e.open_path.c_str(), &st, 0) != 0) return false;
+    if (::fstatat(root_fd(site), e.open_path.c_str(), &st, 0) != 0) return false;
     return S_ISREG(st.st_mode) && st.st_ino == e.ino && st.st_dev == e.dev &&
            static_cast<uint64_t>(st.st_size) == e.size && st.st_mtim.tv_sec == e.mtime_s &&
            st.st_mtim.tv_nsec == e.mtime_ns;
 }
 
-std::shared_ptr<file_entry> file_cache::resolve(std::string_view key) noexcept {
+std::shared_ptr<file_entry> file_cache::resolve(uint32_t site, std::string_view key) noexcept {
     std::shared_ptr<file_entry> e;
     try {
         e = std::make_shared<file_entry>();
@@ -106,7 +120,7 @@ std::shared_ptr<file_entry> file_cache::resolve(std::string_view key) noexcept {
         std::string rel(key);
         if (dir_form && !rel.empty()) rel.pop_back();
 
-        int fd = open_beneath(settings_.root_fd.get(), rel, open_flags, use_openat2_);
+        int fd = open_beneath(root_fd(site), rel, open_flags, use_openat2_);
         if (fd < 0) {
             e->kind = kind_of_errno(-fd);
             e->err = -fd;
@@ -125,7 +139,7 @@ std::shared_ptr<file_entry> file_cache::resolve(std::string_view key) noexcept {
                 return e;
             }
             e->open_path = std::move(rel);
-            fill_file(*e, std::move(file), st);
+            fill_file(site, *e, std::move(file), st);
             return e;
         }
         if (!S_ISDIR(st.st_mode)) {
@@ -138,9 +152,9 @@ std::shared_ptr<file_entry> file_cache::resolve(std::string_view key) noexcept {
         }
         file.reset();
         bool index_refused = false;
-        for (const std::string& index : settings_.index) {
-            std::string path = rel.empty() ? index : rel + "/" + index;
-            int ifd = open_beneath(settings_.root_fd.get(), path, open_flags, use_openat2_);
+        for (const std::string& name : index(site)) {
+            std::string path = rel.empty() ? name : rel + "/" + name;
+            int ifd = open_beneath(root_fd(site), path, open_flags, use_openat2_);
             if (ifd < 0) {
                 lookup_kind k = kind_of_errno(-ifd);
                 if (k == lookup_kind::error) {
@@ -154,7 +168,7 @@ std::shared_ptr<file_entry> file_cache::resolve(std::string_view key) noexcept {
             unique_fd index_fd(ifd);
             if (::fstat(index_fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
             e->open_path = std::move(path);
-            fill_file(*e, std::move(index_fd), st);
+            fill_file(site, *e, std::move(index_fd), st);
             return e;
         }
         // Like Apache and nginx without directory listings. An index file that exists but
@@ -188,10 +202,11 @@ std::string_view ok_head(file_entry& e, const date_cache& dates) {
     return e.ok_head;
 }
 
-void file_cache::fill_file(file_entry& e, unique_fd fd, const struct stat& st) noexcept {
+void file_cache::fill_file(uint32_t site, file_entry& e, unique_fd fd,
+                           const struct stat& st) noexcept {
     fill_file_entry(e, std::move(fd), st, {settings_.mime.lookup(e.open_path)});
     if (e.kind != lookup_kind::file) return;
-    attach_representations(e, src_);
+    attach_representations(e, source(site));
     if (e.variant_mask != 0 || e.compress_mask != 0) mark_vary(e);
 }
 

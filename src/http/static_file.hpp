@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "http/accept_encoding.hpp"
 #include "http/encoding_representation.hpp"
@@ -99,6 +100,33 @@ struct string_hash {
     }
 };
 
+// The cache's key: a normalised path under one site's root. Two sites' "index.html" are two
+// entries; a lookup compares a (site, string_view) pair, so it allocates nothing.
+struct cache_key {
+    uint32_t site = 0;
+    std::string path;
+};
+struct cache_key_view {
+    uint32_t site = 0;
+    std::string_view path;
+};
+struct cache_key_hash {
+    using is_transparent = void;
+    size_t operator()(const cache_key_view& k) const noexcept {
+        return std::hash<std::string_view>{}(k.path) ^ (size_t{k.site} * 0x9e3779b97f4a7c15u);
+    }
+    size_t operator()(const cache_key& k) const noexcept {
+        return (*this)(cache_key_view{k.site, k.path});
+    }
+};
+struct cache_key_equal {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const noexcept {
+        return a.site == b.site && std::string_view(a.path) == std::string_view(b.path);
+    }
+};
+
 class file_cache {
   public:
     // Files up to `memory_limit` bytes are read into memory and answered with one write;
@@ -111,26 +139,37 @@ class file_cache {
 
     // `key` is a normalised path (normalize_path): "" or "dir/" for folders. The returned
     // pointer stays valid until the next lookup; copy the shared_ptr to keep it longer.
-    const std::shared_ptr<file_entry>& lookup(std::string_view key, int64_t now_s) noexcept;
+    const std::shared_ptr<file_entry>& lookup(std::string_view key, int64_t now_s) noexcept {
+        return lookup(0, key, now_s);
+    }
+    // The same under the root of settings.sites[site] (the [http] root without sites).
+    const std::shared_ptr<file_entry>& lookup(uint32_t site, std::string_view key,
+                                              int64_t now_s) noexcept;
 
     size_t size() const noexcept { return map_.size(); }
-    // Where other representations come from: the root, the encoding settings, the
-    // compressed-copy folder. Built from the settings in one place (the constructor).
-    const representation_source& source() const noexcept { return src_; }
+    // Where other representations come from for a site: its root, its encoding settings,
+    // the compressed-copy folder. Built from the settings in one place (the constructor).
+    const representation_source& source(uint32_t site) const noexcept {
+        return srcs_[site < srcs_.size() ? site : 0];
+    }
     bool uses_openat2() const noexcept { return use_openat2_; }
 
   private:
-    std::shared_ptr<file_entry> resolve(std::string_view key) noexcept;
-    bool still_valid(const file_entry& e) const noexcept;
-    void fill_file(file_entry& e, unique_fd fd, const struct stat& st) noexcept;
+    std::shared_ptr<file_entry> resolve(uint32_t site, std::string_view key) noexcept;
+    bool still_valid(uint32_t site, const file_entry& e) const noexcept;
+    // The site's root and index files: the [http] ones when the settings have no sites.
+    int root_fd(uint32_t site) const noexcept;
+    const std::vector<std::string>& index(uint32_t site) const noexcept;
+    void fill_file(uint32_t site, file_entry& e, unique_fd fd, const struct stat& st) noexcept;
     static size_t entry_memory(const file_entry& e) noexcept;
 
     const http_settings& settings_;
-    std::unordered_map<std::string, std::shared_ptr<file_entry>, string_hash, std::equal_to<>> map_;
+    std::unordered_map<cache_key, std::shared_ptr<file_entry>, cache_key_hash, cache_key_equal>
+        map_;
     size_t memory_ = 0;
     bool use_openat2_ = true;
-    representation_source src_;
-    std::shared_ptr<file_entry> scratch_;  // for answers that are not cached
+    std::vector<representation_source> srcs_;  // one per site
+    std::shared_ptr<file_entry> scratch_;      // for answers that are not cached
     std::shared_ptr<file_entry> oom_;
 };
 

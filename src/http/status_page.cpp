@@ -127,6 +127,10 @@ void render_status_text(const status_snapshot& s, std::string_view version, std:
         if (w.tls_send_path != 0) fmt::format_to(o, " tls_path={}", path_name(w.tls_send_path));
         out.push_back('\n');
     }
+    // Site names are checked host names ([a-z0-9._-], "*.", "[v6]"): nothing to escape.
+    for (size_t i = 0; i < s.sites.size(); ++i)
+        fmt::format_to(o, "Site: index={} name={} requests={}\n", i,
+                       s.sites[i].name.empty() ? "-" : s.sites[i].name, s.sites[i].requests);
 }
 
 void render_status_json(const status_snapshot& s, std::string& out) {
@@ -151,6 +155,15 @@ void render_status_json(const status_snapshot& s, std::string& out) {
         out.push_back('}');
     }
     out.append("],\n");
+    if (!s.sites.empty()) {
+        out.append(" \"sites\": [");
+        for (size_t i = 0; i < s.sites.size(); ++i) {
+            if (i > 0) out.append(",\n            ");
+            fmt::format_to(o, "{{\"index\": {}, \"name\": \"{}\", \"requests\": {}}}", i,
+                           s.sites[i].name, s.sites[i].requests);
+        }
+        out.append("],\n");
+    }
     // Totals include the reaped workers' counts: they never go down while the supervisor
     // lives (a reader computing rates can trust them). tls_* stay last, as before.
     const auto& r = t.c.responses;
@@ -179,6 +192,14 @@ void serve_status(exchange& x, std::string_view query) {
     accept.clear();
     if (x.head) combine_field_lines(x.head->bytes, "accept", accept);
     const status_format format = choose_status_format(query, accept);
+    const http_settings& settings = x.svc.settings();
+    if (settings.sites_configured && settings.site_requests) {
+        for (size_t i = 0; i < settings.sites.size(); ++i) {
+            const auto& names = settings.sites[i].names;
+            snap.sites.push_back({names.empty() ? std::string() : names.front(),
+                                  settings.site_requests->requests(i)});
+        }
+    }
     std::string& body = x.svc.line_buffer();
     body.clear();
     const char* type = "Content-Type: text/plain; charset=utf-8\r\n";

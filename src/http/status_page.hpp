@@ -34,6 +34,12 @@ struct worker_snapshot {
     std::array<uint64_t, 5> responses{};  // by status class, [0] = 1xx
 };
 
+// Requests one [[site]] answered in this generation (the counters are per configuration).
+struct site_snapshot {
+    std::string name;  // its first name, "" for a site without names
+    uint64_t requests = 0;
+};
+
 struct status_snapshot {
     int32_t supervisor_pid = 0;
     uint32_t generation = 0;
@@ -43,6 +49,7 @@ struct status_snapshot {
     // supervisor's own counters.
     traffic_counters retired;
     supervisor_counters supervisor;
+    std::vector<site_snapshot> sites;  // empty without [[site]]: no site lines at all
 };
 
 // Reads slots [0, used()) whose state is not empty, and the retired sums, consistently

@@ -63,8 +63,21 @@ result<std::shared_ptr<generation>> supervisor::make_generation(config cfg, uint
             log_.warn("chown {}: {}", access, std::strerror(errno));
         gen->access_log = std::move(*fd);
     }
+    prepare_app_logs(cfg, gen->creds);
     gen->cfg = std::move(cfg);
     return gen;
+}
+
+void supervisor::prepare_app_logs(const config& cfg, const sys::credentials& creds) {
+    for (const std::string& path : cfg.log.app_files) {
+        auto fd = open_log_file(path);
+        if (!fd) {
+            log_.error("{}", fd.err().message);
+            continue;
+        }
+        if (creds.change && ::fchown(fd->get(), creds.uid, static_cast<gid_t>(-1)) != 0)
+            log_.warn("chown {}: {}", path, std::strerror(errno));
+    }
 }
 
 void supervisor::reload() {

@@ -368,6 +368,8 @@ void supervisor::reopen_logs() {
             log_.error("USR1: {}", fd.err().message);
         }
     }
+    // The application's own logs: re-created (after a rename) and theirs before they reopen.
+    prepare_app_logs(current_->cfg, creds);
     pool_.signal_all(SIGUSR1);
     log_.info("logs reopened");
 }

@@ -62,6 +62,10 @@ class supervisor {
     void reopen_logs();
     // The scoreboard file readable by `--status` as the workers' group (root:group 0640).
     void share_board_with(const sys::credentials& creds);
+    // Opens (creating) each of cfg.log.app_files and gives it to the workers' user, so that
+    // workers can reopen it by name; problems are logged, never fatal (the application
+    // opened the files when it loaded the configuration).
+    void prepare_app_logs(const config& cfg, const sys::credentials& creds);
     void adjust_floor(int delta);
     int64_t next_wakeup_ms() const;
 

@@ -24,6 +24,7 @@ const app_schema& http_schema() {
     static const app_schema schema = [] {
         app_schema s;
         s.tables = {"http"};
+        s.arrays = {"site"};
         s.parse = [](app_tables& tables) -> result<std::shared_ptr<const void>> {
             table_reader& r = tables.table("http");
             auto root = std::make_shared<std::string>(r.path("root", "/var/www/html"));
@@ -45,6 +46,19 @@ const app_schema& http_schema() {
                     for (const std::string& k : set->keys()) set->string(k, "");
             }
             if (auto f = r.finish(); !f) return std::move(f).err();
+            // [[site]] with nested tables: the readers of arrays, inline tables and keys().
+            for (table_reader* site : tables.array("site")) {
+                site->strings("names", {});
+                site->path("root", *root);
+                if (table_reader* pages = site->sub_table("error_pages"))
+                    for (const std::string& k : pages->keys()) pages->path(k, "");
+                for (table_reader* h : site->table_array("headers")) {
+                    h->string("match", "");
+                    if (table_reader* set = h->sub_table("set"))
+                        for (const std::string& k : set->keys()) set->string(k, "");
+                }
+                if (auto f = site->finish(); !f) return std::move(f).err();
+            }
             return std::shared_ptr<const void>(std::move(root));
         };
         return s;

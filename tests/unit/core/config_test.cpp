@@ -74,6 +74,7 @@ app_schema http_schema() {
         r.string("health_path", "/healthz");
         r.string("metrics_path", "/metrics");
         r.string("charset", "utf-8");
+        r.path("access_log", "");
         h->status_allow = r.strings("status_allow", {"127.0.0.1/32", "::1/128"});
         // The site rules (src/http/site_rules.cpp), read as far as their shape.
         if (table_reader* pages = r.sub_table("error_pages"))
@@ -924,7 +925,7 @@ TEST(shipped_config, package_config_defaults_match_the_code) {
         }
         text += line + '\n';
     }
-    EXPECT_EQ(uncommented, 45);  // every key but user, group, http.root and log.error
+    EXPECT_EQ(uncommented, 46);  // every key but user, group, http.root and log.error
     auto r = parse_config(text, "/etc/preforkd/preforkd.toml", http_schema());
     ASSERT_TRUE(r.ok()) << r.err().message;
     auto d = parse_config(

@@ -172,3 +172,27 @@ TEST_F(allocation_test, precompressed_answers_allocate_nothing_when_warm) {
     EXPECT_NE(got.find("Content-Encoding: gzip\r\n"), std::string::npos);
     EXPECT_NE(got.find("Vary: Accept-Encoding\r\n"), std::string::npos);
 }
+
+// Sites (issue 16): finding the site by Host (exact or wildcard) and counting it allocate
+// nothing either.
+TEST_F(allocation_test, a_warm_request_to_one_of_many_sites_allocates_nothing) {
+    for (int i = 0; i < 100; ++i) {
+        site s = site_from_http(*settings_);
+        s.names = {"site" + std::to_string(i) + ".test"};
+        settings_->sites.push_back(std::move(s));
+    }
+    settings_->sites.back().names.push_back("*.wild.test");
+    settings_->finder = site_finder(settings_->sites);
+    settings_->site_requests = std::make_shared<const site_counters>(settings_->sites.size());
+    settings_->sites_configured = true;
+    make_service();
+    connect();
+    for (const char* host : {"Site57.test:8080", "a.b.wild.test."}) {
+        const std::string req =
+            std::string("GET /a.txt HTTP/1.1\r\nHost: ") + host + "\r\nUser-Agent: x\r\n\r\n";
+        for (int i = 0; i < 3; ++i) allocations_for(req);
+        EXPECT_EQ(allocations_for(req), 0u) << host;
+    }
+    EXPECT_EQ(settings_->site_requests->requests(57), 4u);
+    EXPECT_EQ(settings_->site_requests->requests(99), 4u);
+}

@@ -136,15 +136,15 @@ TEST_F(representation_test, a_copy_in_the_cache_is_found_and_labelled_from_the_o
     file_cache c(settings_);
     auto e = c.lookup("old.html", 1);
     ASSERT_EQ(e->variant_mask, 0u);
-    const std::string name = cache_file_name(c.source().root_id, "old.html", e->etag, coding::br);
+    const std::string name = cache_file_name(c.source(0).root_id, "old.html", e->etag, coding::br);
     std::ofstream(base_ / "cache" / name, std::ios::binary) << "COMPRESSED";
-    ASSERT_TRUE(attach_cached_copy(*e, coding::br, c.source()));
+    ASSERT_TRUE(attach_cached_copy(*e, coding::br, c.source(0)));
     const auto& v = e->variants[static_cast<size_t>(coding::br)];
     ASSERT_TRUE(v);
     EXPECT_EQ(v->body, "COMPRESSED");
     EXPECT_EQ(v->etag, e->etag.substr(0, e->etag.size() - 1) + "-br\"");
     EXPECT_EQ(v->last_modified, e->last_modified);
-    EXPECT_FALSE(attach_cached_copy(*e, coding::gzip, c.source()));
+    EXPECT_FALSE(attach_cached_copy(*e, coding::gzip, c.source(0)));
     // A new cache (another worker) finds it when it resolves the file.
     file_cache other(settings_);
     EXPECT_EQ(other.lookup("old.html", 1)->variant_mask, coding_bit(coding::br));
