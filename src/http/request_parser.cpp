@@ -75,8 +75,10 @@ bool valid_host_port(std::string_view v) noexcept {
     const auto* p = begin;
     const auto* const end = p + v.size();
     // Four bytes a step while they are all reg-name bytes: one branch for four lookups.
-    while (end - p >= 4 &&
-           (reg_name_char[p[0]] & reg_name_char[p[1]] & reg_name_char[p[2]] & reg_name_char[p[3]]))
+    while (
+        end - p >= 4 &&
+        (static_cast<unsigned>(reg_name_char[p[0]]) & static_cast<unsigned>(reg_name_char[p[1]]) &
+         static_cast<unsigned>(reg_name_char[p[2]]) & static_cast<unsigned>(reg_name_char[p[3]])))
         p += 4;
     while (p != end && reg_name_char[*p]) ++p;
     if (p == begin && p != end && *p == '[') {
