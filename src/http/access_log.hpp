@@ -55,4 +55,14 @@ void write_access_line(int fd, const access_record& r, std::string& line) noexce
 void write_access_line(int fd, access_log_format f, const access_record& r,
                        std::string& line) noexcept;
 
+// The format a session writes: DESIGN's "the Combined format gains the host when sites are
+// configured", so with [[site]] tables `combined` is written as vhost_combined (a line that
+// does not say which site it was for cannot be read back once sites share a file).
+constexpr access_log_format effective_access_format(access_log_format configured,
+                                                    bool sites_configured) noexcept {
+    return configured == access_log_format::combined && sites_configured
+               ? access_log_format::vhost_combined
+               : configured;
+}
+
 }  // namespace preforkd::http

@@ -36,7 +36,8 @@ http_session::http_session(http_service& svc, accepted_connection&& conn)
       plain_(typeid(*conn.io) == typeid(plain_transport) ? static_cast<plain_transport*>(conn.io)
                                                          : nullptr),
       peer_(conn.peer),
-      log_format_(svc.ctx().cfg().log.access_format),
+      log_format_(effective_access_format(svc.ctx().cfg().log.access_format,
+                                          svc.settings().sites_configured)),
       tls_version_(conn.tls_version),
       listener_(conn.listener),
       parser_(svc.settings().max_header_bytes) {

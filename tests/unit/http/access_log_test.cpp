@@ -52,6 +52,14 @@ TEST(access_log, combined_is_the_default_format) {
     EXPECT_EQ(out, want);
 }
 
+TEST(access_log, combined_gains_the_host_when_sites_are_configured) {
+    using f = access_log_format;
+    static_assert(effective_access_format(f::combined, false) == f::combined);
+    EXPECT_EQ(effective_access_format(f::combined, true), f::vhost_combined);
+    EXPECT_EQ(effective_access_format(f::vhost_combined, false), f::vhost_combined);
+    EXPECT_EQ(effective_access_format(f::json, true), f::json);  // json names the host anyway
+}
+
 TEST(access_log, vhost_combined_puts_the_host_name_and_the_listener_port_first) {
     EXPECT_EQ(line(access_log_format::vhost_combined, sample()),
               "example.org:8443 192.0.2.7 - - [07/Dec/2026:02:10:00 +0000] \"GET "
