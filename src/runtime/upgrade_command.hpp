@@ -30,6 +30,13 @@ struct upgrade_view {
     // The old supervisor acted on the USR2: .oldbin was seen naming it, or the pid file was
     // renamed since (a round trip to .oldbin and back changes its ctime or inode).
     bool handled = false;
+    // server.pid_file is the very inode it was before the USR2: a rollback renames that inode
+    // back, while a successful upgrade leaves it at .oldbin and puts a new file in its place.
+    bool original_inode = false;
+    // The previous poll saw the same (the same pid file, same identity, no .oldbin). The two
+    // files cannot be read at once: one poll may read both just before the old supervisor
+    // renames the pid file, so one poll alone never proves a rollback.
+    bool confirmed = false;
 };
 
 enum class upgrade_phase { waiting, ready, failed };

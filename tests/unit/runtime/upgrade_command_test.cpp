@@ -65,7 +65,9 @@ TEST(upgrade_command, a_pid_file_naming_a_stranger_is_not_the_new_supervisor) {
 
 TEST(upgrade_command, fails_when_the_old_one_took_its_pid_file_back) {
     upgrade_view v = before_usr2();
-    v.handled = true;  // the pid file went to .oldbin and came back
+    v.handled = true;         // the pid file went to .oldbin and came back:
+    v.original_inode = true;  // the same inode is in place again,
+    v.confirmed = true;       // and the previous poll saw the same
     auto step = judge_upgrade(v);
     EXPECT_EQ(step.phase, upgrade_phase::failed);
     EXPECT_NE(step.reason.find("new binary exited"), std::string::npos) << step.reason;
@@ -86,6 +88,41 @@ TEST(upgrade_command, is_a_verb_of_dash_s) {
     ASSERT_TRUE(cl);
     EXPECT_EQ(cl->signal, "upgrade");
     EXPECT_NE(usage("preforkd", "/x").find("upgrade"), std::string::npos);
+}
+
+// The packaging test once failed a successful upgrade (deb test, 1 run in 4): one poll read
+// the pid file (the old pid) and .oldbin (missing) just before the old supervisor renamed it,
+// with `handled` already set. What one poll reads is no proof of a rollback.
+TEST(upgrade_command, one_poll_read_just_before_the_rename_is_no_rollback) {
+    upgrade_view v = before_usr2();
+    v.handled = true;         // set by a ctime change, or by an earlier poll
+    v.original_inode = true;  // still the original inode: it was not renamed yet
+    v.confirmed = false;      // first poll to see this
+    EXPECT_EQ(judge_upgrade(v).phase, upgrade_phase::waiting);
+}
+
+TEST(upgrade_command, a_pid_file_renamed_between_the_reads_is_no_rollback) {
+    upgrade_view v = before_usr2();
+    v.handled = true;
+    v.original_inode = false;  // the inode changed between the reads (renamed, then a new file)
+    v.confirmed = false;
+    EXPECT_EQ(judge_upgrade(v).phase, upgrade_phase::waiting);
+}
+
+TEST(upgrade_command, a_new_file_naming_the_old_pid_is_no_rollback) {
+    // Steady over two polls, but not the inode the old supervisor had: not its rename back.
+    upgrade_view v = before_usr2();
+    v.handled = true;
+    v.original_inode = false;
+    v.confirmed = true;
+    EXPECT_EQ(judge_upgrade(v).phase, upgrade_phase::waiting);
+}
+
+TEST(upgrade_command, a_ready_new_supervisor_wins_over_a_stale_confirmation) {
+    upgrade_view v = new_one_ready();
+    v.original_inode = false;
+    v.confirmed = true;
+    EXPECT_EQ(judge_upgrade(v).phase, upgrade_phase::ready);
 }
 
 }  // namespace
