@@ -147,8 +147,14 @@ int upgrade_server(const std::string& program, const std::string& pid_file,
     upgrade_view v;
     v.old_pid = old_pid;
     upgrade_step step;
-    // What the previous poll saw when it looked like a rollback: the pid file's identity.
+    // What the previous poll saw when it looked like a rollback (the pid file's identity), and
+    // since when. The pid file's ctime was seen to change in place with no rename (mtime and
+    // inode unchanged, ~40 ms after the previous upgrade's new supervisor wrote it): a ctime
+    // change alone proves nothing until the old supervisor had ample time to act on the USR2.
     std::optional<file_identity> rollback_seen;
+    steady_clock::time_point rollback_since{};
+    bool moved_seen = false;  // a poll saw the original inode away from the pid file
+    constexpr milliseconds ctime_only_patience{1'000};
     for (;;) {
         v.old_alive = alive(old_pid);
         // The identity before and after the content: a rename between the reads shows.
@@ -163,8 +169,14 @@ int upgrade_server(const std::string& program, const std::string& pid_file,
         if (id_now && before && id_now->renamed_since(*before)) v.handled = true;
         const bool steady = id_first && id_now && *id_first == *id_now;
         v.original_inode = steady && before && id_now->same_inode(*before);
+        if (v.oldbin == old_pid || (steady && before && !v.original_inode) ||
+            (!id_first && !id_now))
+            moved_seen = true;
         const bool looks_rolled_back = steady && v.named == old_pid && !v.oldbin;
-        v.confirmed = looks_rolled_back && rollback_seen == id_now;
+        const auto now = steady_clock::now();
+        if (!looks_rolled_back || rollback_seen != id_now) rollback_since = now;
+        v.confirmed = looks_rolled_back && rollback_seen == id_now &&
+                      (moved_seen || now - rollback_since >= ctime_only_patience);
         rollback_seen = looks_rolled_back ? id_now : std::nullopt;
         step = judge_upgrade(v);
         if (step.phase != upgrade_phase::waiting) break;
