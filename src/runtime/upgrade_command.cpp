@@ -98,6 +98,14 @@ double seconds(steady_clock::duration d) {
 
 }  // namespace
 
+bool rollback_watch::observe(bool moved, bool looks, bool same, steady_clock::time_point now) {
+    if (moved) moved_seen_ = true;
+    const bool held = looks && was_looking_ && same;
+    if (!held) since_ = now;
+    was_looking_ = looks;
+    return held && (moved_seen_ || now - since_ >= ctime_only_patience);
+}
+
 upgrade_step judge_upgrade(const upgrade_view& v) {
     // Ready: the new supervisor wrote its pid once it served, and the one it names is the
     // old one's child (not a stale file, nor a server someone started meanwhile).
@@ -152,9 +160,7 @@ int upgrade_server(const std::string& program, const std::string& pid_file,
     // inode unchanged, ~40 ms after the previous upgrade's new supervisor wrote it): a ctime
     // change alone proves nothing until the old supervisor had ample time to act on the USR2.
     std::optional<file_identity> rollback_seen;
-    steady_clock::time_point rollback_since{};
-    bool moved_seen = false;  // a poll saw the original inode away from the pid file
-    constexpr milliseconds ctime_only_patience{1'000};
+    rollback_watch watch;
     for (;;) {
         v.old_alive = alive(old_pid);
         // The identity before and after the content: a rename between the reads shows.
@@ -169,14 +175,11 @@ int upgrade_server(const std::string& program, const std::string& pid_file,
         if (id_now && before && id_now->renamed_since(*before)) v.handled = true;
         const bool steady = id_first && id_now && *id_first == *id_now;
         v.original_inode = steady && before && id_now->same_inode(*before);
-        if (v.oldbin == old_pid || (steady && before && !v.original_inode) ||
-            (!id_first && !id_now))
-            moved_seen = true;
+        const bool moved = v.oldbin == old_pid || (steady && before && !v.original_inode) ||
+                           (!id_first && !id_now);
         const bool looks_rolled_back = steady && v.named == old_pid && !v.oldbin;
-        const auto now = steady_clock::now();
-        if (!looks_rolled_back || rollback_seen != id_now) rollback_since = now;
-        v.confirmed = looks_rolled_back && rollback_seen == id_now &&
-                      (moved_seen || now - rollback_since >= ctime_only_patience);
+        v.confirmed =
+            watch.observe(moved, looks_rolled_back, rollback_seen == id_now, steady_clock::now());
         rollback_seen = looks_rolled_back ? id_now : std::nullopt;
         step = judge_upgrade(v);
         if (step.phase != upgrade_phase::waiting) break;

@@ -47,6 +47,24 @@ struct upgrade_step {
     std::string reason;  // when failed
 };
 
+// When a view that reads like a rollback (the old pid in the original pid file, no .oldbin)
+// is believed: on the second poll in a row once the rename to .oldbin was seen, else (the
+// round trip fell between two polls, or the pid file's ctime changed in place, which was seen
+// with no rename at all) only after `ctime_only_patience` of the same view: by then the old
+// supervisor has renamed its pid file if it acts on the USR2 at all.
+class rollback_watch {
+  public:
+    static constexpr std::chrono::milliseconds ctime_only_patience{1'000};
+    // moved: this poll saw the original pid file away from its place. looks: this poll reads
+    // like a rollback; same: with the very pid-file identity the previous poll had.
+    bool observe(bool moved, bool looks, bool same, std::chrono::steady_clock::time_point now);
+
+  private:
+    bool moved_seen_ = false;
+    bool was_looking_ = false;
+    std::chrono::steady_clock::time_point since_{};
+};
+
 // The decision, apart from the polling, so that every case is unit-tested.
 upgrade_step judge_upgrade(const upgrade_view& v);
 

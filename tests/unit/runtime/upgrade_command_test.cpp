@@ -125,5 +125,48 @@ TEST(upgrade_command, a_ready_new_supervisor_wins_over_a_stale_confirmation) {
     EXPECT_EQ(judge_upgrade(v).phase, upgrade_phase::ready);
 }
 
+// The deb test's false failure: the pid file's ctime changed in place (no rename: same inode,
+// mode, owner, links and mtime) just before the USR2 was handled, so one poll read "the old pid,
+// no .oldbin, renamed since". Without the rename seen, only a view held for a while counts.
+TEST(upgrade_command, a_ctime_change_alone_is_believed_only_after_the_patience) {
+    using namespace std::chrono_literals;
+    const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
+    rollback_watch w;
+    EXPECT_FALSE(w.observe(false, true, false, t0));
+    EXPECT_FALSE(w.observe(false, true, true, t0 + 20ms));
+    EXPECT_FALSE(w.observe(false, true, true, t0 + 990ms));
+    EXPECT_TRUE(w.observe(false, true, true, t0 + rollback_watch::ctime_only_patience));
+}
+
+TEST(upgrade_command, the_usr2_handled_meanwhile_clears_the_suspicion) {
+    using namespace std::chrono_literals;
+    const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
+    rollback_watch w;
+    EXPECT_FALSE(w.observe(false, true, false, t0));
+    // The next poll sees the pid file renamed to .oldbin: a successful upgrade goes on.
+    EXPECT_FALSE(w.observe(true, false, false, t0 + 20ms));
+    EXPECT_FALSE(w.observe(false, false, false, t0 + 2s));
+}
+
+TEST(upgrade_command, a_rollback_after_the_rename_was_seen_takes_two_polls) {
+    using namespace std::chrono_literals;
+    const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
+    rollback_watch w;
+    EXPECT_FALSE(w.observe(false, false, false, t0));        // before the USR2 is handled
+    EXPECT_FALSE(w.observe(true, false, false, t0 + 20ms));  // .oldbin names the old one
+    EXPECT_FALSE(w.observe(false, true, false, t0 + 40ms));  // taken back: first sight
+    EXPECT_TRUE(w.observe(false, true, true, t0 + 60ms));    // and again: the verdict
+}
+
+TEST(upgrade_command, a_view_that_changes_between_polls_starts_over) {
+    using namespace std::chrono_literals;
+    const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
+    rollback_watch w;
+    EXPECT_FALSE(w.observe(true, false, false, t0));
+    EXPECT_FALSE(w.observe(false, true, false, t0 + 20ms));
+    EXPECT_FALSE(w.observe(false, true, false, t0 + 40ms));  // another identity than before
+    EXPECT_TRUE(w.observe(false, true, true, t0 + 60ms));
+}
+
 }  // namespace
 }  // namespace preforkd
