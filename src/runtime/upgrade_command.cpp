@@ -55,21 +55,36 @@ bool alive(pid_t pid) {
 // supervisor moving it to .oldbin and back is seen even when both happen between two polls.
 // A write in place (the supervisor writes its pid into its locked file once it is ready)
 // changes the mtime too: that is no round trip.
+// A chmod, chown or link changes the ctime too: those are no rename, so the mode, owner and
+// link count must be the same.
 struct file_identity {
+    dev_t dev = 0;
     ino_t ino = 0;
     int64_t ctime_ns = 0;
     int64_t mtime_ns = 0;
+    mode_t mode = 0;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    nlink_t nlink = 0;
     bool operator==(const file_identity&) const = default;
+    bool same_inode(const file_identity& o) const noexcept { return dev == o.dev && ino == o.ino; }
     bool renamed_since(const file_identity& o) const noexcept {
-        return ino == o.ino && ctime_ns != o.ctime_ns && mtime_ns == o.mtime_ns;
+        return same_inode(o) && ctime_ns != o.ctime_ns && mtime_ns == o.mtime_ns &&
+               mode == o.mode && uid == o.uid && gid == o.gid && nlink == o.nlink;
     }
 };
 std::optional<file_identity> identity_of(const std::string& path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return std::nullopt;
     return file_identity{
-        st.st_ino, static_cast<int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec,
-        static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+        st.st_dev,
+        st.st_ino,
+        static_cast<int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec,
+        static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec,
+        st.st_mode,
+        st.st_uid,
+        st.st_gid,
+        st.st_nlink};
 }
 
 std::string exe_of(pid_t pid) {
@@ -83,6 +98,14 @@ double seconds(steady_clock::duration d) {
 
 }  // namespace
 
+bool rollback_watch::observe(bool moved, bool looks, bool same, steady_clock::time_point now) {
+    if (moved) moved_seen_ = true;
+    const bool held = looks && was_looking_ && same;
+    if (!held) since_ = now;
+    was_looking_ = looks;
+    return held && (moved_seen_ || now - since_ >= ctime_only_patience);
+}
+
 upgrade_step judge_upgrade(const upgrade_view& v) {
     // Ready: the new supervisor wrote its pid once it served, and the one it names is the
     // old one's child (not a stale file, nor a server someone started meanwhile).
@@ -92,8 +115,9 @@ upgrade_step judge_upgrade(const upgrade_view& v) {
     if (!v.old_alive)
         return {upgrade_phase::failed, 0,
                 fmt::format("the old supervisor (pid {}) exited during the upgrade", v.old_pid)};
-    // The old one took its pid file back: the new binary exited (the old one logs how).
-    if (v.handled && v.named == v.old_pid && !v.oldbin)
+    // The old one took its pid file back: the new binary exited (the old one logs how). Only
+    // the original inode back in place, seen twice, proves it (see upgrade_view).
+    if (v.handled && v.named == v.old_pid && !v.oldbin && v.original_inode && v.confirmed)
         return {upgrade_phase::failed, 0,
                 fmt::format("the new binary exited before it was ready (see the error log); the "
                             "old supervisor (pid {}) serves on",
@@ -131,16 +155,32 @@ int upgrade_server(const std::string& program, const std::string& pid_file,
     upgrade_view v;
     v.old_pid = old_pid;
     upgrade_step step;
+    // What the previous poll saw when it looked like a rollback (the pid file's identity), and
+    // since when. The pid file's ctime was seen to change in place with no rename (mtime and
+    // inode unchanged, ~40 ms after the previous upgrade's new supervisor wrote it): a ctime
+    // change alone proves nothing until the old supervisor had ample time to act on the USR2.
+    std::optional<file_identity> rollback_seen;
+    rollback_watch watch;
     for (;;) {
         v.old_alive = alive(old_pid);
+        // The identity before and after the content: a rename between the reads shows.
+        const auto id_first = identity_of(pid_file);
         v.named = sys::read_pid_file(pid_file);
         v.oldbin = sys::read_pid_file(oldbin_file);
+        const auto id_now = identity_of(pid_file);
         v.named_alive = v.named && sys::is_live_instance(*v.named);
         auto st = v.named ? read_stat(*v.named) : std::nullopt;
         v.named_parent = st ? st->ppid : 0;
         if (v.oldbin == old_pid) v.handled = true;
-        if (auto now = identity_of(pid_file); now && before && now->renamed_since(*before))
-            v.handled = true;
+        if (id_now && before && id_now->renamed_since(*before)) v.handled = true;
+        const bool steady = id_first && id_now && *id_first == *id_now;
+        v.original_inode = steady && before && id_now->same_inode(*before);
+        const bool moved = v.oldbin == old_pid || (steady && before && !v.original_inode) ||
+                           (!id_first && !id_now);
+        const bool looks_rolled_back = steady && v.named == old_pid && !v.oldbin;
+        v.confirmed =
+            watch.observe(moved, looks_rolled_back, rollback_seen == id_now, steady_clock::now());
+        rollback_seen = looks_rolled_back ? id_now : std::nullopt;
         step = judge_upgrade(v);
         if (step.phase != upgrade_phase::waiting) break;
         if (steady_clock::now() - started >= limits.ready)

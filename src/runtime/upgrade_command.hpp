@@ -30,6 +30,13 @@ struct upgrade_view {
     // The old supervisor acted on the USR2: .oldbin was seen naming it, or the pid file was
     // renamed since (a round trip to .oldbin and back changes its ctime or inode).
     bool handled = false;
+    // server.pid_file is the very inode it was before the USR2: a rollback renames that inode
+    // back, while a successful upgrade leaves it at .oldbin and puts a new file in its place.
+    bool original_inode = false;
+    // The previous poll saw the same (the same pid file, same identity, no .oldbin). The two
+    // files cannot be read at once: one poll may read both just before the old supervisor
+    // renames the pid file, so one poll alone never proves a rollback.
+    bool confirmed = false;
 };
 
 enum class upgrade_phase { waiting, ready, failed };
@@ -38,6 +45,24 @@ struct upgrade_step {
     upgrade_phase phase = upgrade_phase::waiting;
     pid_t new_pid = 0;   // when ready
     std::string reason;  // when failed
+};
+
+// When a view that reads like a rollback (the old pid in the original pid file, no .oldbin)
+// is believed: on the second poll in a row once the rename to .oldbin was seen, else (the
+// round trip fell between two polls, or the pid file's ctime changed in place, which was seen
+// with no rename at all) only after `ctime_only_patience` of the same view: by then the old
+// supervisor has renamed its pid file if it acts on the USR2 at all.
+class rollback_watch {
+  public:
+    static constexpr std::chrono::milliseconds ctime_only_patience{1'000};
+    // moved: this poll saw the original pid file away from its place. looks: this poll reads
+    // like a rollback; same: with the very pid-file identity the previous poll had.
+    bool observe(bool moved, bool looks, bool same, std::chrono::steady_clock::time_point now);
+
+  private:
+    bool moved_seen_ = false;
+    bool was_looking_ = false;
+    std::chrono::steady_clock::time_point since_{};
 };
 
 // The decision, apart from the polling, so that every case is unit-tested.
