@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 #include <ctime>
+#include <preforkd/detail/text.hpp>
 #include <string>
 #include <vector>
 
@@ -31,29 +32,7 @@ struct listing_entry {
     time_t mtime = 0;
 };
 
-void append_html(std::string& out, std::string_view text) {
-    for (char c : text) {
-        switch (c) {
-            case '&':
-                out.append("&amp;");
-                break;
-            case '<':
-                out.append("&lt;");
-                break;
-            case '>':
-                out.append("&gt;");
-                break;
-            case '"':
-                out.append("&quot;");
-                break;
-            case '\'':
-                out.append("&#39;");
-                break;
-            default:
-                out.push_back(c);
-        }
-    }
-}
+using preforkd::detail::append_html_escaped;
 
 // An href relative to the folder: everything but RFC 3986 unreserved bytes encoded, so a
 // name like "a:b" or "?x" stays a name (not a scheme, not a query).
@@ -122,7 +101,7 @@ void append_row(std::string& body, std::string_view name, bool folder, std::stri
     append_href(body, name);
     if (folder) body.push_back('/');
     body.append("\">");
-    append_html(body, name);
+    append_html_escaped(body, name);
     if (folder) body.push_back('/');
     body.append("</a></td><td>");
     body.append(size);
@@ -151,9 +130,9 @@ bool answer_listing(exchange& x) {
     std::string body;
     body.reserve(512 + entries.size() * 128);
     body.append("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
-    append_html(body, title);
+    append_html_escaped(body, title);
     body.append("</title></head>\n<body><h1>");
-    append_html(body, title);
+    append_html_escaped(body, title);
     body.append("</h1>\n<table>\n<tr><th>Name</th><th>Size</th><th>Modified (UTC)</th></tr>\n");
     if (!x.path.empty()) append_row(body, "..", true, "-", 0);
     for (const listing_entry& e : entries)

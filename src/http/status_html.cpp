@@ -134,30 +134,6 @@ poll();})();
 std::string_view status_html_style() noexcept { return page_style; }
 std::string_view status_html_script() noexcept { return page_script; }
 
-void append_html_escaped(std::string& out, std::string_view s) {
-    for (char c : s) {
-        switch (c) {
-            case '&':
-                out.append("&amp;");
-                break;
-            case '<':
-                out.append("&lt;");
-                break;
-            case '>':
-                out.append("&gt;");
-                break;
-            case '"':
-                out.append("&quot;");
-                break;
-            case '\'':
-                out.append("&#39;");
-                break;
-            default:
-                out.push_back(c);
-        }
-    }
-}
-
 int accept_quality(std::string_view accept, std::string_view media_type) {
     if (preforkd::detail::trim_ows(accept).empty()) return 1000;
     const size_t slash = media_type.find('/');
@@ -222,9 +198,9 @@ void render_status_html(const status_snapshot& s, std::string_view version,
     out.append(page_head);
     out.append(page_style);
     out.append("</style></head>\n<body data-json=\"");
-    append_html_escaped(out, status_path);
+    preforkd::detail::append_html_escaped(out, status_path);
     out.append("?json\">\n<h1>preforkd/");
-    append_html_escaped(out, version);
+    preforkd::detail::append_html_escaped(out, version);
     fmt::format_to(
         o,
         "</h1>\n<p id=\"summary\">supervisor {}, generation {}, up {} s, {} workers</p>\n"

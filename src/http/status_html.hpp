@@ -44,7 +44,4 @@ inline constexpr std::string_view status_html_csp =
 std::string_view status_html_style() noexcept;
 std::string_view status_html_script() noexcept;
 
-// & < > " ' as entities.
-void append_html_escaped(std::string& out, std::string_view s);
-
 }  // namespace preforkd::http

@@ -38,4 +38,31 @@ inline std::string hex_escaped(std::string_view s, std::string_view also = {}) {
     return out;
 }
 
+// Appends `s` with & < > " ' written as entities, so that text from a file name or the
+// configuration is text in an HTML page, also inside a quoted attribute; every other byte
+// (UTF-8 included) is copied as is. One escaper for the listing and the status page.
+inline void append_html_escaped(std::string& out, std::string_view s) {
+    for (char c : s) {
+        switch (c) {
+            case '&':
+                out.append("&amp;");
+                break;
+            case '<':
+                out.append("&lt;");
+                break;
+            case '>':
+                out.append("&gt;");
+                break;
+            case '"':
+                out.append("&quot;");
+                break;
+            case '\'':
+                out.append("&#39;");
+                break;
+            default:
+                out.push_back(c);
+        }
+    }
+}
+
 }  // namespace preforkd::detail

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <preforkd/detail/text.hpp>
 
 using namespace preforkd;
 using namespace preforkd::http;
@@ -78,9 +79,19 @@ TEST(status_html, escapes_what_comes_from_configuration) {
     EXPECT_EQ(t.find("<script>alert"), std::string::npos);
     EXPECT_NE(t.find("data-json=\"/s&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;?json\""),
               std::string::npos);
-    std::string e;
-    append_html_escaped(e, "a&b<c>d\"e'f");
-    EXPECT_EQ(e, "a&amp;b&lt;c&gt;d&quot;e&#39;f");
+}
+
+// The one HTML escaper (detail/text.hpp) that the status page and the autoindex listing share.
+TEST(html_escaped, the_five_characters_become_entities_and_nothing_else_changes) {
+    std::string e = "kept:";
+    preforkd::detail::append_html_escaped(e, "a&b<c>d\"e'f");
+    EXPECT_EQ(e, "kept:a&amp;b&lt;c&gt;d&quot;e&#39;f");
+    std::string plain;
+    preforkd::detail::append_html_escaped(plain, "caf\xc3\xa9 /x?y=1 \t");
+    EXPECT_EQ(plain, "caf\xc3\xa9 /x?y=1 \t");
+    std::string none;
+    preforkd::detail::append_html_escaped(none, "");
+    EXPECT_TRUE(none.empty());
 }
 
 TEST(accept, quality_of_the_most_specific_range) {
