@@ -10,55 +10,20 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
+
+from harness import (check, failures, free_port, lines, pid_file_written, run, stop_process,
+                     wait_for)
 
 PREFORKD = sys.argv[1]
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def run(args, timeout=20):
-    return subprocess.run(args, capture_output=True, timeout=timeout)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_for(cond, seconds=15):
-    end = time.time() + seconds
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def curl(url, *extra):
     r = run(["curl", "-sk", "--max-time", "10", "-o", "/dev/null", "-w",
              "%{http_code} %{content_type}", *extra, url])
     return r.stdout.decode()
-
-
-def lines(path):
-    try:
-        with open(path, "rb") as f:
-            return [l for l in f.read().split(b"\n") if l]
-    except OSError:
-        return []
 
 
 def main():
@@ -103,7 +68,7 @@ def main():
             f.write(config("json"))
         proc = subprocess.Popen([PREFORKD, "-F", "-c", f"{d}/preforkd.toml"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        check(wait_for(lambda: os.path.exists(f"{d}/p.pid") and os.path.getsize(f"{d}/p.pid") > 0),
+        check(wait_for(lambda: pid_file_written(f"{d}/p.pid")),
               "preforkd started")
 
         # charset: on text types by default, never on others.
@@ -154,13 +119,7 @@ def main():
                                    for l in lines(log)[before:])),
               "vhost_combined without Host names the listener")
     finally:
-        if proc and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
         shutil.rmtree(d, ignore_errors=True)
     print("FAILED: %d" % len(failures) if failures else "all passed")
     return 1 if failures else 0

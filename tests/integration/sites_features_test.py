@@ -13,37 +13,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
+
+from harness import (check, failures, free_port, lines, pid_file_written, stop_process,
+                     wait_for)
 
 PREFORKD = sys.argv[1]
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_for(cond, seconds=15):
-    end = time.time() + seconds
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def get(port, host, path, **headers):
@@ -55,14 +32,6 @@ def get(port, host, path, **headers):
         return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
     finally:
         c.close()
-
-
-def lines(path):
-    try:
-        with open(path, "rb") as f:
-            return [l for l in f.read().split(b"\n") if l]
-    except OSError:
-        return []
 
 
 def write(path, data, mode=0o644):
@@ -170,7 +139,7 @@ def main():
         write(f"{d}/preforkd.toml", config(d, port, "json"))
         proc = subprocess.Popen([PREFORKD, "-F", "-c", f"{d}/preforkd.toml"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        check(wait_for(lambda: os.path.exists(f"{d}/p.pid") and os.path.getsize(f"{d}/p.pid") > 0),
+        check(wait_for(lambda: pid_file_written(f"{d}/p.pid")),
               "preforkd started with two sites")
         if proc.poll() is not None:
             return 1
@@ -205,13 +174,7 @@ def main():
         check(wait_for(new_format), "a.log: vhost_combined lines after the reload")
         check_behaviour(port)  # the reloaded generation keeps each site's behaviour
     finally:
-        if proc and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
         shutil.rmtree(d, ignore_errors=True)
     print("FAILED: %d" % len(failures) if failures else "all passed")
     return 1 if failures else 0

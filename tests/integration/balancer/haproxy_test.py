@@ -23,16 +23,12 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from harness import check, failures, finish, stop_process  # noqa: E402
+
 PREFORKD = os.path.abspath(sys.argv[1])
 CLIENT_ADDRESS = "127.0.0.2"
 SHUTDOWN_DELAY = 2.0  # backend A's server.shutdown_delay: >> HAProxy's inter 200ms x fall 1
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 def free_port():
@@ -138,13 +134,7 @@ class backend:
 
     def stop(self):
         """Stops whatever supervisor still runs, by pid (TERM, then KILL after 15 s)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 15)
         if self.adopted and pid_alive(self.adopted):
             os.kill(self.adopted, signal.SIGTERM)
             if not wait_until(lambda: not pid_alive(self.adopted), 15):
@@ -213,13 +203,7 @@ backend app
         return self.stats().get(name, {}).get("status", "")
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
 
@@ -427,11 +411,7 @@ def main():
         scenario(d)
         if failures:
             show_logs(d)
-    if failures:
-        print(f"{len(failures)} failed:\n  " + "\n  ".join(failures))
-        return 1
-    print("all passed")
-    return 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ import gzip
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -24,22 +23,10 @@ except ImportError:  # a python without Debian's dist-packages (pyenv): use the 
         os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
     raise
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from harness import check, finish, free_port, pid_file_written, read_text, stop_process  # noqa: E402,E501
+
 PREFORKD = sys.argv[1]
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def request(port, path, headers=None, method="GET"):
@@ -99,7 +86,7 @@ class server:
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         end = time.time() + 15
         while time.time() < end:
-            if os.path.exists(f"{self.d}/p.pid") and os.path.getsize(f"{self.d}/p.pid") > 0:
+            if pid_file_written(f"{self.d}/p.pid"):
                 try:
                     request(self.port, "/healthz")
                     return True
@@ -112,19 +99,10 @@ class server:
         return False
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def error_log(self):
-        try:
-            return open(f"{self.d}/error.log").read()
-        except OSError:
-            return ""
+        return read_text(f"{self.d}/error.log")
 
 
 def write(path, data, mtime=None):
@@ -387,11 +365,7 @@ def main():
             msg = (r.stdout + r.stderr).decode(errors="replace")
             check(r.returncode != 0 and "preforkd.toml:" in msg and what in msg,
                   f"-t refuses {extra.strip()!r}: {msg.strip()[:120]}")
-    if failures:
-        print(f"{len(failures)} failed:\n  " + "\n  ".join(failures))
-        return 1
-    print("all passed")
-    return 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ Certificates are made now with the openssl CLI; loopback only, every wait bounde
 usage: sites_tls_test.py PREFORKD   (exit 0: all passed)
 """
 import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -13,41 +12,18 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from harness import (check, failures, free_port, make_ca, make_cert,  # noqa: E402
+                     pid_file_written, stop_process)
+
 PREFORKD = sys.argv[1]
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def run(args):
-    return subprocess.run(args, capture_output=True, timeout=30, check=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def make_certs(d):
-    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.pem", "-days", "30",
-         "-subj", "/CN=preforkd sites test CA"])
+    strict = dict(timeout=30, check=True)  # a failed openssl step stops the test here
+    make_ca(d, "preforkd sites test CA", **strict)
     for name in ("a", "b"):
-        run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", f"{d}/{name}.key", "-out", f"{d}/{name}.csr",
-             "-subj", f"/CN={name}.test"])
-        with open(f"{d}/{name}.ext", "w") as f:
-            f.write(f"subjectAltName=DNS:{name}.test,DNS:*.{name}.test\n")
-        run(["openssl", "x509", "-req", "-in", f"{d}/{name}.csr", "-CA", f"{d}/ca.pem",
-             "-CAkey", f"{d}/ca.key", "-CAcreateserial", "-out", f"{d}/{name}.pem",
-             "-days", "30", "-extfile", f"{d}/{name}.ext"])
+        make_cert(d, name, [f"{name}.test", f"*.{name}.test"], **strict)
 
 
 def get(port, d, sni, host):
@@ -92,7 +68,7 @@ def main():
         try:
             end = time.time() + 15
             while time.time() < end and proc.poll() is None:
-                if os.path.exists(f"{d}/p.pid") and os.path.getsize(f"{d}/p.pid") > 0:
+                if pid_file_written(f"{d}/p.pid"):
                     break
                 time.sleep(0.05)
             check(proc.poll() is None, "the server starts with two sites on a tls listener")
@@ -109,13 +85,7 @@ def main():
             check(get(port, d, "b.test", "nobody.test")[1] == "site A\n",
                   "an unknown Host over TLS: the first site")
         finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc)
 
 
 main()

@@ -17,8 +17,8 @@ import tempfile
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tls_test import check, failures, free_port, make_ca, make_cert, run  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from harness import check, finish, free_port, make_ca, make_cert, read_text, run  # noqa: E402
 
 PREFORKD = sys.argv[1]
 PAGE = b"tls life " * 200  # 1800 bytes
@@ -114,10 +114,7 @@ class server:
             wait_for(lambda: not pid_alive(pid), 10)
 
     def error_log(self):
-        try:
-            return open(f"{self.d}/error.log").read()
-        except OSError:
-            return ""
+        return read_text(f"{self.d}/error.log")
 
 
 def client_context(d):
@@ -447,11 +444,7 @@ def main():
                            ("quit", quit_tests), ("upgrade", upgrade_tests)):
             if not only or name in only.split(","):
                 test(d)
-    if failures:
-        print(f"{len(failures)} failed:\n  " + "\n  ".join(failures))
-        return 1
-    print("all passed")
-    return 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -15,46 +15,12 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from harness import (check, finish, free_port, make_ca, make_cert, pid_file_written,  # noqa: E402
+                     read_text, run, stop_process)
+
 PREFORKD = sys.argv[1]
 ECHO = sys.argv[2] if len(sys.argv) > 2 else None
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
-
-
-def run(args, inp=None, timeout=20):
-    return subprocess.run(args, input=inp, capture_output=True, timeout=timeout)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def make_ca(d):
-    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.pem", "-days", "30",
-         "-subj", "/CN=preforkd test CA"])
-
-
-def make_cert(d, name, dns, days=30):
-    """A leaf for `dns` signed by the CA; the key is 0600 (root's, as in production)."""
-    run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-keyout", f"{d}/{name}.key", "-out", f"{d}/{name}.csr", "-subj", f"/CN={dns[0]}"])
-    ext = f"{d}/{name}.ext"
-    with open(ext, "w") as f:
-        f.write("subjectAltName=" + ",".join("DNS:" + n for n in dns) + "\n")
-    run(["openssl", "x509", "-req", "-in", f"{d}/{name}.csr", "-CA", f"{d}/ca.pem",
-         "-CAkey", f"{d}/ca.key", "-CAcreateserial", "-out", f"{d}/{name}.pem",
-         "-days", str(days), "-extfile", ext])
-    os.chmod(f"{d}/{name}.key", 0o600)
 
 
 def fingerprint(pem_text):
@@ -91,7 +57,7 @@ class server:
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         end = time.time() + 15
         while time.time() < end:
-            if os.path.exists(f"{self.d}/p.pid") and os.path.getsize(f"{self.d}/p.pid") > 0:
+            if pid_file_written(f"{self.d}/p.pid"):
                 return True
             if self.proc.poll() is not None:
                 break
@@ -104,19 +70,10 @@ class server:
         time.sleep(settle)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def error_log(self):
-        try:
-            return open(f"{self.d}/error.log").read()
-        except OSError:
-            return ""
+        return read_text(f"{self.d}/error.log")
 
 
 def served_cert(port, servername, d):
@@ -421,11 +378,7 @@ def main():
             for f in ("ca.pem", "a.pem", "a.key"):
                 os.link(f"{d}/{f}", f"{e}/{f}")
             echo_tests(e)
-    if failures:
-        print(f"{len(failures)} failed:\n  " + "\n  ".join(failures))
-        return 1
-    print("all passed")
-    return 0
+    return finish()
 
 
 if __name__ == "__main__":
