@@ -18,10 +18,25 @@ namespace {
 
 constexpr size_t chunk = 64 * 1024;
 
-// Sequential reads from a compress_source; false on a read error.
+// Sequential reads from a compress_source, a chunk at a time, into the reader's buffer.
 class reader {
   public:
-    explicit reader(const compress_source& s) noexcept : s_(s) {}
+    reader(const compress_source& s, const std::atomic<bool>& stop) : s_(s), stop_(stop) {}
+
+    // The next chunk into data(): its size, 0 at the end; -1 with `err` set, ECANCELED when
+    // asked to stop (checked between chunks: a large file stops soon), else the read's errno.
+    ssize_t next(int& err) noexcept {
+        if (stop_.load(std::memory_order_relaxed)) {
+            err = ECANCELED;
+            return -1;
+        }
+        ssize_t n = read(buf_.data(), buf_.size());
+        if (n < 0) err = errno;
+        return n;
+    }
+    char* data() noexcept { return buf_.data(); }
+
+  private:
     // Up to `n` bytes at `out`; 0 at the end. -1 on error.
     ssize_t read(char* out, size_t n) noexcept {
         if (off_ >= s_.size) return 0;
@@ -38,8 +53,9 @@ class reader {
         return got;
     }
 
-  private:
     const compress_source& s_;
+    const std::atomic<bool>& stop_;
+    std::vector<char> buf_ = std::vector<char>(chunk);
     uint64_t off_ = 0;
 };
 
@@ -58,22 +74,14 @@ int gzip_to(const compress_source& in, int out_fd, int level,
     z_stream z{};
     // 15 + 16: a gzip header and trailer rather than zlib's; memLevel 9: the fastest.
     if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK) return EIO;
-    std::vector<char> ibuf(chunk);
     std::vector<uint8_t> obuf(chunk);
-    reader rd(in);
+    reader rd(in, stop);
     int err = 0;
     for (bool done = false; !done && err == 0;) {
-        if (stop.load(std::memory_order_relaxed)) {
-            err = ECANCELED;
-            break;
-        }
-        ssize_t n = rd.read(ibuf.data(), ibuf.size());
-        if (n < 0) {
-            err = errno;
-            break;
-        }
+        const ssize_t n = rd.next(err);
+        if (n < 0) break;
         const int flush = n == 0 ? Z_FINISH : Z_NO_FLUSH;
-        z.next_in = reinterpret_cast<Bytef*>(ibuf.data());
+        z.next_in = reinterpret_cast<Bytef*>(rd.data());
         z.avail_in = static_cast<uInt>(n);
         do {
             z.next_out = obuf.data();
@@ -103,23 +111,15 @@ int brotli_to(const compress_source& in, int out_fd, int level,
     BrotliEncoderSetParameter(st, BROTLI_PARAM_MODE, BROTLI_MODE_TEXT);
     if (in.size < (uint64_t{1} << 30))
         BrotliEncoderSetParameter(st, BROTLI_PARAM_SIZE_HINT, static_cast<uint32_t>(in.size));
-    std::vector<char> ibuf(chunk);
-    reader rd(in);
+    reader rd(in, stop);
     int err = 0;
     for (bool finished = false; !finished && err == 0;) {
-        if (stop.load(std::memory_order_relaxed)) {
-            err = ECANCELED;
-            break;
-        }
-        ssize_t n = rd.read(ibuf.data(), ibuf.size());
-        if (n < 0) {
-            err = errno;
-            break;
-        }
+        const ssize_t n = rd.next(err);
+        if (n < 0) break;
         const BrotliEncoderOperation op =
             n == 0 ? BROTLI_OPERATION_FINISH : BROTLI_OPERATION_PROCESS;
         size_t avail_in = static_cast<size_t>(n);
-        const uint8_t* next_in = reinterpret_cast<const uint8_t*>(ibuf.data());
+        const uint8_t* next_in = reinterpret_cast<const uint8_t*>(rd.data());
         while (err == 0) {
             size_t avail_out = 0;
             if (!BrotliEncoderCompressStream(st, op, &avail_in, &next_in, &avail_out, nullptr,
@@ -149,28 +149,20 @@ int zstd_to(const compress_source& in, int out_fd, int level,
     ZSTD_CCtx_setParameter(cx, ZSTD_c_compressionLevel, level);
     ZSTD_CCtx_setParameter(cx, ZSTD_c_checksumFlag, 1);
     ZSTD_CCtx_setPledgedSrcSize(cx, in.size);
-    std::vector<char> ibuf(chunk);
     std::vector<uint8_t> obuf(ZSTD_CStreamOutSize());
-    reader rd(in);
+    reader rd(in, stop);
     int err = 0;
     uint64_t total = 0;
     for (bool finished = false; !finished && err == 0;) {
-        if (stop.load(std::memory_order_relaxed)) {
-            err = ECANCELED;
-            break;
-        }
-        ssize_t n = rd.read(ibuf.data(), ibuf.size());
-        if (n < 0) {
-            err = errno;
-            break;
-        }
+        const ssize_t n = rd.next(err);
+        if (n < 0) break;
         total += static_cast<uint64_t>(n);
         if (n == 0 && total != in.size) {
             err = EAGAIN;  // the file shrank: the pledged size cannot be kept, not stored
             break;
         }
         const ZSTD_EndDirective mode = n == 0 ? ZSTD_e_end : ZSTD_e_continue;
-        ZSTD_inBuffer ib{ibuf.data(), static_cast<size_t>(n), 0};
+        ZSTD_inBuffer ib{rd.data(), static_cast<size_t>(n), 0};
         for (;;) {
             ZSTD_outBuffer ob{obuf.data(), obuf.size(), 0};
             size_t left = ZSTD_compressStream2(cx, &ob, &ib, mode);
