@@ -70,6 +70,18 @@ def read_text(path):
         return ""
 
 
+def recv_all(s):
+    """Everything the peer sends until it closes the connection (a response to
+    `Connection: close`), read 64 KiB at a time."""
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def pid_file_written(path):
     """preforkd writes its pid file once its listeners are bound: it is ready."""
     return os.path.exists(path) and os.path.getsize(path) > 0

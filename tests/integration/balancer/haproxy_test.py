@@ -24,7 +24,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from harness import check, failures, finish, stop_process  # noqa: E402
+from harness import check, failures, finish, recv_all, stop_process  # noqa: E402
 
 PREFORKD = os.path.abspath(sys.argv[1])
 CLIENT_ADDRESS = "127.0.0.2"
@@ -190,9 +190,7 @@ backend app
                 s.settimeout(5)
                 s.connect(self.sock)
                 s.sendall(b"show stat\n")
-                data = b""
-                while chunk := s.recv(65536):
-                    data += chunk
+                data = recv_all(s)
         except OSError:
             return {}
         text = data.decode(errors="replace").lstrip("# ")

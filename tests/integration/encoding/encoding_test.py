@@ -24,7 +24,8 @@ except ImportError:  # a python without Debian's dist-packages (pyenv): use the 
     raise
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from harness import check, finish, free_port, pid_file_written, read_text, stop_process  # noqa: E402,E501
+from harness import (check, finish, free_port, pid_file_written, read_text, recv_all,  # noqa: E402
+                     stop_process)
 
 PREFORKD = sys.argv[1]
 
@@ -36,12 +37,7 @@ def request(port, path, headers=None, method="GET"):
         lines.append(f"{k}: {v}")
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = recv_all(s)
     head, _, body = data.partition(b"\r\n\r\n")
     head_lines = head.decode("latin-1").split("\r\n")
     status = int(head_lines[0].split()[1])

@@ -14,7 +14,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from harness import (check, failures, free_port, make_ca, make_cert,  # noqa: E402
-                     pid_file_written, stop_process)
+                     pid_file_written, recv_all, stop_process)
 
 PREFORKD = sys.argv[1]
 
@@ -34,12 +34,7 @@ def get(port, d, sni, host):
         with ctx.wrap_socket(raw, server_hostname=sni) as s:
             cn = dict(x[0] for x in s.getpeercert()["subject"])["commonName"]
             s.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = recv_all(s)
     head, _, body = data.partition(b"\r\n\r\n")
     return cn, body.decode(errors="replace") if head.startswith(b"HTTP/1.1 200") else "?"
 

@@ -18,7 +18,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from harness import check, finish, free_port, make_ca, make_cert, read_text, run  # noqa: E402
+from harness import (check, finish, free_port, make_ca, make_cert, read_text,  # noqa: E402
+                     recv_all, run)
 
 PREFORKD = sys.argv[1]
 PAGE = b"tls life " * 200  # 1800 bytes
@@ -83,12 +84,7 @@ class server:
             with socket.create_connection(("127.0.0.1", self.plain_port), timeout=5) as s:
                 s.sendall(b"GET /server-status?json HTTP/1.1\r\nHost: x\r\n"
                           b"Connection: close\r\n\r\n")
-                data = b""
-                while True:
-                    c = s.recv(65536)
-                    if not c:
-                        break
-                    data += c
+                data = recv_all(s)
             return json.loads(data.split(b"\r\n\r\n", 1)[1])
         except (OSError, ValueError, IndexError):
             return {}

@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from harness import (check, finish, free_port, make_ca, make_cert, pid_file_written,  # noqa: E402
-                     read_text, run, stop_process)
+                     read_text, recv_all, run, stop_process)
 
 PREFORKD = sys.argv[1]
 ECHO = sys.argv[2] if len(sys.argv) > 2 else None
@@ -92,12 +92,7 @@ def https_get(port, d, host="a.test", path="/index.html"):
     with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
         with ctx.wrap_socket(raw, server_hostname=host) as s:
             s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = recv_all(s)
     return data
 
 
