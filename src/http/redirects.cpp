@@ -21,8 +21,7 @@ std::string_view drop_port(std::string_view authority) noexcept {
 
 }  // namespace
 
-bool answer_https_redirect(exchange& x, const target_parts& parts) {
-    if (x.secure || !x.rules || !x.rules->https_redirect) return false;
+bool answer_https_redirect_now(exchange& x, const target_parts& parts) {
     const request_head& h = *x.head;
     std::string_view authority;
     if (h.form == target_form::absolute) {
@@ -50,8 +49,7 @@ bool answer_https_redirect(exchange& x, const target_parts& parts) {
     return true;
 }
 
-bool answer_redirect_rule(exchange& x, std::string_view query) {
-    if (!x.rules) return false;
+bool answer_redirect_rule_now(exchange& x, std::string_view query) {
     for (const redirect_rule& rule : x.rules->redirects) {
         glob_captures caps;
         if (!rule_matches(rule.match, x.path, &caps)) continue;

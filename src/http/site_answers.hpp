@@ -7,21 +7,33 @@
 
 #include "http/exchange.hpp"
 #include "http/path.hpp"
+#include "http/site_rules.hpp"
 
 namespace preforkd::http {
 
 // https_redirect on a plain connection: 308 to https://host/path?query, the Host's port
 // dropped (the absolute-form target's authority wins over Host). False when it does not
 // apply (TLS, off, or no host to name: an HTTP/1.0 request without Host is served).
-bool answer_https_redirect(exchange& x, const target_parts& parts);
+// Most sites set none of these rules: the inline test keeps that case to a branch on the
+// per-request path, and the work (and its call) to the sites that have them.
+bool answer_https_redirect_now(exchange& x, const target_parts& parts);
+inline bool answer_https_redirect(exchange& x, const target_parts& parts) {
+    return !x.secure && x.rules && x.rules->https_redirect && answer_https_redirect_now(x, parts);
+}
 
 // The first redirect rule whose glob matches x.path answers, with $N substituted and the
 // request's query appended. False when none matches.
-bool answer_redirect_rule(exchange& x, std::string_view query);
+bool answer_redirect_rule_now(exchange& x, std::string_view query);
+inline bool answer_redirect_rule(exchange& x, std::string_view query) {
+    return x.rules && !x.rules->redirects.empty() && answer_redirect_rule_now(x, query);
+}
 
 // Appends the header lines of every `headers` rule matching x.path, in rule order (a later
 // rule's value for a name replaces an earlier one's; an empty value drops the header).
-void append_rule_headers(exchange& x);
+void append_rule_headers_now(exchange& x);
+inline void append_rule_headers(exchange& x) {
+    if (x.rules && !x.rules->headers.empty()) append_rule_headers_now(x);
+}
 
 // Answers `status` with the site's error page for it, if it has one and it is a readable
 // file: its bytes, its Content-Type, the original status, `extra_lines` and the rule headers.

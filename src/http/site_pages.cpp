@@ -27,8 +27,7 @@ bool same_name(std::string_view a, std::string_view b) noexcept {
 
 }  // namespace
 
-void append_rule_headers(exchange& x) {
-    if (!x.rules || x.rules->headers.empty()) return;
+void append_rule_headers_now(exchange& x) {
     // Distinct names over all rules are at most max_rule_headers (checked at load): the
     // merge needs no allocation.
     using entry = std::pair<std::string, std::string>;
