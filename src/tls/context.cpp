@@ -90,7 +90,11 @@ bool set_ticket_key(const EVP_CIPHER* aes, const ticket_key& k, unsigned char* i
 }
 
 // Tickets: sealed with the ring's current key; opened with current or previous. Returning 2
-// for the previous key makes OpenSSL issue a fresh ticket under the current one.
+// ("renew") makes OpenSSL issue a fresh ticket on the resumed connection: always for the
+// previous key, so the client moves to the current one; and always in TLS 1.3, whose clients
+// use a ticket once (RFC 8446, C.4: OpenSSL marks the session not resumable after it) -- a
+// resumption with no new ticket leaves the client nothing to offer next time, and every
+// second connection of a client that resumes would pay a full handshake.
 int on_ticket_key(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
                   EVP_MAC_CTX* mac, int enc) {
     tls_context::state* st = state_of(ssl);
@@ -104,7 +108,8 @@ int on_ticket_key(SSL* ssl, unsigned char key_name[16], unsigned char* iv, EVP_C
     }
     switch (find_ticket_key(ring, key_name)) {
         case ticket_key_use::current:
-            return set_ticket_key(aes, ring.current, iv, cipher, mac, 0) ? 1 : -1;
+            if (!set_ticket_key(aes, ring.current, iv, cipher, mac, 0)) return -1;
+            return SSL_version(ssl) == TLS1_3_VERSION ? 2 : 1;
         case ticket_key_use::previous:
             return set_ticket_key(aes, ring.previous, iv, cipher, mac, 0) ? 2 : -1;
         case ticket_key_use::unknown:

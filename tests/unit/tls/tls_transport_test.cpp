@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "test_certs.hpp"
 #include "tls/context.hpp"
@@ -368,6 +369,43 @@ TEST(tls_transport, tls13_sends_one_ticket_per_handshake) {
     ASSERT_EQ(c.server->write("x", 1), 1);
     ASSERT_EQ(client_read(c), "x");  // the tickets come before it
     EXPECT_EQ(tickets, 1);
+}
+
+// A client that always offers what it was given last (wrk, browsers: TLS 1.3 tickets are
+// single-use) resumes every time: a resumed TLS 1.3 connection carries a new ticket. Without
+// it, every second connection was a full handshake.
+void resumes_again_and_again(int version) {
+    ticket_key_ring ring{};
+    ASSERT_TRUE(init_ticket_keys(ring, 0));
+    tls_context ctx = server_context(&ring);
+    client_ctx_ptr cctx = client_context(version, version);
+    // A client-side cache, as wrk's and browsers': OpenSSL then treats a TLS 1.3 ticket as
+    // used up once it resumed (the session is taken out and marked not resumable).
+    SSL_CTX_set_session_cache_mode(cctx.get(), SSL_SESS_CACHE_CLIENT);
+    tls_counters counters;
+    session_ptr last;
+    // Kept open: freeing a client SSL that never shut down marks its session not resumable.
+    std::vector<connection> open;
+    for (int i = 0; i < 4; ++i) {
+        connection& c =
+            open.emplace_back(connect(ctx.get(), cctx.get(), &counters, "example.org", last.get()));
+        ASSERT_EQ(c.status, handshake_status::done);
+        EXPECT_EQ(c.server->resumed(), i > 0) << "connection " << i;
+        ASSERT_EQ(c.server->write("x", 1), 1);
+        ASSERT_EQ(client_read(c), "x");  // takes in a TLS 1.3 ticket sent before it
+        last.reset(SSL_get1_session(c.client.get()));
+        ASSERT_TRUE(last && SSL_SESSION_is_resumable(last.get())) << "connection " << i;
+    }
+    EXPECT_EQ(counters.handshakes, 4u);
+    EXPECT_EQ(counters.resumed, 3u);
+}
+
+TEST(tls_transport, tls13_a_client_resumes_again_with_the_ticket_of_a_resumed_connection) {
+    resumes_again_and_again(TLS1_3_VERSION);
+}
+
+TEST(tls_transport, tls12_a_client_resumes_again_with_the_session_of_a_resumed_connection) {
+    resumes_again_and_again(TLS1_2_VERSION);
 }
 
 TEST(tls_transport, without_tickets_there_is_no_resumption) {
