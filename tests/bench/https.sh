@@ -12,23 +12,28 @@
 #      docroot with a plain and a `tls` listener, the lab certificate, the default ciphers
 #      and session tickets (as the peers), access log off, keep-alive requests unlimited,
 #      a fixed pool of WORKERS workers;
-#   3. runs, interleaved (per round and scenario every server once, in a rotated order),
-#      the lab's HTTPS scenarios with the lab's wrk command lines (bench.sh, wrk -t1):
-#        f  HTTPS keep-alive, /index.html (1 KiB), 50 connections
-#        h  a new TLS connection per request, full handshake (wrk does not resume), c50
-#        i  HTTPS keep-alive, /1m.bin (1 MiB), 10 connections
-#      and g, a new TLS connection per request WITH resumption, c50, with tls_conn_client
-#      (tls_conn_client.c beside this script, built with cc): every connection offers the
-#      session of its slot's previous one, and the client counts the handshakes the server
-#      resumed (SSL_session_reused); preforkd's /server-status?json tls_resumed is logged
-#      beside it as a cross-check. CPU per request as the lab measures it: user + system
+#   3. runs, interleaved (per round and scenario every server once, in a rotated order):
+#        f  HTTPS keep-alive, /index.html (1 KiB), 50 connections     (the lab's wrk line)
+#        i  HTTPS keep-alive, /1m.bin (1 MiB), 10 connections          (the lab's wrk line)
+#        g  a new TLS connection per request, resumed, c50             (tls_conn_client -r)
+#        h  a new TLS connection per request, full handshake, c50      (tls_conn_client)
+#        w  the lab's "h" wrk line (wrk -H 'Connection: close', c50): NOT full handshakes.
+#           wrk keeps its SSL object across connections (SSL_shutdown + SSL_clear), which
+#           keeps the session, so it resumes whenever the server gave it a ticket: nginx
+#           resumed 99.5% of wrk's connections (its access log's $ssl_session_reused).
+#           Kept because it is the lab's line; h is the full-handshake scenario.
+#      tls_conn_client (tls_conn_client.c beside this script, built with cc) counts the
+#      handshakes the server resumed (SSL_session_reused): g offers every slot's previous
+#      session, h never offers one. preforkd's /server-status?json tls_resumed is logged
+#      beside g, h and w as a cross-check (for w it is the resumed column of preforkd's row).
+#      CPU per request as the lab measures it: user + system
 #      time of every process holding the listening socket, before and after, / requests;
 #   4. stops what it started, by PID, and prints one table: per scenario and server the
 #      median req/s over the rounds, its spread, p99, errors, the ratio to the best peer,
 #      the server's CPU time per request (median) and its ratio to the lowest peer's.
 #
 # Environment (defaults): ROUNDS=3  DURATION=10 (s)  WARMUP=3 (s, 0 = none)  PAUSE=2 (s)
-#   SCENARIOS="f g h i"  PEERS="nginx apache lighttpd"  WORKERS=$(nproc) (preforkd's and
+#   SCENARIOS="f g h i w"  PEERS="nginx apache lighttpd"  WORKERS=$(nproc) (preforkd's and
 #   nginx's)  PREFORKD=<repo>/build/preforkd  LAB_DIR=<repo>/../shared/lab
 #   LAB_RUN=/tmp/preforkd-lab  PREFORKD_PORT=18090  PREFORKD_TLS_PORT=19090, and the lab's
 #   port settings (NGINX_PORT ... LIGHTTPD_TLS_PORT), which peers.sh and compare.sh share.
@@ -47,7 +52,7 @@ smoke=0
 for arg in "$@"; do
     case $arg in
         --smoke) smoke=1 ;;
-        -h|--help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument: $arg (try --help)" ;;
     esac
 done
@@ -58,7 +63,7 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}; DURATION=${DURATION%s}
 WARMUP=${WARMUP:-3}; WARMUP=${WARMUP%s}
 PAUSE=${PAUSE:-2}
-SCENARIOS=${SCENARIOS:-f g h i}
+SCENARIOS=${SCENARIOS:-f g h i w}
 PEERS=${PEERS:-nginx apache lighttpd}
 WORKERS=${WORKERS:-$(nproc 2>/dev/null || echo 2)}
 PREFORKD_PORT=${PREFORKD_PORT:-18090}
@@ -70,7 +75,7 @@ for v in ROUNDS DURATION; do [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a w
 for v in WARMUP PAUSE WORKERS PREFORKD_PORT PREFORKD_TLS_PORT; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number"
 done
-for s in $SCENARIOS; do [[ $s =~ ^[fghi]$ ]] || die "unknown scenario: $s (known: f g h i)"; done
+for s in $SCENARIOS; do [[ $s =~ ^[fghiw]$ ]] || die "unknown scenario: $s (known: f g h i w)"; done
 for p in $PEERS; do [[ $p =~ ^(nginx|apache|lighttpd)$ ]] || die "unknown peer: $p"; done
 [ -x "$LAB_DIR/peers.sh" ] || die "no lab at $LAB_DIR (set LAB_DIR)"
 LAB_DIR=$(cd "$LAB_DIR" && pwd)
@@ -193,7 +198,7 @@ done > "$OUT/negotiated.txt"
 printf 'round\tserver\tscen\treq_per_s\terrors\tcpu_us_per_req\tp99_ms\tresumed_pct\n' > "$OUT/rows.tsv"
 
 # ---- the runs ----------------------------------------------------------------------------------
-# f, h and i are the lab's scenarios with the lab's wrk command lines (bench.sh). They run
+# f, i and w are the lab's scenarios f, i and h with the lab's wrk command lines (bench.sh). They run
 # here rather than through compare.sh because the lab finds a server's processes by reading
 # every /proc/*/fd link with one readlink(1) per descriptor, twice per run: with Apache's 257
 # processes that took 40-90 s per run on a loaded 2-CPU machine. Here `ss -p` lists the
@@ -246,18 +251,19 @@ for r in $(seq "$ROUNDS"); do
             raw=$OUT/raw/${name}_${sc}_r$r.txt
             case $sc in
                 f) cmd=(wrk -t1 -c50 -d"${DURATION}s" --latency "https://127.0.0.1:$tport/index.html") ;;
-                h) cmd=(wrk -t1 -c50 -d"${DURATION}s" --latency -H 'Connection: close' "https://127.0.0.1:$tport/index.html") ;;
+                w) cmd=(wrk -t1 -c50 -d"${DURATION}s" --latency -H 'Connection: close' "https://127.0.0.1:$tport/index.html") ;;
                 i) cmd=(wrk -t1 -c10 -d"${DURATION}s" --latency "https://127.0.0.1:$tport/1m.bin") ;;
                 g) cmd=("$client" -r -c 50 -d "$DURATION" "$tport" /index.html) ;;
+                h) cmd=("$client" -c 50 -d "$DURATION" "$tport" /index.html) ;;
             esac
             { printf '# cmd:'; printf ' %q' "${cmd[@]}"; echo; } > "$raw"
             mapfile -t pids < <(server_pids "$tport")
-            sr0=""; [ "$sc" = g ] && [ "$name" = preforkd ] && sr0=$(preforkd_resumed)
+            sr0=""; [[ $sc == [ghw] ]] && [ "$name" = preforkd ] && sr0=$(preforkd_resumed)
             t0=$(cpu_ticks "${pids[@]}")
             timeout -k 5 $((DURATION + 30)) "${cmd[@]}" >> "$raw" 2>&1
             t1=$(cpu_ticks "${pids[@]}")
             sr=""; [ -n "$sr0" ] && sr=$(( $(preforkd_resumed) - sr0 )) && echo "# preforkd tls_resumed: +$sr" >> "$raw"
-            if [ "$sc" = g ]; then
+            if [[ $sc == [gh] ]]; then
                 line=$(grep -m1 '^requests=' "$raw")
                 declare -A v=()
                 for kv in $line; do v[${kv%%=*}]=${kv#*=}; done
@@ -270,12 +276,15 @@ for r in $(seq "$ROUNDS"); do
                 p99=$(to_ms "$(awk '/Latency Distribution/{f=1} f && $1=="99%"{print $2; exit}' "$raw")")
                 errs=$(awk '/Socket errors:/{gsub(",",""); e += $4 + $6 + $8 + $10} /Non-2xx or 3xx/{e += $NF} END{print e + 0}' "$raw")
                 res=-
+                # w: wrk cannot say; preforkd's own counter can (one handshake per request).
+                [ "$sc" = w ] && [ -n "$sr" ] && [ "${reqs:-0}" -gt 0 ] &&
+                    res=$(awk -v a="$sr" -v b="$reqs" 'BEGIN{printf "%.1f", 100*a/b}')
             fi
             [ -n "${bad[$name]:-}" ] && errs=$((errs + 1))
             cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$clk" -v n="${reqs:-0}" \
                 'BEGIN{ if (n > 0 && b >= a) printf "%.1f", (b - a) / hz * 1e6 / n; else print "NA" }')
             printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$name" "$sc" "${rps:-NA}" "$errs" "$cpu" "$p99" "$res" >> "$OUT/rows.tsv"
-            note "[$i/$runs] round $r $sc $name: ${rps:-NA} req/s, $cpu CPU us/req, errors $errs${sr:+, preforkd tls_resumed +$sr}$([ "$sc" = g ] && echo ", resumed $res%")"
+            note "[$i/$runs] round $r $sc $name: ${rps:-NA} req/s, $cpu CPU us/req, errors $errs${sr:+, preforkd tls_resumed +$sr}$([[ $sc == [gh] ]] && echo ", resumed $res%")"
             sleep "$PAUSE"
         done
     done
@@ -300,8 +309,8 @@ NR == 1 { next }
     err[k] += $5
 }
 END {
-    split("f https ka c50 1 KiB|g https new conn, resumed, c50|h https new conn, full hs, c50|i https ka c10 1 MiB", d, "|")
-    what["f"] = d[1]; what["g"] = d[2]; what["h"] = d[3]; what["i"] = d[4]
+    split("f https ka c50 1 KiB|g https new conn, resumed, c50|h https new conn, full hs, c50|i https ka c10 1 MiB|w lab h: wrk new conn, c50", d, "|")
+    what["f"] = d[1]; what["g"] = d[2]; what["h"] = d[3]; what["i"] = d[4]; what["w"] = d[5]
     fmt = "| %-30s | %-8s | %7s | %6s | %7s | %6s | %11s | %10s | %8s | %8s |\n"
     printf fmt, "scenario", "server", "req/s", "spread", "p99 ms", "errors", "x best peer", "CPU us/req", "x lowest", "resumed"
     printf "| %s | %s | %s: | %s: | %s: | %s: | %s: | %s: | %s: | %s: |\n", "------------------------------", "--------",
@@ -332,9 +341,10 @@ END {
 {
     cat "$OUT/table.txt"
     echo
-    echo "medians of $ROUNDS round(s) of ${DURATION}s; f, h, i: the lab's wrk -t1; g: tls_conn_client -r (one thread, c50)"
+    echo "medians of $ROUNDS round(s) of ${DURATION}s; f, i, w: the lab's wrk -t1; g, h: tls_conn_client (one thread, c50; g with -r)"
+    echo "w is the lab's h line: wrk resumes whenever the server hands it a ticket (nginx: 99.5%); h is the full-handshake run"
     echo "x best peer = req/s / the best peer's; x lowest = CPU us/req / the lowest peer's (lower is better)"
-    echo "resumed = handshakes the server resumed / all handshakes (client's SSL_session_reused)"
+    echo "resumed = handshakes the server resumed / all handshakes (g, h: the client's SSL_session_reused; w: preforkd's tls_resumed / requests)"
     echo "negotiated: $(paste -sd';' "$OUT/negotiated.txt")"
     echo "load average before: $load_before, after: $load_after ($(nproc) CPUs)"
 } | tee "$OUT/summary.txt"
