@@ -42,7 +42,9 @@ class transport {
     // writev(2) without SIGPIPE.
     virtual ssize_t writev(const iovec* iov, int iovcnt) noexcept = 0;
     // sendfile(2): up to `count` bytes of `file_fd` from `*offset`, which is advanced.
-    // 0 means the file ended before `count` (it shrank).
+    // 0 means the file ended before `count` (it shrank). After a short count or EAGAIN the
+    // next call continues the same file (a TLS transport keeps what it read ahead of the
+    // socket until the call that sends the last of `count`).
     virtual ssize_t sendfile(int file_fd, off_t* offset, size_t count) noexcept = 0;
     // Ends our direction of the stream (FIN; a TLS transport sends close_notify first).
     // Reading stays possible: a closing server drains what the client still sends.

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -189,18 +190,51 @@ ssize_t tls_transport::sendfile(int file_fd, off_t* offset, size_t count) noexce
         }
         return fail(static_cast<int>(n));
     }
-    if (!buffer_) buffer_.reset(new (std::nothrow) uint8_t[record_size]);
-    if (!buffer_) {
-        errno = ENOMEM;
-        return -1;
+    return sendfile_userspace(file_fd, offset, count);
+}
+
+ssize_t tls_transport::sendfile_userspace(int file_fd, off_t* offset, size_t count) noexcept {
+    const bool staged = file_buf_ && file_fd == file_fd_ && *offset >= file_off_ &&
+                        *offset < file_off_ + static_cast<off_t>(file_len_);
+    if (!staged) {
+        // A body of one record at most (most pages) goes through the small buffer, which
+        // stays; a larger one gets its own, read a chunk at a time.
+        const bool small = count <= record_size && !file_buf_;
+        std::unique_ptr<uint8_t[]>& buf = small ? buffer_ : file_buf_;
+        if (!buf) buf.reset(new (std::nothrow) uint8_t[small ? record_size : file_chunk]);
+        if (!buf) {
+            errno = ENOMEM;
+            return -1;
+        }
+        ssize_t got;
+        do
+            got = ::pread(file_fd, buf.get(), std::min(count, small ? record_size : file_chunk),
+                          *offset);
+        while (got < 0 && errno == EINTR);
+        if (got <= 0) return got;
+        if (small) {
+            // Sent whole or retried whole by the caller (same offset): read again then.
+            ssize_t sent = write_buffer(buf.get(), static_cast<size_t>(got));
+            if (sent > 0) *offset += static_cast<off_t>(sent);
+            return sent;
+        }
+        file_fd_ = file_fd;
+        file_off_ = *offset;
+        file_len_ = static_cast<size_t>(got);
     }
-    size_t want = std::min(count, record_size);
-    ssize_t got;
-    do got = ::pread(file_fd, buffer_.get(), want, *offset);
-    while (got < 0 && errno == EINTR);
-    if (got <= 0) return got;
-    ssize_t sent = write_buffer(buffer_.get(), static_cast<size_t>(got));
-    if (sent > 0) *offset += static_cast<off_t>(sent);
+    const size_t at = static_cast<size_t>(*offset - file_off_);
+    const size_t len = std::min(count, file_len_ - at);
+    // The same pointer and length on a retry: SSL_write's rule for a write that blocked.
+    ssize_t sent = write_buffer(file_buf_.get() + at, len);
+    if (sent <= 0) return sent;
+    *offset += static_cast<off_t>(sent);
+    if (static_cast<size_t>(sent) == count) {
+        // The caller's whole request is out: the next file (perhaps the same descriptor
+        // number, reused) starts from a fresh read.
+        file_buf_.reset();
+        file_fd_ = -1;
+        file_len_ = 0;
+    }
     return sent;
 }
 

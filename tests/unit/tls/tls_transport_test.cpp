@@ -279,6 +279,37 @@ TEST(tls_transport, sendfile_goes_through_userspace_writes_and_survives_eagain) 
     EXPECT_TRUE(received == content) << received.size();
 }
 
+// Sends all of `file` from 0 over the transport, draining the client on EAGAIN.
+std::string send_whole_file(connection& c, int file, size_t size) {
+    off_t offset = 0;
+    std::string received;
+    for (int round = 0; round < 10000 && static_cast<size_t>(offset) < size; ++round) {
+        ssize_t n = c.server->sendfile(file, &offset, size - offset);
+        if (n < 0 && errno != EAGAIN) break;
+        if (n < 0) received += client_read(c);
+    }
+    return received + client_read(c);
+}
+
+// The userspace path reads a large file ahead (several records per pread); what it read of
+// one file must never go out as the next file's bytes, even on the same descriptor number.
+TEST(tls_transport, bytes_read_ahead_of_one_file_are_not_sent_for_the_next) {
+    tls_context ctx = server_context(nullptr);
+    client_ctx_ptr cctx = client_context();
+    connection c = connect(ctx.get(), cctx.get(), nullptr, "example.org");
+    ASSERT_EQ(c.status, handshake_status::done);
+    const std::string a(40 * 1024, 'a'), b(40 * 1024, 'b');
+    const std::string a_path = test::write_file("a.bin", a), b_path = test::write_file("b.bin", b);
+    int file = ::open(a_path.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(file, 0);
+    EXPECT_TRUE(send_whole_file(c, file, a.size()) == a);
+    ::close(file);
+    int next = ::open(b_path.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_EQ(next, file);  // the same number: only the transport's own state can tell them apart
+    EXPECT_TRUE(send_whole_file(c, next, b.size()) == b);
+    ::close(next);
+}
+
 TEST(tls_transport, sni_selects_the_certificate_by_subject_alt_name) {
     tls_context ctx = server_context(nullptr);
     client_ctx_ptr cctx = client_context();
