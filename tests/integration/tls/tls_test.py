@@ -209,6 +209,16 @@ def http_tests(d):
             if "Reused, TLSv1.3" in r.stdout.decode():
                 resumed += 1
         check(resumed == 4, f"resumption on new connections, any worker ({resumed}/4)")
+        # A client that offers only its newest ticket (TLS 1.3 tickets are used once; wrk and
+        # browsers do this) resumes every time: each resumed connection hands a new one.
+        chain, cur = [], sess
+        for i in range(3):
+            nxt = f"{d}/sess{i}.pem"
+            r = run(base + ["-sess_in", cur, "-sess_out", nxt], inp=req)
+            fresh = os.path.exists(nxt) and open(nxt).read() != open(cur).read()
+            chain.append("Reused, TLSv1.3" in r.stdout.decode() and fresh)
+            cur = nxt
+        check(all(chain), f"each resumed connection hands out a new ticket that resumes ({chain})")
 
         # Plain HTTP to the TLS port: a plain 400 saying so.
         with socket.create_connection(("127.0.0.1", tls_port), timeout=5) as s:
