@@ -8,7 +8,9 @@
  * reads the whole response (by Content-Length), closes, and starts over. With -r every
  * slot offers the session of its previous connection (a TLS 1.3 ticket or a TLS 1.2
  * ticket/session id), so every handshake but a slot's first can resume; without -r each
- * handshake is a full one.
+ * handshake is a full one. Like browsers and wrk, it offers a TLS 1.3 ticket once: a
+ * server that hands out no new ticket on a resumed connection gets a full handshake on
+ * that slot's next one (the resumed count shows it: about 50%).
  *
  * Output (one line, key=value): requests, req_per_s, handshakes, resumed (handshakes the
  * server accepted as resumptions: SSL_session_reused), errors (failed connections or
@@ -101,11 +103,21 @@ static void finish(struct slot *s, int ok) {
         if (ok) {
             if (resume) {
                 SSL_SESSION *next = SSL_get1_session(s->ssl);
-                if (next && SSL_SESSION_is_resumable(next)) {
+                /* A TLS 1.3 ticket is used once (RFC 8446, C.4; browsers and wrk do so):
+                 * after a resumption the slot keeps only a ticket that connection brought.
+                 * A server that sent none gets a full handshake next time. TLS 1.2
+                 * sessions are reused, as clients do. */
+                int used_up = next && next == s->session && SSL_session_reused(s->ssl) &&
+                              SSL_version(s->ssl) == TLS1_3_VERSION;
+                if (next && SSL_SESSION_is_resumable(next) && !used_up) {
                     if (s->session) SSL_SESSION_free(s->session);
                     s->session = next;
-                } else if (next) {
-                    SSL_SESSION_free(next);
+                } else {
+                    if (next) SSL_SESSION_free(next);
+                    if (used_up) {
+                        SSL_SESSION_free(s->session);
+                        s->session = NULL;
+                    }
                 }
             }
             SSL_shutdown(s->ssl); /* close_notify, not waiting for the peer's */
