@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace preforkd::http {
@@ -46,20 +47,23 @@ path_result normalize_path(std::string_view raw, bool serve_hidden, std::string&
     size_t i = 1;
     while (i <= raw.size()) {
         const size_t seg_start = out.size();
-        for (; i < raw.size() && raw[i] != '/'; ++i) {
-            char c = raw[i];
-            if (c == '%') {
-                if (i + 2 >= raw.size()) return path_result::bad_request;
-                int hi = hex_value(raw[i + 1]);
-                int lo = hex_value(raw[i + 2]);
-                if (hi < 0 || lo < 0) return path_result::bad_request;
-                c = static_cast<char>(hi * 16 + lo);
-                // Decoded once: "%252e" stays "%2e". An encoded '/' would name a different
-                // resource than its segments say, and NUL would cut a C path short.
-                if (c == '/' || c == '\0') return path_result::bad_request;
-                i += 2;
-            }
+        const size_t seg_end = std::min(raw.find('/', i), raw.size());
+        while (i < seg_end) {
+            // What comes before the next '%' is copied as one run (most segments: all of it).
+            const size_t pct = std::min(raw.substr(i, seg_end - i).find('%'), seg_end - i);
+            out.append(raw.data() + i, pct);
+            i += pct;
+            if (i == seg_end) break;
+            if (i + 2 >= raw.size()) return path_result::bad_request;
+            int hi = hex_value(raw[i + 1]);
+            int lo = hex_value(raw[i + 2]);
+            if (hi < 0 || lo < 0) return path_result::bad_request;
+            const char c = static_cast<char>(hi * 16 + lo);
+            // Decoded once: "%252e" stays "%2e". An encoded '/' would name a different
+            // resource than its segments say, and NUL would cut a C path short.
+            if (c == '/' || c == '\0') return path_result::bad_request;
             out.push_back(c);
+            i += 3;
         }
         std::string_view seg(out.data() + seg_start, out.size() - seg_start);
         const bool last = i >= raw.size();
