@@ -198,7 +198,8 @@ ssize_t tls_transport::sendfile_userspace(int file_fd, off_t* offset, size_t cou
                         *offset < file_off_ + static_cast<off_t>(file_len_);
     if (!staged) {
         // A body of one record at most (most pages) goes through the small buffer, which
-        // stays; a larger one gets its own, read a chunk at a time.
+        // stays; a larger one gets its own, read a chunk at a time until its end (its last
+        // chunk too, even when that is short).
         const bool small = count <= record_size && !file_buf_;
         std::unique_ptr<uint8_t[]>& buf = small ? buffer_ : file_buf_;
         if (!buf) buf.reset(new (std::nothrow) uint8_t[small ? record_size : file_chunk]);

@@ -82,6 +82,20 @@ def recv_all(s):
     return data
 
 
+def recv_until_close(s):
+    """Like recv_all, but a reset or timeout ends the reading instead of raising: returns
+    what came before it and the error's repr ("" after a clean close)."""
+    data = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return data, ""
+            data += chunk
+    except OSError as e:
+        return data, repr(e)
+
+
 def pid_file_written(path):
     """preforkd writes its pid file once its listeners are bound: it is ready."""
     return os.path.exists(path) and os.path.getsize(path) > 0

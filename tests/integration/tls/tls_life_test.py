@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from harness import (check, finish, free_port, make_ca, make_cert, read_text,  # noqa: E402
-                     recv_all, run)
+                     recv_all, recv_until_close, run)
 
 PREFORKD = sys.argv[1]
 PAGE = b"tls life " * 200  # 1800 bytes
@@ -233,6 +233,11 @@ class tls_load:
         for t in self.threads:
             t.join(20)
 
+    def check_none_failed(self, across, at_least):
+        check(not self.failed and self.ok > at_least,
+              f"no failed HTTPS request across {across} ({self.ok} ok, {len(self.failed)} "
+              f"failed: {'; '.join(self.failed[:3])})")
+
 
 def prepare(d):
     www = f"{d}/www"
@@ -274,9 +279,7 @@ def upgrade_tests(d):
         check(up.returncode == 0 and new != old and new > 0,
               "preforkd -s upgrade swaps the supervisor: " + up.stdout.decode()[-200:]
               + up.stderr.decode()[-200:])
-        check(not load.failed and load.ok > 20,
-              f"no failed HTTPS request across -s upgrade ({load.ok} ok, {len(load.failed)} "
-              f"failed: {'; '.join(load.failed[:3])})")
+        load.check_none_failed("-s upgrade", 20)
 
         # A ticket issued by the old supervisor's workers resumes on the new one's.
         r = run(base + ["-sess_in", sess], inp=req)
@@ -336,9 +339,7 @@ def quit_tests(d):
         print(f"[figures] HTTPS load across QUIT: {load.ok} ok, {len(load.failed)} failed, "
               f"{load.refused} refused after the stop", flush=True)
         check(srv.proc.poll() is not None, "QUIT stops the server")
-        check(not load.failed and load.ok > 10,
-              f"no failed HTTPS request across QUIT ({load.ok} ok, {len(load.failed)} failed: "
-              f"{'; '.join(load.failed[:3])})")
+        load.check_none_failed("QUIT", 10)
     finally:
         srv.stop()
 
@@ -353,16 +354,7 @@ def plain_body_tests(d):
         s = socket.create_connection(("127.0.0.1", srv.tls_port), timeout=5)
         s.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n"
                   + b"x" * 1000)
-        data = b""
-        err = ""
-        try:
-            while True:
-                c = s.recv(4096)
-                if not c:
-                    break
-                data += c
-        except OSError as e:
-            err = repr(e)
+        data, err = recv_until_close(s)
         check(data.startswith(b"HTTP/1.1 400"),
               "plain HTTP with a body on the TLS port reads its 400: "
               + (data[:40].decode(errors="replace") or err))

@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from harness import (check, finish, free_port, make_ca, make_cert, pid_file_written,  # noqa: E402
-                     read_text, recv_all, run, stop_process)
+                     read_text, recv_all, recv_until_close, run, stop_process)
 
 PREFORKD = sys.argv[1]
 ECHO = sys.argv[2] if len(sys.argv) > 2 else None
@@ -223,15 +223,7 @@ def http_tests(d):
         # Plain HTTP to the TLS port: a plain 400 saying so.
         with socket.create_connection(("127.0.0.1", tls_port), timeout=5) as s:
             s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            data = b""
-            try:
-                while True:
-                    c = s.recv(4096)
-                    if not c:
-                        break
-                    data += c
-            except OSError:
-                pass
+            data, _ = recv_until_close(s)
         check(data.startswith(b"HTTP/1.1 400") and b"https" in data.lower(),
               "plain HTTP on the TLS port gets a plain 400: " + data[:60].decode(errors="replace"))
 
